@@ -1,0 +1,8 @@
+// Package recorder holds the storage contracts of eventsourcing-go: the records a
+// backend stores (stored events, notifications, tracking), the recorder interfaces
+// every persistence module implements, the error values that work with errors.Is on
+// every backend, and the registry of persistence modules opened by PERSISTENCE_MODULE.
+//
+// The package imports nothing of the project, so a backend depends on this package
+// alone and never on the domain model: recorders see topics and opaque state bytes.
+package recorder
