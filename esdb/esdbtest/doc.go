@@ -1,0 +1,28 @@
+// Package esdbtest runs an in-process server that speaks EventStoreDB's
+// gRPC protocol, so that code using the official Go client
+// (github.com/EventStore/EventStore-Client-Go/v4) can be tested without
+// Docker, the way net/http/httptest serves HTTP handlers.
+//
+// The server behaves like a single EventStoreDB 24.10 node: appends with
+// every expected-revision variant and idempotent re-appends, reads of
+// streams and of $all in both directions, soft delete and tombstone, stream
+// metadata ($maxCount, $maxAge, $tb), catch-up subscriptions with filters,
+// checkpoints and the caught-up signal, persistent subscriptions, server
+// features and gossip (so esdb+discover:// works). It keeps one ordered log
+// whose positions (commit = prepare) step like byte offsets, so they are
+// strictly increasing but not contiguous, as on a real node.
+//
+// Connect the client with the server's connection string:
+//
+//	srv := esdbtest.Start(t)
+//	cfg, _ := esdb.ParseConnectionString(srv.URI())
+//	client, _ := esdb.NewClient(cfg)
+//
+// Always go through ParseConnectionString: a hand-built Configuration never
+// runs discovery and cannot connect.
+//
+// Options add TLS with a generated CA ([WithTLS]), basic-auth users
+// ([WithUsers]), persistence to a directory ([WithDataDir]) and a fixed
+// address ([WithAddr]). The cmd/esdb-emulator binary serves the same server
+// for other processes and languages.
+package esdbtest

@@ -1,0 +1,520 @@
+package esdbtest
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+const (
+	// maxAppendSize is the real node's default cap on one append (1 MiB).
+	maxAppendSize = 1 << 20
+	// tombstoneRevision is the revision a real node gives the $streamDeleted
+	// record of a hard-deleted stream.
+	tombstoneRevision = math.MaxInt64
+	// softDeletedTB is the $tb value that marks a soft-deleted stream.
+	softDeletedTB = math.MaxInt64
+	// recordOverhead makes positions step like byte offsets in a real
+	// transaction file, so that notification ids are not contiguous.
+	recordOverhead = 96
+	// firstPosition is where the first seed record goes: real logs start
+	// with epoch records, so positions of user records are well above zero.
+	firstPosition = 256
+
+	contentTypeJSON   = "application/json"
+	contentTypeBinary = "application/octet-stream"
+)
+
+// record is one entry of the log. Records are immutable once committed, so
+// readers may use them without holding the store lock.
+type record struct {
+	Stream      string
+	Revision    uint64
+	ID          uuid.UUID
+	Type        string
+	ContentType string
+	Created     int64 // .NET ticks (100 ns) since the Unix epoch
+	Data        []byte
+	Meta        []byte
+	Pos         uint64
+}
+
+func (r *record) size() uint64 {
+	return uint64(recordOverhead + len(r.Stream) + len(r.Type) + len(r.ContentType) + len(r.Data) + len(r.Meta))
+}
+
+// streamMeta holds the parsed system keys of a stream's latest metadata.
+type streamMeta struct {
+	raw      []byte
+	tb       int64 // -1 when unset
+	maxCount int64 // -1 when unset
+	maxAge   int64 // seconds, -1 when unset
+}
+
+func parseStreamMeta(raw []byte) streamMeta {
+	m := streamMeta{raw: raw, tb: -1, maxCount: -1, maxAge: -1}
+	var keys struct {
+		TB       *int64 `json:"$tb"`
+		MaxCount *int64 `json:"$maxCount"`
+		MaxAge   *int64 `json:"$maxAge"`
+	}
+	if json.Unmarshal(raw, &keys) != nil {
+		return m
+	}
+	if keys.TB != nil {
+		m.tb = *keys.TB
+	}
+	if keys.MaxCount != nil {
+		m.maxCount = *keys.MaxCount
+	}
+	if keys.MaxAge != nil {
+		m.maxAge = *keys.MaxAge
+	}
+	return m
+}
+
+// stream indexes one stream's records in the log.
+type stream struct {
+	name string
+	// revs[r] is the log index of revision r. Append-only, so a reader may
+	// keep a copy of the slice header taken under the read lock.
+	revs      []int
+	ids       map[uuid.UUID]uint64
+	tombstone int // log index of the $streamDeleted record, or -1
+	hasMeta   bool
+	meta      streamMeta
+}
+
+func (s *stream) last() int64 { return int64(len(s.revs)) - 1 }
+
+func (s *stream) softDeleted() bool { return s.hasMeta && s.meta.tb == softDeletedTB }
+
+// expectKind is the kind of expected stream revision of a write.
+type expectKind int
+
+const (
+	expectAny expectKind = iota
+	expectNoStream
+	expectExists
+	expectRevision
+)
+
+type expectation struct {
+	kind expectKind
+	rev  uint64
+}
+
+// proposed is one event of an append request.
+type proposed struct {
+	ID          uuid.UUID
+	Type        string
+	ContentType string
+	Data        []byte
+	Meta        []byte
+}
+
+// writeResult is the outcome of an append that did not fail with an error.
+type writeResult struct {
+	// wrong is set when the expected revision did not match.
+	wrong     bool
+	noStream  bool // current revision is "no stream"
+	revision  uint64
+	hasPos    bool
+	pos       uint64
+	expected  expectation
+	actualRev int64 // for wrong-expected-version answers; -1 = no stream
+}
+
+var errNotFound = errors.New("not found")
+
+// streamDeletedError reports a tombstoned (or, for stream_exists, a
+// soft-deleted) stream.
+type streamDeletedError struct{ stream string }
+
+func (e *streamDeletedError) Error() string { return "event stream '" + e.stream + "' is deleted" }
+
+// wrongVersionError reports a failed expected-revision check on delete.
+type wrongVersionError struct {
+	stream   string
+	expected expectation
+	actual   int64
+}
+
+func (e *wrongVersionError) Error() string { return "wrong expected version for stream " + e.stream }
+
+// store is the single log of the server. One RWMutex guards it: writers
+// take the write lock for the whole check-and-commit, readers take the read
+// lock only long enough to copy slice headers.
+type store struct {
+	mu      sync.RWMutex
+	log     []*record
+	streams map[string]*stream
+	nextPos uint64
+	// notify is closed and replaced after every commit, waking every live
+	// subscriber at once.
+	notify chan struct{}
+	file   *logFile
+	now    func() time.Time
+}
+
+func newStore() *store {
+	return &store{
+		streams: make(map[string]*stream),
+		nextPos: firstPosition,
+		notify:  make(chan struct{}),
+		now:     time.Now,
+	}
+}
+
+func (s *store) ticks() int64 { return s.now().UnixNano() / 100 }
+
+// getStream returns the stream, creating its index entry when create is set.
+func (s *store) getStream(name string, create bool) *stream {
+	st := s.streams[name]
+	if st == nil && create {
+		st = &stream{name: name, tombstone: -1}
+		s.streams[name] = st
+	}
+	return st
+}
+
+// index adds a record (already positioned) to the log and its stream. It is
+// shared by live commits and by replay of a data file.
+func (s *store) index(r *record) {
+	i := len(s.log)
+	s.log = append(s.log, r)
+	s.nextPos = r.Pos + r.size()
+	st := s.getStream(r.Stream, true)
+	if r.Revision == tombstoneRevision && r.Type == "$streamDeleted" {
+		st.tombstone = i
+		return
+	}
+	st.revs = append(st.revs, i)
+	if st.ids == nil {
+		st.ids = make(map[uuid.UUID]uint64)
+	}
+	st.ids[r.ID] = r.Revision
+	if target, ok := metaTarget(r.Stream); ok {
+		t := s.getStream(target, true)
+		t.hasMeta = true
+		t.meta = parseStreamMeta(r.Data)
+	}
+}
+
+// metaTarget returns the stream that a $$ metadata stream describes.
+func metaTarget(name string) (string, bool) {
+	if len(name) > 2 && name[0] == '$' && name[1] == '$' {
+		return name[2:], true
+	}
+	return "", false
+}
+
+// commit positions and indexes new records, persists them and wakes
+// subscribers. The caller holds the write lock.
+func (s *store) commit(recs []*record) error {
+	for _, r := range recs {
+		r.Pos = s.nextPos
+		s.nextPos += r.size()
+	}
+	if s.file != nil {
+		if err := s.file.write(recs); err != nil {
+			// Roll back the positions: nothing was indexed yet.
+			s.nextPos = recs[0].Pos
+			return err
+		}
+	}
+	for _, r := range recs {
+		s.index(r)
+	}
+	close(s.notify)
+	s.notify = make(chan struct{})
+	return nil
+}
+
+func (s *store) newRecord(stream string, rev uint64, p proposed, created int64) *record {
+	return &record{
+		Stream: stream, Revision: rev, ID: p.ID, Type: p.Type, ContentType: p.ContentType,
+		Created: created, Data: p.Data, Meta: p.Meta,
+	}
+}
+
+// idempotent reports whether events equal the stream's events starting at
+// revision from; it returns the revision of the last matching event.
+func idempotent(st *stream, log []*record, from int64, events []proposed) (uint64, bool) {
+	if from < 0 || len(events) == 0 || from+int64(len(events)) > int64(len(st.revs)) {
+		return 0, false
+	}
+	for i, e := range events {
+		if log[st.revs[from+int64(i)]].ID != e.ID {
+			return 0, false
+		}
+	}
+	return uint64(from) + uint64(len(events)) - 1, true
+}
+
+// append writes events to a stream after checking the expected revision.
+func (s *store) append(name string, exp expectation, events []proposed) (writeResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	st := s.streams[name]
+	res := writeResult{expected: exp}
+	last := int64(-1)
+	soft := false
+	if st != nil {
+		if st.tombstone >= 0 {
+			return res, &streamDeletedError{stream: name}
+		}
+		last = st.last()
+		soft = st.softDeleted()
+	}
+	res.actualRev = last
+
+	// Idempotent re-append: the same ids right after the expected revision
+	// answer the original result and write nothing. Per stream only.
+	if st != nil && len(events) > 0 {
+		from := int64(-2)
+		switch exp.kind {
+		case expectNoStream:
+			if last >= 0 && !soft {
+				from = 0
+			}
+		case expectRevision:
+			if int64(exp.rev) != last {
+				from = int64(exp.rev) + 1
+			}
+		case expectAny, expectExists:
+			if r, ok := st.ids[events[0].ID]; ok {
+				from = int64(r)
+			}
+		}
+		if from >= 0 {
+			if rev, ok := idempotent(st, s.log, from, events); ok {
+				res.revision = rev
+				res.hasPos = true
+				res.pos = s.log[st.revs[rev]].Pos
+				return res, nil
+			}
+			if exp.kind == expectAny || exp.kind == expectExists {
+				// A partial match of a run of recent events.
+				res.wrong = true
+				return res, nil
+			}
+		}
+	}
+
+	ok := false
+	switch exp.kind {
+	case expectAny:
+		ok = true
+	case expectNoStream:
+		ok = last < 0 || soft
+	case expectExists:
+		if soft {
+			return res, &streamDeletedError{stream: name}
+		}
+		ok = last >= 0 || (st != nil && st.hasMeta)
+	case expectRevision:
+		ok = int64(exp.rev) == last
+	}
+	if !ok {
+		res.wrong = true
+		return res, nil
+	}
+
+	if len(events) == 0 {
+		if last < 0 {
+			res.noStream = true
+			return res, nil
+		}
+		res.revision = uint64(last)
+		res.hasPos = true
+		res.pos = s.log[st.revs[last]].Pos
+		return res, nil
+	}
+
+	created := s.ticks()
+	recs := make([]*record, 0, len(events)+1)
+	if soft {
+		// Recreating a soft-deleted stream: the truncation moves to the
+		// first new revision, keeping the other metadata keys.
+		recs = append(recs, s.metaRecord(st, last+1, created))
+	}
+	for i, e := range events {
+		recs = append(recs, s.newRecord(name, uint64(last+1+int64(i)), e, created))
+	}
+	if err := s.commit(recs); err != nil {
+		return res, err
+	}
+	lastRec := recs[len(recs)-1]
+	res.revision = lastRec.Revision
+	res.hasPos = true
+	res.pos = lastRec.Pos
+	return res, nil
+}
+
+// metaRecord builds a $metadata record for st with $tb set to tb, keeping
+// the other keys of the current metadata.
+func (s *store) metaRecord(st *stream, tb int64, created int64) *record {
+	m := map[string]json.RawMessage{}
+	if st.hasMeta {
+		_ = json.Unmarshal(st.meta.raw, &m) // invalid metadata is replaced
+	}
+	m["$tb"] = json.RawMessage(jsonInt(tb))
+	data, _ := json.Marshal(m) // a map of raw messages always marshals
+	metaName := "$$" + st.name
+	var rev uint64
+	if ms := s.streams[metaName]; ms != nil {
+		rev = uint64(len(ms.revs))
+	}
+	return &record{
+		Stream: metaName, Revision: rev, ID: uuid.New(), Type: "$metadata",
+		ContentType: contentTypeJSON, Created: created, Data: data, Meta: []byte{},
+	}
+}
+
+func jsonInt(v int64) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// checkDelete applies the expected-revision check of a delete or tombstone.
+func checkDelete(st *stream, exp expectation, soft bool) (int64, bool) {
+	last := int64(-1)
+	exists := false
+	if st != nil {
+		last = st.last()
+		exists = last >= 0 || st.hasMeta
+	}
+	switch exp.kind {
+	case expectAny:
+		return last, exists || !soft
+	case expectNoStream:
+		return last, last < 0 && (exists || !soft)
+	case expectExists:
+		return last, exists
+	default:
+		return last, int64(exp.rev) == last
+	}
+}
+
+// softDelete marks a stream deleted by setting $tb to the maximum.
+func (s *store) softDelete(name string, exp expectation) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.streams[name]
+	if st != nil && st.tombstone >= 0 {
+		return 0, &streamDeletedError{stream: name}
+	}
+	last, ok := checkDelete(st, exp, true)
+	if !ok {
+		return 0, &wrongVersionError{stream: name, expected: exp, actual: last}
+	}
+	rec := s.metaRecord(st, softDeletedTB, s.ticks())
+	if err := s.commit([]*record{rec}); err != nil {
+		return 0, err
+	}
+	return rec.Pos, nil
+}
+
+// tombstone hard-deletes a stream for good.
+func (s *store) tombstone(name string, exp expectation) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.streams[name]
+	if st != nil && st.tombstone >= 0 {
+		return 0, &streamDeletedError{stream: name}
+	}
+	last, ok := checkDelete(st, exp, false)
+	if !ok {
+		return 0, &wrongVersionError{stream: name, expected: exp, actual: last}
+	}
+	rec := &record{
+		Stream: name, Revision: tombstoneRevision, ID: uuid.New(), Type: "$streamDeleted",
+		ContentType: contentTypeBinary, Created: s.ticks(), Data: []byte{}, Meta: []byte{},
+	}
+	if err := s.commit([]*record{rec}); err != nil {
+		return 0, err
+	}
+	return rec.Pos, nil
+}
+
+// snapshot is a consistent view of the log for lock-free reading.
+type snapshot struct {
+	log    []*record
+	next   uint64
+	notify chan struct{}
+}
+
+func (s *store) snap() snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return snapshot{log: s.log, next: s.nextPos, notify: s.notify}
+}
+
+// streamView is a consistent view of one stream.
+type streamView struct {
+	exists    bool
+	revs      []int
+	tombstone int
+	meta      streamMeta
+	hasMeta   bool
+	snapshot
+}
+
+func (s *store) streamSnap(name string) streamView {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v := streamView{tombstone: -1, snapshot: snapshot{log: s.log, next: s.nextPos, notify: s.notify}}
+	if st := s.streams[name]; st != nil {
+		v.exists = len(st.revs) > 0 || st.tombstone >= 0
+		v.revs = st.revs
+		v.tombstone = st.tombstone
+		v.meta = st.meta
+		v.hasMeta = st.hasMeta
+	}
+	return v
+}
+
+// visibleFrom is the first revision a stream read may return, applying $tb
+// and $maxCount ($$ streams keep only their latest event).
+func (v *streamView) visibleFrom(name string) int64 {
+	lo := int64(0)
+	n := int64(len(v.revs))
+	if v.hasMeta {
+		if v.meta.tb > lo {
+			lo = v.meta.tb
+		}
+		if v.meta.maxCount >= 0 && n-v.meta.maxCount > lo {
+			lo = n - v.meta.maxCount
+		}
+	}
+	if _, ok := metaTarget(name); ok && n-1 > lo {
+		lo = n - 1
+	}
+	return lo
+}
+
+// expired reports whether $maxAge hides the record.
+func (v *streamView) expired(r *record, nowTicks int64) bool {
+	return v.hasMeta && v.meta.maxAge >= 0 && r.Created < nowTicks-v.meta.maxAge*int64(time.Second/100)
+}
+
+// seek returns the index of the first record with position >= pos and
+// whether pos is exactly a record's position.
+func seek(log []*record, pos uint64) (int, bool) {
+	i := sort.Search(len(log), func(i int) bool { return log[i].Pos >= pos })
+	return i, i < len(log) && log[i].Pos == pos
+}
+
+// validPosition reports whether a $all read may start at pos: zero, a
+// record's position or at/after the end of the log.
+func (sn *snapshot) validPosition(pos uint64) (int, bool) {
+	i, exact := seek(sn.log, pos)
+	return i, pos == 0 || exact || pos >= sn.next
+}
