@@ -1,0 +1,393 @@
+package eventsourcing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+)
+
+// Settings read by NewApplication (besides the mapper's and the persistence
+// module's).
+const (
+	EnvIsSnapshottingEnabled  = "IS_SNAPSHOTTING_ENABLED"
+	EnvAggregateCacheMaxSize  = "AGGREGATE_CACHE_MAXSIZE"
+	EnvAggregateCacheFastFwd  = "AGGREGATE_CACHE_FASTFORWARD"
+	EnvAggregateCacheSkipping = "AGGREGATE_CACHE_FASTFORWARD_SKIPPING"
+	EnvDeepcopyFromCache      = "DEEPCOPY_FROM_AGGREGATE_CACHE"
+)
+
+// DefaultSectionSize is the notification log's section size unless
+// Options.SectionSize says otherwise.
+const DefaultSectionSize = 10
+
+// Options configure NewApplication. Everything except Name and Types has a
+// usable zero value.
+type Options struct {
+	// Name names the application: settings are looked up as NAME_KEY before
+	// KEY, and followers track it under this name. Use the Go type's name
+	// ("DogSchool"), as the reference library does.
+	Name string
+	// Types is the registry of the application's aggregate and event types;
+	// nil means an empty registry.
+	Types *Types
+	// Env overrides settings of the process environment.
+	Env map[string]string
+	// Lookup replaces the process environment (os.LookupEnv) as the source of
+	// settings, for tests and embedding. Set it to NoEnvironment to use Env only.
+	Lookup func(key string) (string, bool)
+	// Factory, when set, is used instead of opening the persistence module named
+	// by PERSISTENCE_MODULE. The application owns it and closes it on Close.
+	Factory recorder.Factory
+	// Process makes the application record through a process recorder, so that
+	// it can save events with a tracking record (SaveWithTracking), as process
+	// applications and event-sourced projections do.
+	Process bool
+	// Snapshotting enables snapshots by default (IS_SNAPSHOTTING_ENABLED still wins).
+	Snapshotting bool
+	// SnapshotIntervals maps aggregate types (reflect.TypeFor[Dog]()) to N: after
+	// each save, every event of that type whose version is a multiple of N
+	// triggers a snapshot at that version. Intervals enable snapshotting.
+	SnapshotIntervals map[reflect.Type]int64
+	// SectionSize is the notification log's section size (default 10).
+	SectionSize int
+	// Logger receives the application's diagnostics; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// NoEnvironment is a Lookup that finds nothing, so that only Options.Env counts.
+func NoEnvironment(string) (string, bool) { return "", false }
+
+// Recording is an event as recorded: the event and its position in the
+// application's notification log (0 when the backend does not report one).
+type Recording struct {
+	Event          Event
+	NotificationID int64
+}
+
+// SaveHook is called after events are recorded, with their recordings, on the
+// goroutine that saved them. The system package uses it to prompt followers.
+type SaveHook func(ctx context.Context, recordings []Recording) error
+
+// Application records the events of aggregates and reads them back. User
+// application types embed *Application and add command and query methods:
+//
+//	type DogSchool struct{ *eventsourcing.Application }
+//
+// An Application is safe for concurrent use.
+type Application struct {
+	name      string
+	env       recorder.Env
+	types     *Types
+	factory   recorder.Factory
+	mapper    *Mapper
+	recorder  recorder.ApplicationRecorder
+	process   recorder.ProcessRecorder // nil unless Options.Process
+	repo      *Repository
+	log       *NotificationLog
+	intervals map[reflect.Type]int64
+	logger    *slog.Logger
+
+	hooksMu sync.RWMutex
+	hooks   []SaveHook
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewApplication builds an application: its settings, its persistence module,
+// mapper, recorder, snapshot store (if enabled), repository and notification log.
+func NewApplication(ctx context.Context, opts Options) (*Application, error) {
+	a := &Application{
+		name:   opts.Name,
+		types:  opts.Types,
+		logger: opts.Logger,
+	}
+	if a.types == nil {
+		a.types = NewTypes()
+	}
+	if a.logger == nil {
+		a.logger = slog.Default()
+	}
+	if opts.Lookup != nil {
+		a.env = recorder.NewEnvFrom(opts.Name, opts.Env, opts.Lookup)
+	} else {
+		a.env = recorder.NewEnv(opts.Name, opts.Env)
+	}
+	a.intervals = map[reflect.Type]int64{}
+	for t, n := range opts.SnapshotIntervals {
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if n <= 0 {
+			return nil, fmt.Errorf("application %q: %w: snapshot interval %d for %s", a.name, ErrArgument, n, t)
+		}
+		a.intervals[t] = n
+	}
+	if err := a.build(ctx, opts); err != nil {
+		if a.factory != nil {
+			err = errors.Join(err, a.factory.Close())
+		}
+		return nil, fmt.Errorf("application %q: %w", a.name, err)
+	}
+	return a, nil
+}
+
+func (a *Application) build(ctx context.Context, opts Options) error {
+	var err error
+	if a.mapper, err = NewMapperFromEnv(a.types, a.env); err != nil {
+		return err
+	}
+	a.factory = opts.Factory
+	if a.factory == nil {
+		if a.factory, err = recorder.Open(ctx, a.env); err != nil {
+			return err
+		}
+	}
+	if opts.Process {
+		if a.process, err = a.factory.ProcessRecorder(ctx); err != nil {
+			return fmt.Errorf("process recorder: %w", err)
+		}
+		a.recorder = a.process
+	} else if a.recorder, err = a.factory.ApplicationRecorder(ctx); err != nil {
+		return fmt.Errorf("application recorder: %w", err)
+	}
+	snapshotting, err := a.env.Bool(EnvIsSnapshottingEnabled, opts.Snapshotting || len(a.intervals) > 0)
+	if err != nil {
+		return err
+	}
+	var snapshots recorder.AggregateRecorder
+	if snapshotting {
+		if snapshots, err = a.factory.AggregateRecorder(ctx, "snapshots"); err != nil {
+			return fmt.Errorf("snapshot recorder: %w", err)
+		}
+	} else if len(a.intervals) > 0 {
+		return fmt.Errorf("%w: snapshot intervals are given but %s is false", ErrConfiguration, a.env.Prefixed(EnvIsSnapshottingEnabled))
+	}
+	cache, err := newCacheFromEnv(a.env)
+	if err != nil {
+		return err
+	}
+	a.repo = &Repository{events: a.recorder, snapshots: snapshots, mapper: a.mapper, cache: cache}
+	size := opts.SectionSize
+	if size <= 0 {
+		size = DefaultSectionSize
+	}
+	a.log = &NotificationLog{recorder: a.recorder, sectionSize: size}
+	return nil
+}
+
+// Name returns the application's name.
+func (a *Application) Name() string { return a.name }
+
+// Env returns the application's settings.
+func (a *Application) Env() recorder.Env { return a.env }
+
+// Types returns the application's type registry.
+func (a *Application) Types() *Types { return a.types }
+
+// Mapper returns the mapper that encodes and decodes the application's events.
+func (a *Application) Mapper() *Mapper { return a.mapper }
+
+// Recorder returns the application recorder (the process recorder when the
+// application was built with Options.Process).
+func (a *Application) Recorder() recorder.ApplicationRecorder { return a.recorder }
+
+// ProcessRecorder returns the process recorder, and false when the application
+// was built without Options.Process.
+func (a *Application) ProcessRecorder() (recorder.ProcessRecorder, bool) {
+	return a.process, a.process != nil
+}
+
+// Factory returns the persistence module's factory the application uses.
+func (a *Application) Factory() recorder.Factory { return a.factory }
+
+// Repository returns the repository of the application's aggregates.
+func (a *Application) Repository() *Repository { return a.repo }
+
+// Log returns the application's notification log.
+func (a *Application) Log() *NotificationLog { return a.log }
+
+// Logger returns the application's logger.
+func (a *Application) Logger() *slog.Logger { return a.logger }
+
+// OnSave registers a hook called after every save that recorded events.
+func (a *Application) OnSave(h SaveHook) {
+	a.hooksMu.Lock()
+	defer a.hooksMu.Unlock()
+	a.hooks = append(a.hooks[:len(a.hooks):len(a.hooks)], h)
+}
+
+// Close releases the persistence module. It is idempotent.
+func (a *Application) Close() error {
+	a.closeOnce.Do(func() {
+		if a.factory != nil {
+			a.closeErr = a.factory.Close()
+		}
+	})
+	return a.closeErr
+}
+
+// Batch is what one atomic write holds: the pending events of aggregates, bare
+// events, and optionally the tracking position of the upstream event that
+// caused them (process applications).
+type Batch struct {
+	Roots    []Root
+	Events   []Event
+	Tracking *recorder.Tracking
+}
+
+// Save records the pending events of the given aggregates in one atomic write
+// and returns their recordings in order. Nil aggregates are ignored; nothing to
+// save gives no recordings. A conflict (another writer got there first) is an
+// error satisfying errors.Is(err, ErrIntegrity); Save does not retry (see Update).
+//
+// When a save hook fails, the events are recorded nevertheless: Save returns
+// the recordings together with the hook's error.
+func (a *Application) Save(ctx context.Context, roots ...Root) ([]Recording, error) {
+	return a.SaveBatch(ctx, Batch{Roots: roots})
+}
+
+// SaveWithTracking is Save with the tracking record of the upstream
+// notification that caused the changes, written atomically with them (also
+// when there are no events). It needs Options.Process.
+func (a *Application) SaveWithTracking(ctx context.Context, t recorder.Tracking, roots ...Root) ([]Recording, error) {
+	return a.SaveBatch(ctx, Batch{Roots: roots, Tracking: &t})
+}
+
+// SaveBatch records a batch atomically; Save and SaveWithTracking are shorthands.
+func (a *Application) SaveBatch(ctx context.Context, b Batch) ([]Recording, error) {
+	events, err := a.collect(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(events) == 0 && b.Tracking == nil {
+		return nil, nil
+	}
+	stored := make([]recorder.StoredEvent, len(events))
+	for i, e := range events {
+		if stored[i], err = a.mapper.FromEvent(e); err != nil {
+			return nil, fmt.Errorf("save: %w", err)
+		}
+	}
+	var opts []recorder.InsertOption
+	if b.Tracking != nil {
+		if a.process == nil {
+			return nil, fmt.Errorf("save with tracking: %w", ErrProcessRecorder)
+		}
+		opts = append(opts, recorder.WithTracking(*b.Tracking))
+	}
+	ids, err := a.recorder.InsertEvents(ctx, stored, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("save: %w", err)
+	}
+	recs := make([]Recording, len(events))
+	for i, e := range events {
+		recs[i].Event = e
+		if len(ids) == len(events) {
+			recs[i].NotificationID = ids[i]
+		}
+	}
+	due := a.snapshotsDue(b.Roots)
+	for _, r := range b.Roots {
+		if !isNilRoot(r) {
+			r.aggregate().pending = nil
+		}
+	}
+	a.repo.cache.saved(b.Roots)
+	var errs []error
+	if err := a.takeSnapshots(ctx, due); err != nil {
+		errs = append(errs, err)
+	}
+	if len(recs) > 0 {
+		a.hooksMu.RLock()
+		hooks := a.hooks
+		a.hooksMu.RUnlock()
+		for _, h := range hooks {
+			if err := h(ctx, recs); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return recs, errors.Join(errs...)
+}
+
+// collect gathers the batch's events, giving creation events their
+// aggregate type's topic.
+func (a *Application) collect(b Batch) ([]Event, error) {
+	n := len(b.Events)
+	for _, r := range b.Roots {
+		if !isNilRoot(r) {
+			n += len(r.aggregate().pending)
+		}
+	}
+	events := make([]Event, 0, n)
+	for _, r := range b.Roots {
+		if isNilRoot(r) {
+			continue
+		}
+		for _, e := range r.aggregate().pending {
+			if e.creation && e.OriginatorTopic == "" {
+				ti, err := a.types.infoOf(reflect.TypeOf(r))
+				if err != nil {
+					return nil, fmt.Errorf("save: aggregate type: %w", err)
+				}
+				e.OriginatorTopic = ti.topic
+			}
+			events = append(events, e)
+		}
+	}
+	events = append(events, b.Events...)
+	for _, e := range events {
+		if e.OriginatorID == uuid.Nil {
+			return nil, fmt.Errorf("save: %w: event %T has no originator id (was the aggregate created?)", ErrOriginatorID, e.Data)
+		}
+	}
+	return events, nil
+}
+
+// snapshotsDue lists the snapshots an interval asks for after the roots'
+// pending events are saved: one per event whose version is a multiple of N.
+func (a *Application) snapshotsDue(roots []Root) []snapshotDue {
+	if len(a.intervals) == 0 || a.repo.snapshots == nil {
+		return nil
+	}
+	var due []snapshotDue
+	for _, r := range roots {
+		if isNilRoot(r) {
+			continue
+		}
+		n, ok := a.intervals[reflect.TypeOf(r).Elem()]
+		if !ok {
+			continue
+		}
+		for _, e := range r.aggregate().pending {
+			if e.OriginatorVersion%n == 0 {
+				due = append(due, snapshotDue{root: r, version: e.OriginatorVersion})
+			}
+		}
+	}
+	return due
+}
+
+type snapshotDue struct {
+	root    Root
+	version int64
+}
+
+// takeSnapshots takes the snapshots due after a save.
+func (a *Application) takeSnapshots(ctx context.Context, due []snapshotDue) error {
+	var errs []error
+	for _, d := range due {
+		if err := a.repo.snapshotAt(ctx, d.root, d.version); err != nil {
+			errs = append(errs, fmt.Errorf("snapshot %s v%d: %w", d.root.aggregate().id, d.version, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,307 @@
+package eventsourcing
+
+import (
+	"bytes"
+	"compress/zlib"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+)
+
+// Compressor compresses stored state. Decompress must reject corrupt input.
+type Compressor interface {
+	Compress(data []byte) ([]byte, error)
+	Decompress(data []byte) ([]byte, error)
+}
+
+// Cipher encrypts stored state. Decrypt must reject tampered input with an
+// error, never return garbage.
+type Cipher interface {
+	Encrypt(plaintext []byte) ([]byte, error)
+	Decrypt(ciphertext []byte) ([]byte, error)
+}
+
+// Mapper converts between domain events and stored events: it encodes the
+// event's state as JSON (see Types), then compresses and encrypts it when
+// configured; reading reverses the steps. A Mapper is safe for concurrent use.
+type Mapper struct {
+	types      *Types
+	compressor Compressor
+	cipher     Cipher
+}
+
+// MapperOption configures a Mapper.
+type MapperOption func(*Mapper)
+
+// WithCompressor makes the mapper compress state (before encrypting it).
+func WithCompressor(c Compressor) MapperOption { return func(m *Mapper) { m.compressor = c } }
+
+// WithCipher makes the mapper encrypt state (after compressing it).
+func WithCipher(c Cipher) MapperOption { return func(m *Mapper) { m.cipher = c } }
+
+// NewMapper returns a mapper for the given types.
+func NewMapper(types *Types, opts ...MapperOption) *Mapper {
+	m := &Mapper{types: types}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+// Settings read by NewMapperFromEnv.
+const (
+	EnvCompressorTopic = "COMPRESSOR_TOPIC"
+	EnvCipherTopic     = "CIPHER_TOPIC"
+	EnvCipherKey       = "CIPHER_KEY"
+)
+
+// NewMapperFromEnv returns a mapper configured by COMPRESSOR_TOPIC (zlib),
+// CIPHER_TOPIC (AES-GCM) and CIPHER_KEY (base64 of 16, 24 or 32 bytes; a key
+// alone enables AES-GCM, a cipher topic without a key is an error). A follower
+// decodes its leader's events with env.WithName(leaderName).
+func NewMapperFromEnv(types *Types, env recorder.Env) (*Mapper, error) {
+	var opts []MapperOption
+	if topic, ok := env.Lookup(EnvCompressorTopic); ok && topic != "" {
+		if !isZlibTopic(topic) {
+			return nil, fmt.Errorf("%s=%q: %w: unknown compressor (use zlib)", env.Prefixed(EnvCompressorTopic), topic, ErrConfiguration)
+		}
+		opts = append(opts, WithCompressor(Zlib{}))
+	}
+	topic, hasTopic := env.Lookup(EnvCipherTopic)
+	hasTopic = hasTopic && topic != ""
+	key, hasKey := env.Lookup(EnvCipherKey)
+	hasKey = hasKey && key != ""
+	if hasTopic && !isAESTopic(topic) {
+		return nil, fmt.Errorf("%s=%q: %w: unknown cipher (use aes)", env.Prefixed(EnvCipherTopic), topic, ErrConfiguration)
+	}
+	if hasTopic && !hasKey {
+		return nil, fmt.Errorf("%s is set but %s is not: %w", env.Prefixed(EnvCipherTopic), env.Prefixed(EnvCipherKey), ErrConfiguration)
+	}
+	if hasKey {
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(key))
+		if err != nil {
+			return nil, fmt.Errorf("%s is not base64: %w", env.Prefixed(EnvCipherKey), ErrConfiguration)
+		}
+		c, err := NewAESCipher(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", env.Prefixed(EnvCipherKey), err)
+		}
+		opts = append(opts, WithCipher(c))
+	}
+	return NewMapper(types, opts...), nil
+}
+
+func isZlibTopic(t string) bool {
+	switch strings.ToLower(t) {
+	case "zlib", "eventsourcing.compressor:zlibcompressor", "eventsourcing.compressor":
+		return true
+	}
+	return false
+}
+
+func isAESTopic(t string) bool {
+	switch strings.ToLower(t) {
+	case "aes", "aes-gcm", "aesgcm", "eventsourcing.cipher:aescipher", "eventsourcing.cipher":
+		return true
+	}
+	return false
+}
+
+// Types returns the registry the mapper encodes with.
+func (m *Mapper) Types() *Types { return m.types }
+
+// FromEvent encodes a domain event for a recorder. A creation event must carry
+// its OriginatorTopic (Save fills it in).
+func (m *Mapper) FromEvent(e Event) (recorder.StoredEvent, error) {
+	ti, err := m.types.infoOf(typeOf(e.Data))
+	if err != nil {
+		return recorder.StoredEvent{}, fmt.Errorf("encode event %s v%d: %w", e.OriginatorID, e.OriginatorVersion, err)
+	}
+	if e.creation && e.OriginatorTopic == "" {
+		return recorder.StoredEvent{}, fmt.Errorf("encode event %s v%d: %w: creation event without originator topic",
+			e.OriginatorID, e.OriginatorVersion, ErrTopicNotRegistered)
+	}
+	state, err := m.types.encodeEvent(nil, e, ti)
+	if err != nil {
+		return recorder.StoredEvent{}, fmt.Errorf("encode event %q of %s v%d: %w", ti.topic, e.OriginatorID, e.OriginatorVersion, err)
+	}
+	state, err = m.seal(state)
+	if err != nil {
+		return recorder.StoredEvent{}, fmt.Errorf("encode event %q of %s v%d: %w", ti.topic, e.OriginatorID, e.OriginatorVersion, err)
+	}
+	return recorder.StoredEvent{
+		OriginatorID:      e.OriginatorID.String(),
+		OriginatorVersion: e.OriginatorVersion,
+		Topic:             ti.topic,
+		State:             state,
+	}, nil
+}
+
+// ToEvent decodes a stored event (or a notification's StoredEvent). Any failure
+// wraps ErrDeserialisation and names the topic, id and version.
+func (m *Mapper) ToEvent(s recorder.StoredEvent) (Event, error) {
+	fail := func(err error) (Event, error) {
+		return Event{}, fmt.Errorf("%w: topic %q originator %s version %d: %w",
+			ErrDeserialisation, s.Topic, s.OriginatorID, s.OriginatorVersion, err)
+	}
+	ti, err := m.types.infoByTopic(s.Topic)
+	if err != nil {
+		return fail(err)
+	}
+	id, err := uuid.Parse(s.OriginatorID)
+	if err != nil {
+		return fail(fmt.Errorf("originator id: %w", err))
+	}
+	state, err := m.open(s.State)
+	if err != nil {
+		return fail(err)
+	}
+	e, err := m.types.decodeEvent(state, ti)
+	if err != nil {
+		return fail(err)
+	}
+	e.OriginatorID, e.OriginatorVersion = id, s.OriginatorVersion
+	return e, nil
+}
+
+// seal compresses then encrypts.
+func (m *Mapper) seal(b []byte) ([]byte, error) {
+	var err error
+	if m.compressor != nil {
+		if b, err = m.compressor.Compress(b); err != nil {
+			return nil, fmt.Errorf("compress: %w", err)
+		}
+	}
+	if m.cipher != nil {
+		if b, err = m.cipher.Encrypt(b); err != nil {
+			return nil, fmt.Errorf("encrypt: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// open decrypts then decompresses.
+func (m *Mapper) open(b []byte) ([]byte, error) {
+	var err error
+	if m.cipher != nil {
+		if b, err = m.cipher.Decrypt(b); err != nil {
+			return nil, fmt.Errorf("decrypt: %w", err)
+		}
+	}
+	if m.compressor != nil {
+		if b, err = m.compressor.Decompress(b); err != nil {
+			return nil, fmt.Errorf("decompress: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// Zlib is the zlib (RFC 1950) compressor at the default level.
+type Zlib struct{}
+
+// Compress implements Compressor.
+func (Zlib) Compress(data []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	w := zlib.NewWriter(&buf)
+	if _, err := w.Write(data); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Decompress implements Compressor.
+func (Zlib) Decompress(data []byte) ([]byte, error) {
+	r, err := zlib.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// AES-GCM layout constants: nonce ‖ tag ‖ ciphertext, as the reference stores it.
+const (
+	gcmNonceSize = 12
+	gcmTagSize   = 16
+)
+
+// AESCipher is AES-GCM with a fresh random 12-byte nonce per message, no
+// associated data, stored as nonce(12) ‖ tag(16) ‖ ciphertext.
+type AESCipher struct {
+	aead cipher.AEAD
+}
+
+// NewAESCipher returns an AES-GCM cipher for a 16, 24 or 32-byte key.
+func NewAESCipher(key []byte) (*AESCipher, error) {
+	switch len(key) {
+	case 16, 24, 32:
+	default:
+		return nil, fmt.Errorf("AES key of %d bytes: %w: need 16, 24 or 32", len(key), ErrConfiguration)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &AESCipher{aead: aead}, nil
+}
+
+// Encrypt implements Cipher.
+func (c *AESCipher) Encrypt(plaintext []byte) ([]byte, error) {
+	out := make([]byte, gcmNonceSize+gcmTagSize, gcmNonceSize+gcmTagSize+len(plaintext)+gcmTagSize)
+	nonce := out[:gcmNonceSize]
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	// Go's AEAD appends the tag; the stored layout puts it before the ciphertext.
+	sealed := c.aead.Seal(out[gcmNonceSize+gcmTagSize:], nonce, plaintext, nil)
+	n := len(plaintext)
+	copy(out[gcmNonceSize:gcmNonceSize+gcmTagSize], sealed[n:])
+	return append(out[:gcmNonceSize+gcmTagSize], sealed[:n]...), nil
+}
+
+// Decrypt implements Cipher.
+func (c *AESCipher) Decrypt(data []byte) ([]byte, error) {
+	if len(data) < gcmNonceSize+gcmTagSize {
+		return nil, fmt.Errorf("ciphertext of %d bytes is too short", len(data))
+	}
+	nonce := data[:gcmNonceSize]
+	tag := data[gcmNonceSize : gcmNonceSize+gcmTagSize]
+	body := data[gcmNonceSize+gcmTagSize:]
+	sealed := make([]byte, 0, len(body)+gcmTagSize)
+	sealed = append(append(sealed, body...), tag...)
+	plain, err := c.aead.Open(sealed[:0], nonce, sealed, nil)
+	if err != nil {
+		return nil, fmt.Errorf("authentication failed: %w", err)
+	}
+	return plain, nil
+}
+
+// CreateKey returns a random AES key of n bytes (16, 24 or 32), base64-encoded
+// for CIPHER_KEY.
+func CreateKey(n int) (string, error) {
+	switch n {
+	case 16, 24, 32:
+	default:
+		return "", fmt.Errorf("key size %d: %w: need 16, 24 or 32", n, ErrArgument)
+	}
+	key := make([]byte, n)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(key), nil
+}

@@ -1,0 +1,262 @@
+package eventsourcing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/google/uuid"
+
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+)
+
+// SnapshotTopic is the topic of stored snapshots, the reference library's.
+const SnapshotTopic = "eventsourcing.domain:Snapshot"
+
+// Repository rebuilds aggregates from their recorded events, starting from the
+// latest snapshot when a snapshot store is configured, and keeps an aggregate
+// cache when AGGREGATE_CACHE_MAXSIZE is set.
+type Repository struct {
+	events    recorder.AggregateRecorder
+	snapshots recorder.AggregateRecorder // nil when snapshotting is disabled
+	mapper    *Mapper
+	cache     *aggregateCache // nil when disabled
+}
+
+// RepositoryProvider is anything with a repository: *Application and every
+// application type that embeds it.
+type RepositoryProvider interface {
+	Repository() *Repository
+}
+
+// GetOption modifies a get.
+type GetOption func(*getOptions)
+
+type getOptions struct {
+	version  *int64
+	deepCopy *bool
+}
+
+// AtVersion gets the aggregate as it was at version v (the latest state when v
+// is beyond the last version). Versioned gets bypass the cache.
+func AtVersion(v int64) GetOption { return func(o *getOptions) { o.version = &v } }
+
+// DeepCopy overrides DEEPCOPY_FROM_AGGREGATE_CACHE for one get: with false, a
+// cached aggregate is returned itself, which is faster but shared, so the
+// caller must not change it.
+func DeepCopy(on bool) GetOption { return func(o *getOptions) { o.deepCopy = &on } }
+
+func applyGetOptions(opts []GetOption) getOptions {
+	var o getOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// Get returns the aggregate of type *T with the given id, or an error wrapping
+// ErrAggregateNotFound when nothing is recorded for it:
+//
+//	dog, err := eventsourcing.Get[Dog](ctx, school, id)
+func Get[T any, PT interface {
+	*T
+	Root
+}](ctx context.Context, p RepositoryProvider, id uuid.UUID, opts ...GetOption) (PT, error) {
+	root := PT(new(T))
+	if err := p.Repository().Load(ctx, root, id, opts...); err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
+// Load rebuilds the aggregate with the given id into root, which must be new
+// (the zero value of its type). It is the non-generic form of Get.
+func (r *Repository) Load(ctx context.Context, root Root, id uuid.UUID, opts ...GetOption) error {
+	o := applyGetOptions(opts)
+	if o.version == nil && r.cache != nil {
+		return r.cache.load(ctx, r, root, id, o)
+	}
+	return r.load(ctx, root, id, o.version)
+}
+
+// Contains reports whether any event is recorded for id.
+func (r *Repository) Contains(ctx context.Context, id uuid.UUID) (bool, error) {
+	stored, err := r.events.SelectEvents(ctx, id.String(), recorder.EventQuery{Limit: 1})
+	if err != nil {
+		return false, fmt.Errorf("contains %s: %w", id, err)
+	}
+	return len(stored) > 0, nil
+}
+
+// load reads the latest snapshot up to version (if snapshots are stored), then
+// the events after it, and folds them into root.
+func (r *Repository) load(ctx context.Context, root Root, id uuid.UUID, version *int64) error {
+	ti, err := r.mapper.types.infoOf(reflect.TypeOf(root))
+	if err != nil {
+		return fmt.Errorf("get %s: %w", id, err)
+	}
+	sid := id.String()
+	var after *int64
+	if r.snapshots != nil {
+		snaps, err := r.snapshots.SelectEvents(ctx, sid, recorder.EventQuery{UpTo: version, Desc: true, Limit: 1})
+		if err != nil {
+			return fmt.Errorf("get %s: snapshot: %w", id, err)
+		}
+		if len(snaps) == 1 {
+			if err := r.restore(snaps[0], root, ti); err != nil {
+				return fmt.Errorf("get %s: %w", id, err)
+			}
+			after = &snaps[0].OriginatorVersion
+		}
+	}
+	stored, err := r.events.SelectEvents(ctx, sid, recorder.EventQuery{After: after, UpTo: version})
+	if err != nil {
+		return fmt.Errorf("get %s: %w", id, err)
+	}
+	if after == nil && len(stored) == 0 {
+		return fmt.Errorf("get %s: %w", id, ErrAggregateNotFound)
+	}
+	for _, s := range stored {
+		e, err := r.mapper.ToEvent(s)
+		if err != nil {
+			return fmt.Errorf("get %s: %w", id, err)
+		}
+		if e.IsCreation() {
+			if other, err := r.mapper.types.infoByTopic(e.OriginatorTopic); err != nil || other != ti {
+				return fmt.Errorf("get %s: %w: recorded as %q, asked for %q", id, ErrAggregateType, e.OriginatorTopic, ti.topic)
+			}
+		}
+		if err := Replay(root, e); err != nil {
+			return fmt.Errorf("get %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// restore sets root from a stored snapshot.
+func (r *Repository) restore(s recorder.StoredEvent, root Root, ti *typeInfo) error {
+	fail := func(err error) error {
+		return fmt.Errorf("%w: snapshot of %s version %d: %w", ErrDeserialisation, s.OriginatorID, s.OriginatorVersion, err)
+	}
+	id, err := uuid.Parse(s.OriginatorID)
+	if err != nil {
+		return fail(err)
+	}
+	state, err := r.mapper.open(s.State)
+	if err != nil {
+		return fail(err)
+	}
+	if err := r.mapper.types.decodeSnapshot(state, root, ti); err != nil {
+		if errors.Is(err, ErrAggregateType) {
+			return err
+		}
+		return fail(err)
+	}
+	a := root.aggregate()
+	a.id, a.version, a.pending = id, s.OriginatorVersion, nil
+	return nil
+}
+
+// TakeSnapshot stores a snapshot of the aggregate of type *T with the given id,
+// at its latest version or at AtVersion(v). It fails with ErrSnapshotting when
+// the application has no snapshot store.
+func TakeSnapshot[T any, PT interface {
+	*T
+	Root
+}](ctx context.Context, p RepositoryProvider, id uuid.UUID, opts ...GetOption) error {
+	return p.Repository().TakeSnapshot(ctx, PT(new(T)), id, opts...)
+}
+
+// TakeSnapshot loads the aggregate with the given id into root (new) and stores
+// a snapshot of it. It is the non-generic form of the package function.
+func (r *Repository) TakeSnapshot(ctx context.Context, root Root, id uuid.UUID, opts ...GetOption) error {
+	if r.snapshots == nil {
+		return fmt.Errorf("take snapshot of %s: %w", id, ErrSnapshotting)
+	}
+	o := applyGetOptions(opts)
+	if err := r.load(ctx, root, id, o.version); err != nil {
+		return fmt.Errorf("take snapshot: %w", err)
+	}
+	return r.storeSnapshot(ctx, root)
+}
+
+// snapshotAt stores a snapshot of root's aggregate at version v, reloading it
+// when root is already past v.
+func (r *Repository) snapshotAt(ctx context.Context, root Root, v int64) error {
+	if root.aggregate().version != v {
+		fresh := reflect.New(reflect.TypeOf(root).Elem()).Interface().(Root)
+		if err := r.load(ctx, fresh, root.aggregate().id, &v); err != nil {
+			return err
+		}
+		root = fresh
+	}
+	return r.storeSnapshot(ctx, root)
+}
+
+func (r *Repository) storeSnapshot(ctx context.Context, root Root) error {
+	if r.snapshots == nil {
+		return ErrSnapshotting
+	}
+	ti, err := r.mapper.types.infoOf(reflect.TypeOf(root))
+	if err != nil {
+		return err
+	}
+	a := root.aggregate()
+	state, err := r.mapper.types.encodeSnapshot(nil, root, ti, Now())
+	if err != nil {
+		return fmt.Errorf("encode snapshot of %s v%d: %w", a.id, a.version, err)
+	}
+	if state, err = r.mapper.seal(state); err != nil {
+		return fmt.Errorf("encode snapshot of %s v%d: %w", a.id, a.version, err)
+	}
+	s := recorder.StoredEvent{OriginatorID: a.id.String(), OriginatorVersion: a.version, Topic: SnapshotTopic, State: state}
+	if _, err := r.snapshots.InsertEvents(ctx, []recorder.StoredEvent{s}); err != nil {
+		return fmt.Errorf("store snapshot of %s v%d: %w", a.id, a.version, err)
+	}
+	return nil
+}
+
+// Saver is what Update needs: a repository and Save. *Application and every
+// application type embedding it are Savers.
+type Saver interface {
+	RepositoryProvider
+	Save(ctx context.Context, roots ...Root) ([]Recording, error)
+}
+
+// UpdateAttempts is how often Update tries a command before giving up on conflicts.
+const UpdateAttempts = 10
+
+// Update runs a command on the aggregate of type *T with the given id: it gets
+// the aggregate, calls change (which triggers events), and saves it. When the
+// save conflicts with another writer (ErrIntegrity), it starts again from a
+// fresh copy, up to UpdateAttempts times; any other error ends it.
+//
+//	_, err := eventsourcing.Update(ctx, school, id, func(d *Dog) error {
+//		d.AddTrick("roll over")
+//		return nil
+//	})
+func Update[T any, PT interface {
+	*T
+	Root
+}](ctx context.Context, app Saver, id uuid.UUID, change func(PT) error) ([]Recording, error) {
+	var err error
+	for range UpdateAttempts {
+		var root PT
+		if root, err = Get[T, PT](ctx, app, id); err != nil {
+			return nil, err
+		}
+		if err = change(root); err != nil {
+			return nil, err
+		}
+		var recs []Recording
+		recs, err = app.Save(ctx, root)
+		if err == nil || !errors.Is(err, ErrIntegrity) || len(recs) > 0 {
+			return recs, err
+		}
+		if ctx.Err() != nil {
+			return nil, errors.Join(err, ctx.Err())
+		}
+	}
+	return nil, fmt.Errorf("update %s: gave up after %d attempts: %w", id, UpdateAttempts, err)
+}
