@@ -1,0 +1,657 @@
+package eventsourcing
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+)
+
+// decoder reads JSON straight into Go values.
+type decoder struct {
+	t    *Types
+	data []byte
+	pos  int
+}
+
+func (d *decoder) errorf(format string, args ...any) error {
+	return fmt.Errorf("invalid JSON at offset %d: %s", d.pos, fmt.Sprintf(format, args...))
+}
+
+func (d *decoder) ws() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next significant byte (0 at the end).
+func (d *decoder) peek() byte {
+	d.ws()
+	if d.pos >= len(d.data) {
+		return 0
+	}
+	return d.data[d.pos]
+}
+
+func (d *decoder) expect(c byte) error {
+	if d.peek() != c {
+		return d.errorf("want %q", c)
+	}
+	d.pos++
+	return nil
+}
+
+// end checks that nothing but white space follows.
+func (d *decoder) end() error {
+	if d.peek() != 0 {
+		return d.errorf("trailing data")
+	}
+	return nil
+}
+
+// literal consumes word (true, false, null).
+func (d *decoder) literal(word string) bool {
+	if len(d.data)-d.pos >= len(word) && string(d.data[d.pos:d.pos+len(word)]) == word {
+		d.pos += len(word)
+		return true
+	}
+	return false
+}
+
+// null consumes a null if one is next.
+func (d *decoder) null() bool {
+	return d.peek() == 'n' && d.literal("null")
+}
+
+// object calls fn for each key with the decoder positioned at the value; fn
+// must consume the value.
+func (d *decoder) object(fn func(key string) error) error {
+	if err := d.expect('{'); err != nil {
+		return err
+	}
+	if d.peek() == '}' {
+		d.pos++
+		return nil
+	}
+	for {
+		key, err := d.str()
+		if err != nil {
+			return err
+		}
+		if err := d.expect(':'); err != nil {
+			return err
+		}
+		if err := fn(key); err != nil {
+			return err
+		}
+		switch d.peek() {
+		case ',':
+			d.pos++
+		case '}':
+			d.pos++
+			return nil
+		default:
+			return d.errorf("want ',' or '}'")
+		}
+	}
+}
+
+// array calls fn for each element.
+func (d *decoder) array(fn func() error) error {
+	if err := d.expect('['); err != nil {
+		return err
+	}
+	if d.peek() == ']' {
+		d.pos++
+		return nil
+	}
+	for {
+		if err := fn(); err != nil {
+			return err
+		}
+		switch d.peek() {
+		case ',':
+			d.pos++
+		case ']':
+			d.pos++
+			return nil
+		default:
+			return d.errorf("want ',' or ']'")
+		}
+	}
+}
+
+// str reads a string.
+func (d *decoder) str() (string, error) {
+	if d.peek() != '"' {
+		return "", d.errorf("want a string")
+	}
+	d.pos++
+	start := d.pos
+	for d.pos < len(d.data) {
+		c := d.data[d.pos]
+		if c == '"' {
+			s := string(d.data[start:d.pos])
+			d.pos++
+			return s, nil
+		}
+		if c == '\\' || c < 0x20 {
+			return d.strSlow(start)
+		}
+		d.pos++
+	}
+	return "", d.errorf("unterminated string")
+}
+
+func (d *decoder) strSlow(start int) (string, error) {
+	b := append([]byte(nil), d.data[start:d.pos]...)
+	for d.pos < len(d.data) {
+		c := d.data[d.pos]
+		switch {
+		case c == '"':
+			d.pos++
+			return string(b), nil
+		case c < 0x20:
+			return "", d.errorf("control character in string")
+		case c != '\\':
+			b = append(b, c)
+			d.pos++
+			continue
+		}
+		d.pos++
+		if d.pos >= len(d.data) {
+			break
+		}
+		e := d.data[d.pos]
+		d.pos++
+		switch e {
+		case '"', '\\', '/':
+			b = append(b, e)
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'u':
+			r, ok := d.hex4()
+			if !ok {
+				return "", d.errorf("bad \\u escape")
+			}
+			if utf16.IsSurrogate(r) {
+				r2 := rune(utf8.RuneError)
+				if d.pos+1 < len(d.data) && d.data[d.pos] == '\\' && d.data[d.pos+1] == 'u' {
+					save := d.pos
+					d.pos += 2
+					if lo, ok := d.hex4(); ok {
+						r2 = lo
+					} else {
+						d.pos = save
+					}
+				}
+				r = utf16.DecodeRune(r, r2)
+			}
+			b = utf8.AppendRune(b, r)
+		default:
+			return "", d.errorf("bad escape")
+		}
+	}
+	return "", d.errorf("unterminated string")
+}
+
+func (d *decoder) hex4() (rune, bool) {
+	if len(d.data)-d.pos < 4 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(d.data[d.pos:d.pos+4]), 16, 32)
+	if err != nil {
+		return 0, false
+	}
+	d.pos += 4
+	return rune(n), true
+}
+
+// number reads a number token.
+func (d *decoder) number() (string, bool, error) {
+	d.ws()
+	start := d.pos
+	isFloat := false
+	for d.pos < len(d.data) {
+		c := d.data[d.pos]
+		if c >= '0' && c <= '9' || c == '-' || c == '+' {
+			d.pos++
+			continue
+		}
+		if c == '.' || c == 'e' || c == 'E' {
+			isFloat = true
+			d.pos++
+			continue
+		}
+		break
+	}
+	if d.pos == start {
+		return "", false, d.errorf("want a number")
+	}
+	return string(d.data[start:d.pos]), isFloat, nil
+}
+
+// skip consumes one value.
+func (d *decoder) skip() error {
+	switch c := d.peek(); c {
+	case '{':
+		return d.object(func(string) error { return d.skip() })
+	case '[':
+		return d.array(d.skip)
+	case '"':
+		_, err := d.str()
+		return err
+	case 't', 'f', 'n':
+		if d.literal("true") || d.literal("false") || d.literal("null") {
+			return nil
+		}
+		return d.errorf("bad literal")
+	default:
+		_, _, err := d.number()
+		return err
+	}
+}
+
+// any reads a value without a Go type: nil, bool, string, int64 or float64,
+// []any, map[string]any, or the Go value of a tagged object.
+func (d *decoder) any() (any, error) {
+	switch c := d.peek(); c {
+	case '{':
+		m := map[string]any{}
+		err := d.object(func(key string) error {
+			v, err := d.any()
+			m[key] = v
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(m) == 2 {
+			name, ok := m["_type_"].(string)
+			data, hasData := m["_data_"]
+			if ok && hasData {
+				return d.t.untag(name, data)
+			}
+		}
+		return m, nil
+	case '[':
+		s := []any{}
+		err := d.array(func() error {
+			v, err := d.any()
+			s = append(s, v)
+			return err
+		})
+		return s, err
+	case '"':
+		return d.str()
+	case 't':
+		if d.literal("true") {
+			return true, nil
+		}
+	case 'f':
+		if d.literal("false") {
+			return false, nil
+		}
+	case 'n':
+		if d.literal("null") {
+			return nil, nil
+		}
+	default:
+		s, isFloat, err := d.number()
+		if err != nil {
+			return nil, err
+		}
+		if !isFloat {
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return n, nil
+			}
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, d.errorf("bad number %q", s)
+		}
+		return f, nil
+	}
+	return nil, d.errorf("unexpected input")
+}
+
+// untag turns a tagged value read without a Go type into its Go value.
+func (t *Types) untag(name string, data any) (any, error) {
+	switch name {
+	case TagUUID, TagDecimal, TagDatetime:
+		s, ok := data.(string)
+		if !ok {
+			return nil, fmt.Errorf("tagged %q: data is %T, want a string", name, data)
+		}
+		return parseBuiltin(name, s)
+	}
+	tc := t.transcodingNamed(name)
+	if tc == nil {
+		return nil, fmt.Errorf("%w: tag %q", ErrTranscodingNotRegistered, name)
+	}
+	v, err := tc.decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("transcoding %q: %w", name, err)
+	}
+	return v.Interface(), nil
+}
+
+func parseBuiltin(name, s string) (any, error) {
+	switch name {
+	case TagUUID:
+		id, err := uuid.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("uuid_hex %q: %w", s, err)
+		}
+		return id, nil
+	case TagDecimal:
+		v, err := decimal.NewFromString(s)
+		if err != nil {
+			return nil, fmt.Errorf("decimal_str %q: %w", s, err)
+		}
+		return v, nil
+	default:
+		v, err := parseISO(s)
+		if err != nil {
+			return nil, fmt.Errorf("datetime_iso %q: %w", s, err)
+		}
+		return v, nil
+	}
+}
+
+// tagged reads a tagged object whose _type_ must be name, returning _data_ as
+// a string (builtin) or a value without Go type (custom).
+func (d *decoder) tagged(name string, builtin bool) (any, error) {
+	var (
+		gotName, gotData bool
+		data             any
+		err              error
+	)
+	err = d.object(func(key string) error {
+		switch key {
+		case "_type_":
+			s, err := d.str()
+			if err != nil {
+				return err
+			}
+			if s != name {
+				return fmt.Errorf("tagged value of type %q where %q is expected", s, name)
+			}
+			gotName = true
+			return nil
+		case "_data_":
+			gotData = true
+			if builtin {
+				data, err = d.str()
+			} else {
+				data, err = d.any()
+			}
+			return err
+		}
+		return fmt.Errorf("unexpected key %q in tagged value %q", key, name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !gotName || !gotData {
+		return nil, fmt.Errorf("tagged value %q lacks _type_ or _data_", name)
+	}
+	return data, nil
+}
+
+func (d *decoder) timeValue(dst *time.Time) error {
+	data, err := d.tagged(TagDatetime, true)
+	if err != nil {
+		return err
+	}
+	t, err := parseISO(data.(string))
+	if err != nil {
+		return fmt.Errorf("datetime_iso %q: %w", data, err)
+	}
+	*dst = t
+	return nil
+}
+
+// ---- typed decoding ----
+
+type decodeFunc func(d *decoder, v reflect.Value) error
+
+func (t *Types) decoderFor(rt reflect.Type) decodeFunc {
+	if f, ok := t.dec.Load(rt); ok {
+		return f.(decodeFunc)
+	}
+	var (
+		wg sync.WaitGroup
+		f  decodeFunc
+	)
+	wg.Add(1)
+	fi, loaded := t.dec.LoadOrStore(rt, decodeFunc(func(d *decoder, v reflect.Value) error {
+		wg.Wait()
+		return f(d, v)
+	}))
+	if loaded {
+		return fi.(decodeFunc)
+	}
+	f = t.newDecoder(rt)
+	wg.Done()
+	t.dec.Store(rt, f)
+	return f
+}
+
+// nullable wraps a decoder so that null sets the zero value.
+func nullable(f decodeFunc) decodeFunc {
+	return func(d *decoder, v reflect.Value) error {
+		if d.null() {
+			v.SetZero()
+			return nil
+		}
+		return f(d, v)
+	}
+}
+
+func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
+	if tc := t.transcodingFor(rt); tc != nil {
+		return nullable(func(d *decoder, v reflect.Value) error {
+			data, err := d.tagged(tc.name, false)
+			if err != nil {
+				return err
+			}
+			got, err := tc.decode(data)
+			if err != nil {
+				return fmt.Errorf("transcoding %q: %w", tc.name, err)
+			}
+			v.Set(got)
+			return nil
+		})
+	}
+	for _, b := range []struct {
+		typ  reflect.Type
+		name string
+	}{{uuidType, TagUUID}, {decimalType, TagDecimal}, {timeType, TagDatetime}} {
+		if rt == b.typ {
+			name := b.name
+			return nullable(func(d *decoder, v reflect.Value) error {
+				data, err := d.tagged(name, true)
+				if err != nil {
+					return err
+				}
+				got, err := parseBuiltin(name, data.(string))
+				if err != nil {
+					return err
+				}
+				v.Set(reflect.ValueOf(got))
+				return nil
+			})
+		}
+	}
+	switch rt.Kind() {
+	case reflect.Bool:
+		return nullable(func(d *decoder, v reflect.Value) error {
+			switch {
+			case d.peek() == 't' && d.literal("true"):
+				v.SetBool(true)
+			case d.peek() == 'f' && d.literal("false"):
+				v.SetBool(false)
+			default:
+				return d.errorf("want a boolean")
+			}
+			return nil
+		})
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		bits := rt.Bits()
+		return nullable(func(d *decoder, v reflect.Value) error {
+			s, _, err := d.number()
+			if err != nil {
+				return err
+			}
+			n, err := strconv.ParseInt(s, 10, bits)
+			if err != nil {
+				return fmt.Errorf("%s: %w", rt, err)
+			}
+			v.SetInt(n)
+			return nil
+		})
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		bits := rt.Bits()
+		return nullable(func(d *decoder, v reflect.Value) error {
+			s, _, err := d.number()
+			if err != nil {
+				return err
+			}
+			n, err := strconv.ParseUint(s, 10, bits)
+			if err != nil {
+				return fmt.Errorf("%s: %w", rt, err)
+			}
+			v.SetUint(n)
+			return nil
+		})
+	case reflect.Float32, reflect.Float64:
+		bits := rt.Bits()
+		return nullable(func(d *decoder, v reflect.Value) error {
+			s, _, err := d.number()
+			if err != nil {
+				return err
+			}
+			f, err := strconv.ParseFloat(s, bits)
+			if err != nil {
+				return fmt.Errorf("%s: %w", rt, err)
+			}
+			v.SetFloat(f)
+			return nil
+		})
+	case reflect.String:
+		return nullable(func(d *decoder, v reflect.Value) error {
+			s, err := d.str()
+			if err != nil {
+				return err
+			}
+			v.SetString(s)
+			return nil
+		})
+	case reflect.Pointer:
+		elem := rt.Elem()
+		return nullable(func(d *decoder, v reflect.Value) error {
+			if v.IsNil() {
+				v.Set(reflect.New(elem))
+			}
+			return d.t.decoderFor(elem)(d, v.Elem())
+		})
+	case reflect.Interface:
+		return nullable(func(d *decoder, v reflect.Value) error {
+			if rt.NumMethod() != 0 {
+				return fmt.Errorf("%w: cannot decode into interface %s", ErrTranscodingNotRegistered, rt)
+			}
+			a, err := d.any()
+			if err != nil {
+				return err
+			}
+			if a == nil {
+				v.SetZero()
+			} else {
+				v.Set(reflect.ValueOf(a))
+			}
+			return nil
+		})
+	case reflect.Slice:
+		elem := rt.Elem()
+		return nullable(func(d *decoder, v reflect.Value) error {
+			dec := d.t.decoderFor(elem)
+			v.Set(reflect.MakeSlice(rt, 0, 0))
+			return d.array(func() error {
+				n := v.Len()
+				if n == v.Cap() {
+					v.Grow(1)
+				}
+				v.SetLen(n + 1)
+				return dec(d, v.Index(n))
+			})
+		})
+	case reflect.Array:
+		elem := rt.Elem()
+		return nullable(func(d *decoder, v reflect.Value) error {
+			dec := d.t.decoderFor(elem)
+			i := 0
+			v.SetZero()
+			return d.array(func() error {
+				if i >= v.Len() {
+					return d.skip()
+				}
+				i++
+				return dec(d, v.Index(i-1))
+			})
+		})
+	case reflect.Map:
+		if rt.Key().Kind() != reflect.String {
+			break
+		}
+		key, elem := rt.Key(), rt.Elem()
+		return nullable(func(d *decoder, v reflect.Value) error {
+			dec := d.t.decoderFor(elem)
+			v.Set(reflect.MakeMap(rt))
+			return d.object(func(k string) error {
+				ev := reflect.New(elem).Elem()
+				if err := dec(d, ev); err != nil {
+					return err
+				}
+				v.SetMapIndex(reflect.ValueOf(k).Convert(key), ev)
+				return nil
+			})
+		})
+	case reflect.Struct:
+		plan := fieldsOf(rt)
+		return nullable(func(d *decoder, v reflect.Value) error {
+			return d.object(func(key string) error {
+				if i, ok := plan.byName[key]; ok {
+					f := &plan.fields[i]
+					if err := d.t.decoderFor(f.typ)(d, v.FieldByIndex(f.index)); err != nil {
+						return fmt.Errorf("field %q: %w", key, err)
+					}
+					return nil
+				}
+				return d.skip()
+			})
+		})
+	}
+	return func(*decoder, reflect.Value) error {
+		return fmt.Errorf("%w: type %s", ErrTranscodingNotRegistered, rt)
+	}
+}
