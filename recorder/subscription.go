@@ -24,7 +24,8 @@ type PollingSubscription struct {
 	topics   []string
 	pageSize int
 
-	last    *int64
+	last    int64 // the last id delivered, when hasLast
+	hasLast bool
 	buf     []Notification
 	done    chan struct{}
 	closeMu sync.Once
@@ -42,12 +43,13 @@ func NewPollingSubscription(sel SelectFunc, signal *Signal, interval time.Durati
 		pageSize: DefaultPageSize, done: make(chan struct{}),
 	}
 	if after != nil {
-		s.last = Ptr(*after)
+		s.last, s.hasLast = *after, true
 	}
 	return s
 }
 
-// Next returns the next notification.
+// Next returns the next notification. It is not safe for concurrent use by
+// several goroutines (Close is).
 func (s *PollingSubscription) Next(ctx context.Context) (Notification, error) {
 	for {
 		select {
@@ -55,10 +57,16 @@ func (s *PollingSubscription) Next(ctx context.Context) (Notification, error) {
 			return Notification{}, ErrSubscriptionClosed
 		default:
 		}
+		// An ended context ends iteration even with notifications buffered: a
+		// caller that cancels must get an error, not more items.
+		if err := ctx.Err(); err != nil {
+			return Notification{}, err
+		}
 		if len(s.buf) > 0 {
 			n := s.buf[0]
+			s.buf[0] = Notification{} // do not keep a delivered state alive
 			s.buf = s.buf[1:]
-			s.last = Ptr(n.ID)
+			s.last, s.hasLast = n.ID, true
 			return n, nil
 		}
 		// Take the wake-up channel before reading, so a commit between the read
@@ -67,7 +75,11 @@ func (s *PollingSubscription) Next(ctx context.Context) (Notification, error) {
 		if s.signal != nil {
 			wake = s.signal.Wait()
 		}
-		q := NotificationQuery{Start: s.last, ExclusiveStart: true, Limit: s.pageSize, Topics: s.topics}
+		q := NotificationQuery{ExclusiveStart: true, Limit: s.pageSize, Topics: s.topics}
+		if s.hasLast {
+			start := s.last // a copy: the query is the backend's to keep
+			q.Start = &start
+		}
 		page, err := s.sel(ctx, q)
 		if err != nil {
 			return Notification{}, err
