@@ -27,8 +27,8 @@ type Event struct {
 	// Data is the payload, a registered struct value such as Dog.Registered.
 	Data any
 
-	// creation marks the event that created its aggregate, so that Save can give
-	// it the aggregate type's topic even before OriginatorTopic is known.
+	// creation marks the event Create made until Save gives it its aggregate
+	// type's topic, which marks it from then on.
 	creation bool
 }
 

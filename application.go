@@ -338,7 +338,9 @@ func (a *Application) collect(b Batch) ([]Event, error) {
 				if err != nil {
 					return nil, fmt.Errorf("save: aggregate type: %w", err)
 				}
-				e.OriginatorTopic = ti.topic
+				// The topic now marks the creation event, so the recorded event
+				// equals the one decoded from storage.
+				e.OriginatorTopic, e.creation = ti.topic, false
 			}
 			events = append(events, e)
 		}

@@ -24,6 +24,12 @@ type Repository struct {
 	cache     *aggregateCache // nil when disabled
 }
 
+// Events returns the recorder the repository reads events from.
+func (r *Repository) Events() recorder.AggregateRecorder { return r.events }
+
+// Snapshots returns the snapshot recorder, nil when snapshotting is disabled.
+func (r *Repository) Snapshots() recorder.AggregateRecorder { return r.snapshots }
+
 // RepositoryProvider is anything with a repository: *Application and every
 // application type that embeds it.
 type RepositoryProvider interface {

@@ -563,7 +563,6 @@ func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
 		return Event{}, err
 	}
 	e.Data = payload.Interface()
-	e.creation = e.OriginatorTopic != ""
 	return e, nil
 }
 
