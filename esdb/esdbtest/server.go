@@ -133,6 +133,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		grpc.MaxSendMsgSize(64 << 20),
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),
+		grpc.ForceServerCodecV2(newRawCodec()),
 		grpc.WriteBufferSize(256 << 10),
 		grpc.ReadBufferSize(256 << 10),
 		grpc.InitialWindowSize(4 << 20),

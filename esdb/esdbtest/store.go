@@ -42,6 +42,8 @@ type record struct {
 	Data        []byte
 	Meta        []byte
 	Pos         uint64
+
+	encCache
 }
 
 func (r *record) size() uint64 {

@@ -162,11 +162,11 @@ func toExpectation(o expectedOption) expectation {
 }
 
 func (ss *streamsServer) Append(stream streams.Streams_AppendServer) error {
-	first, err := stream.Recv()
-	if err != nil {
+	var f appendFrame
+	if err := stream.RecvMsg(&f); err != nil {
 		return err
 	}
-	opts := first.GetOptions()
+	opts := f.options
 	setTrailer := stream.SetTrailer
 	var (
 		events  []proposed
@@ -179,22 +179,20 @@ func (ss *streamsServer) Append(stream streams.Streams_AppendServer) error {
 	// Read everything the client sends before answering: an early answer
 	// turns into EOF on the client's Send instead of the real status.
 	for {
-		req, err := stream.Recv()
+		err := stream.RecvMsg(&f)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return err
 		}
-		pm := req.GetProposedMessage()
-		if pm == nil || problem != nil {
+		e := f.event
+		if e == nil || problem != nil {
 			continue
 		}
-		typ, okType := pm.Metadata["type"]
-		ct, okCT := pm.Metadata["content-type"]
-		if !okType || !okCT {
+		if !f.hasType || !f.hasCT {
 			prop := "type"
-			if okType {
+			if f.hasType {
 				prop = "content-type"
 			}
 			problem = trailerErr(setTrailer, codes.InvalidArgument,
@@ -202,13 +200,12 @@ func (ss *streamsServer) Append(stream streams.Streams_AppendServer) error {
 				"exception", "missing-required-metadata-property", "required-properties", "type,content-type")
 			continue
 		}
-		id, err := fromProtoUUID(pm.Id)
-		if err != nil {
-			problem = badRequest(setTrailer, err.Error())
+		if !f.hasID {
+			problem = badRequest(setTrailer, "missing event id")
 			continue
 		}
-		size += len(pm.Data) + len(pm.CustomMetadata)
-		events = append(events, proposed{ID: id, Type: typ, ContentType: ct, Data: pm.Data, Meta: pm.CustomMetadata})
+		size += len(e.Data) + len(e.Meta)
+		events = append(events, *e)
 	}
 	if problem != nil {
 		return problem
@@ -364,7 +361,7 @@ func (ss *streamsServer) readStream(stream streams.Streams_ReadServer, name stri
 			return nil
 		}
 		sent++
-		return stream.Send(eventResp(r, asString))
+		return sendEvent(stream, r, asString)
 	}
 	if !backwards {
 		start := int64(0)
@@ -431,7 +428,7 @@ func (ss *streamsServer) readAll(stream streams.Streams_ReadServer, o *streams.R
 				continue
 			}
 			sent++
-			if err := stream.Send(eventResp(r, asString)); err != nil {
+			if err := sendEvent(stream, r, asString); err != nil {
 				return err
 			}
 		}
@@ -443,9 +440,18 @@ func (ss *streamsServer) readAll(stream streams.Streams_ReadServer, o *streams.R
 			continue
 		}
 		sent++
-		if err := stream.Send(eventResp(r, asString)); err != nil {
+		if err := sendEvent(stream, r, asString); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sendEvent sends the cached wire form of a record's ReadResp.
+func sendEvent(stream streams.Streams_ReadServer, r *record, asString bool) error {
+	b, err := encodedEvent(r, asString)
+	if err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	return stream.SendMsg(b)
 }

@@ -133,14 +133,14 @@ func (ss *streamsServer) subscribeStream(stream streams.Streams_ReadServer, name
 	live := false
 	for {
 		for cursor < len(v.revs) {
-			if err := stream.Send(eventResp(v.log[v.revs[cursor]], asString)); err != nil {
+			if err := sendEvent(stream, v.log[v.revs[cursor]], asString); err != nil {
 				return err
 			}
 			cursor++
 		}
 		if v.tombstone >= 0 {
 			if !fromEnd || live {
-				if err := stream.Send(eventResp(v.log[v.tombstone], asString)); err != nil {
+				if err := sendEvent(stream, v.log[v.tombstone], asString); err != nil {
 					return err
 				}
 			}
@@ -198,7 +198,7 @@ func (ss *streamsServer) subscribeAll(stream streams.Streams_ReadServer, o *stre
 		for ; cursor < len(sn.log); cursor++ {
 			r := sn.log[cursor]
 			if f == nil || f.match(r) {
-				if err := stream.Send(eventResp(r, asString)); err != nil {
+				if err := sendEvent(stream, r, asString); err != nil {
 					return err
 				}
 			}

@@ -1,0 +1,267 @@
+package esdbtest
+
+import (
+	"encoding/binary"
+	"errors"
+	"sync/atomic"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
+	"github.com/google/uuid"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	protobuf "google.golang.org/protobuf/proto"
+)
+
+// rawMessage is a message already in wire form. Reads and subscriptions
+// send the same ReadResp for a record again and again, so it is encoded
+// once and cached on the record; this is most of the server's cost of a
+// $all read.
+type rawMessage []byte
+
+// rawCodec is the proto codec that passes rawMessage through unchanged.
+type rawCodec struct{ encoding.CodecV2 }
+
+func newRawCodec() rawCodec { return rawCodec{encoding.GetCodecV2(proto.Name)} }
+
+func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if r, ok := v.(rawMessage); ok {
+		return mem.BufferSlice{mem.SliceBuffer(r)}, nil
+	}
+	return c.CodecV2.Marshal(v)
+}
+
+// encodedEvent returns the wire form of the ReadResp carrying r, caching
+// it per UUID format.
+func encodedEvent(r *record, asString bool) (rawMessage, error) {
+	slot := &r.encStructured
+	if asString {
+		slot = &r.encString
+	}
+	if b := slot.Load(); b != nil {
+		return *b, nil
+	}
+	b, err := protobuf.Marshal(eventResp(r, asString))
+	if err != nil {
+		return nil, err
+	}
+	slot.Store(&b)
+	return b, nil
+}
+
+// encCache is embedded in record.
+type encCache struct {
+	encStructured atomic.Pointer[[]byte]
+	encString     atomic.Pointer[[]byte]
+}
+
+func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if f, ok := v.(*appendFrame); ok {
+		return f.decode(data.Materialize())
+	}
+	return c.CodecV2.Unmarshal(data, v)
+}
+
+// appendFrame is one AppendReq decoded by hand. Appends arrive as one
+// message per event, and generic decoding (a map per event) was most of
+// the server's cost of an append; event bytes alias the frame's buffer.
+type appendFrame struct {
+	options  *streams.AppendReq_Options
+	event    *proposed
+	hasType  bool
+	hasCT    bool
+	hasID    bool
+	idString string
+}
+
+func (f *appendFrame) decode(b []byte) error {
+	*f = appendFrame{}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch num {
+		case 1:
+			o := &streams.AppendReq_Options{}
+			if err := protobuf.Unmarshal(v, o); err != nil {
+				return err
+			}
+			f.options = o
+		case 2:
+			if err := f.decodeEvent(v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (f *appendFrame) decodeEvent(b []byte) error {
+	e := &proposed{Data: []byte{}, Meta: []byte{}}
+	f.event = e
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch num {
+		case 1: // id
+			id, err := decodeUUID(v)
+			if err != nil {
+				return err
+			}
+			e.ID, f.hasID = id, true
+		case 2: // metadata map entry
+			key, val, err := mapEntry(v)
+			if err != nil {
+				return err
+			}
+			switch string(key) {
+			case "type":
+				e.Type, f.hasType = string(val), true
+			case "content-type":
+				e.ContentType, f.hasCT = internContentType(val), true
+			}
+		case 3:
+			e.Meta = v[:len(v):len(v)]
+		case 4:
+			e.Data = v[:len(v):len(v)]
+		}
+	}
+	return nil
+}
+
+// internContentType avoids an allocation per event for the two content
+// types the client sends.
+func internContentType(v []byte) string {
+	switch string(v) {
+	case contentTypeJSON:
+		return contentTypeJSON
+	case contentTypeBinary:
+		return contentTypeBinary
+	}
+	return string(v)
+}
+
+// decodeUUID decodes a shared.UUID: structured (field 1: most, least
+// significant bits) or string (field 2).
+func decodeUUID(b []byte) (uuid.UUID, error) {
+	var id uuid.UUID
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return id, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return id, protowire.ParseError(n)
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return id, protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch num {
+		case 1:
+			var most, least uint64
+			for len(v) > 0 {
+				fnum, ftyp, m := protowire.ConsumeTag(v)
+				if m < 0 {
+					return id, protowire.ParseError(m)
+				}
+				v = v[m:]
+				if ftyp != protowire.VarintType {
+					m = protowire.ConsumeFieldValue(fnum, ftyp, v)
+					if m < 0 {
+						return id, protowire.ParseError(m)
+					}
+					v = v[m:]
+					continue
+				}
+				x, m := protowire.ConsumeVarint(v)
+				if m < 0 {
+					return id, protowire.ParseError(m)
+				}
+				v = v[m:]
+				switch fnum {
+				case 1:
+					most = x
+				case 2:
+					least = x
+				}
+			}
+			binary.BigEndian.PutUint64(id[:8], most)
+			binary.BigEndian.PutUint64(id[8:], least)
+			return id, nil
+		case 2:
+			return fromProtoUUID(&shared.UUID{Value: &shared.UUID_String_{String_: string(v)}})
+		}
+	}
+	return id, errors.New("missing event id")
+}
+
+func mapEntry(b []byte) (key, val []byte, err error) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return nil, nil, protowire.ParseError(n)
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return nil, nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch num {
+		case 1:
+			key = v
+		case 2:
+			val = v
+		}
+	}
+	return key, val, nil
+}
