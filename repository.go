@@ -69,21 +69,39 @@ func Get[T any, PT interface {
 	*T
 	Root
 }](ctx context.Context, p RepositoryProvider, id uuid.UUID, opts ...GetOption) (PT, error) {
-	root := PT(new(T))
-	if err := p.Repository().Load(ctx, root, id, opts...); err != nil {
+	root, err := p.Repository().get(ctx, PT(new(T)), id, applyGetOptions(opts))
+	if err != nil {
 		return nil, err
 	}
-	return root, nil
+	// get returns the fresh PT or an aggregate of the same type from the cache.
+	return root.(PT), nil
 }
 
 // Load rebuilds the aggregate with the given id into root, which must be new
 // (the zero value of its type). It is the non-generic form of Get.
 func (r *Repository) Load(ctx context.Context, root Root, id uuid.UUID, opts ...GetOption) error {
-	o := applyGetOptions(opts)
-	if o.version == nil && r.cache != nil {
-		return r.cache.load(ctx, r, root, id, o)
+	got, err := r.get(ctx, root, id, applyGetOptions(opts))
+	if err != nil {
+		return err
 	}
-	return r.load(ctx, root, id, o.version)
+	if got != root {
+		// From the cache: hand over its state (already a copy unless
+		// deep copy is off, when the caller shares the cached aggregate's
+		// slices and maps).
+		reflect.ValueOf(root).Elem().Set(reflect.ValueOf(got).Elem())
+	}
+	return nil
+}
+
+// get loads into fresh, or returns an aggregate of the same type from the cache.
+func (r *Repository) get(ctx context.Context, fresh Root, id uuid.UUID, o getOptions) (Root, error) {
+	if o.version == nil && r.cache != nil {
+		return r.cache.get(ctx, r, fresh, id, o)
+	}
+	if err := r.load(ctx, fresh, id, o.version); err != nil {
+		return nil, err
+	}
+	return fresh, nil
 }
 
 // Contains reports whether any event is recorded for id.

@@ -1,0 +1,78 @@
+package eventsourcing_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+)
+
+// BenchmarkSave saves a new one-event aggregate per iteration.
+func BenchmarkSave(b *testing.B) {
+	ctx := context.Background()
+	app := newApp(b, es.Options{Name: "Bench"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := app.Save(ctx, NewDog("Fido")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkGet gets a ten-event aggregate per iteration.
+func BenchmarkGet(b *testing.B) {
+	ctx := context.Background()
+	app := newApp(b, es.Options{Name: "Bench"})
+	dog := NewDog("Fido")
+	for i := range 9 {
+		dog.AddTrick(fmt.Sprint("trick ", i))
+	}
+	if _, err := app.Save(ctx, dog); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := es.Get[Dog](ctx, app, dog.ID())
+		if err != nil || d.Version() != 10 {
+			b.Fatal(d, err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+	b.ReportMetric(float64(10*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkSelectDecode selects 10,000 notifications in pages of 100 and
+// decodes each into an Event.
+func BenchmarkSelectDecode(b *testing.B) {
+	ctx := context.Background()
+	app := newApp(b, es.Options{Name: "Bench", SectionSize: 100})
+	for range 100 {
+		var dogs []es.Root
+		for range 100 {
+			dogs = append(dogs, NewDog("Fido"))
+		}
+		if _, err := app.Save(ctx, dogs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		for note, err := range app.Log().Read(ctx, recorder.NotificationQuery{Limit: 100}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := app.Mapper().ToEvent(note.StoredEvent); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 10000 {
+			b.Fatal(n)
+		}
+	}
+	b.ReportMetric(float64(10000*b.N)/b.Elapsed().Seconds(), "events/s")
+}
