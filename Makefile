@@ -1,0 +1,53 @@
+# The two commands a fresh machine needs: `make run` (the example system) and
+# `make test` (every test, with the race detector). Everything else is optional.
+
+GO          ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BENCHTIME   ?= 1s
+PKGS        ?= ./...
+
+.PHONY: all test test-short bench lint fmt vet run emulator proto build clean
+
+all: lint test
+
+## test: go vet, then every test with the race detector.
+test: vet
+	$(GO) test -race -count=1 $(PKGS)
+
+## test-short: the tests without -race, for a quick loop.
+test-short:
+	$(GO) test -count=1 $(PKGS)
+
+## vet: go vet on every package.
+vet:
+	$(GO) vet $(PKGS)
+
+## lint: gofmt, go vet and staticcheck must all be clean.
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## bench: every backend and the gRPC layer, beside the raw substrate (events/s).
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem $(PKGS)
+
+## run: the example system (Orders, Reservations, Payments) as gRPC servers.
+run:
+	$(GO) run ./cmd/eventsourcing-grpc runner orders.System
+
+## emulator: the EventStoreDB-compatible test server on 127.0.0.1:2113.
+emulator:
+	$(GO) run ./cmd/esdb-emulator -addr 127.0.0.1:2113
+
+## proto: regenerate the committed protobuf code of grpcapp.
+proto:
+	$(MAKE) -C grpcapp proto
+
+build:
+	$(GO) build ./...
+
+clean:
+	$(GO) clean -testcache
