@@ -75,8 +75,10 @@ func (d *decoder) null() bool {
 }
 
 // object calls fn for each key with the decoder positioned at the value; fn
-// must consume the value.
-func (d *decoder) object(fn func(key string) error) error {
+// must consume the value. The key aliases the input (or a scratch buffer) and
+// is valid only during the call: comparing it with string(key) or using it in
+// a map index does not allocate.
+func (d *decoder) object(fn func(key []byte) error) error {
 	if err := d.expect('{'); err != nil {
 		return err
 	}
@@ -85,7 +87,7 @@ func (d *decoder) object(fn func(key string) error) error {
 		return nil
 	}
 	for {
-		key, err := d.str()
+		key, err := d.strBytes()
 		if err != nil {
 			return err
 		}
@@ -134,24 +136,31 @@ func (d *decoder) array(fn func() error) error {
 
 // str reads a string.
 func (d *decoder) str() (string, error) {
+	b, err := d.strBytes()
+	return string(b), err
+}
+
+// strBytes reads a string without copying it when it has no escapes.
+func (d *decoder) strBytes() ([]byte, error) {
 	if d.peek() != '"' {
-		return "", d.errorf("want a string")
+		return nil, d.errorf("want a string")
 	}
 	d.pos++
 	start := d.pos
 	for d.pos < len(d.data) {
 		c := d.data[d.pos]
 		if c == '"' {
-			s := string(d.data[start:d.pos])
+			b := d.data[start:d.pos]
 			d.pos++
-			return s, nil
+			return b, nil
 		}
 		if c == '\\' || c < 0x20 {
-			return d.strSlow(start)
+			s, err := d.strSlow(start)
+			return []byte(s), err
 		}
 		d.pos++
 	}
-	return "", d.errorf("unterminated string")
+	return nil, d.errorf("unterminated string")
 }
 
 func (d *decoder) strSlow(start int) (string, error) {
@@ -254,7 +263,7 @@ func (d *decoder) number() (string, bool, error) {
 func (d *decoder) skip() error {
 	switch c := d.peek(); c {
 	case '{':
-		return d.object(func(string) error { return d.skip() })
+		return d.object(func([]byte) error { return d.skip() })
 	case '[':
 		return d.array(d.skip)
 	case '"':
@@ -277,9 +286,9 @@ func (d *decoder) any() (any, error) {
 	switch c := d.peek(); c {
 	case '{':
 		m := map[string]any{}
-		err := d.object(func(key string) error {
+		err := d.object(func(key []byte) error {
 			v, err := d.any()
-			m[key] = v
+			m[string(key)] = v
 			return err
 		})
 		if err != nil {
@@ -379,21 +388,23 @@ func parseBuiltin(name, s string) (any, error) {
 }
 
 // tagged reads a tagged object whose _type_ must be name, returning _data_ as
-// a string (builtin) or a value without Go type (custom).
+// a []byte (builtin: a string, aliasing the input) or a value without Go type
+// (custom).
 func (d *decoder) tagged(name string, builtin bool) (any, error) {
 	var (
 		gotName, gotData bool
 		data             any
+		raw              []byte
 		err              error
 	)
-	err = d.object(func(key string) error {
-		switch key {
+	err = d.object(func(key []byte) error {
+		switch string(key) {
 		case "_type_":
-			s, err := d.str()
+			s, err := d.strBytes()
 			if err != nil {
 				return err
 			}
-			if s != name {
+			if string(s) != name {
 				return fmt.Errorf("tagged value of type %q where %q is expected", s, name)
 			}
 			gotName = true
@@ -401,7 +412,7 @@ func (d *decoder) tagged(name string, builtin bool) (any, error) {
 		case "_data_":
 			gotData = true
 			if builtin {
-				data, err = d.str()
+				raw, err = d.strBytes()
 			} else {
 				data, err = d.any()
 			}
@@ -415,6 +426,9 @@ func (d *decoder) tagged(name string, builtin bool) (any, error) {
 	if !gotName || !gotData {
 		return nil, fmt.Errorf("tagged value %q lacks _type_ or _data_", name)
 	}
+	if builtin {
+		return raw, nil
+	}
 	return data, nil
 }
 
@@ -423,7 +437,7 @@ func (d *decoder) timeValue(dst *time.Time) error {
 	if err != nil {
 		return err
 	}
-	t, err := parseISO(data.(string))
+	t, err := parseISOBytes(data.([]byte))
 	if err != nil {
 		return fmt.Errorf("datetime_iso %q: %w", data, err)
 	}
@@ -494,7 +508,7 @@ func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
 				if err != nil {
 					return err
 				}
-				got, err := parseBuiltin(name, data.(string))
+				got, err := parseBuiltin(name, string(data.([]byte)))
 				if err != nil {
 					return err
 				}
@@ -627,20 +641,20 @@ func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
 		return nullable(func(d *decoder, v reflect.Value) error {
 			dec := d.t.decoderFor(elem)
 			v.Set(reflect.MakeMap(rt))
-			return d.object(func(k string) error {
+			return d.object(func(k []byte) error {
 				ev := reflect.New(elem).Elem()
 				if err := dec(d, ev); err != nil {
 					return err
 				}
-				v.SetMapIndex(reflect.ValueOf(k).Convert(key), ev)
+				v.SetMapIndex(reflect.ValueOf(string(k)).Convert(key), ev)
 				return nil
 			})
 		})
 	case reflect.Struct:
 		plan := fieldsOf(rt)
 		return nullable(func(d *decoder, v reflect.Value) error {
-			return d.object(func(key string) error {
-				if i, ok := plan.byName[key]; ok {
+			return d.object(func(key []byte) error {
+				if i, ok := plan.byName[string(key)]; ok {
 					f := &plan.fields[i]
 					if err := d.t.decoderFor(f.typ)(d, v.FieldByIndex(f.index)); err != nil {
 						return fmt.Errorf("field %q: %w", key, err)
@@ -654,4 +668,50 @@ func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
 	return func(*decoder, reflect.Value) error {
 		return fmt.Errorf("%w: type %s", ErrTranscodingNotRegistered, rt)
 	}
+}
+
+// parseISOBytes parses the canonical form the encoder writes
+// (YYYY-MM-DDTHH:MM:SS[.f…]+00:00 or Z) without allocating, and anything else
+// through parseISO.
+func parseISOBytes(b []byte) (time.Time, error) {
+	num := func(i, n int) (int, bool) {
+		v := 0
+		for _, c := range b[i : i+n] {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	if len(b) >= 20 && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' {
+		y, ok1 := num(0, 4)
+		mo, ok2 := num(5, 2)
+		dd, ok3 := num(8, 2)
+		h, ok4 := num(11, 2)
+		mi, ok5 := num(14, 2)
+		sec, ok6 := num(17, 2)
+		i, ns := 19, 0
+		if i < len(b) && b[i] == '.' {
+			i++
+			digits := 0
+			for i < len(b) && b[i] >= '0' && b[i] <= '9' && digits < 9 {
+				ns = ns*10 + int(b[i]-'0')
+				i++
+				digits++
+			}
+			for ; digits < 9 && digits > 0; digits++ {
+				ns *= 10
+			}
+		}
+		rest := string(b[i:]) // compared, not kept: no allocation
+		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && (rest == "+00:00" || rest == "Z") &&
+			mo >= 1 && mo <= 12 && dd >= 1 && dd <= 31 && h < 24 && mi < 60 && sec < 60 {
+			t := time.Date(y, time.Month(mo), dd, h, mi, sec, ns, time.UTC)
+			if t.Day() == dd {
+				return t, nil
+			}
+		}
+	}
+	return parseISO(string(b))
 }

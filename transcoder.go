@@ -538,8 +538,8 @@ func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
 	payload := reflect.New(ti.typ).Elem()
 	plan := fieldsOf(ti.typ)
 	d := decoder{t: t, data: state}
-	err := d.object(func(key string) error {
-		switch key {
+	err := d.object(func(key []byte) error {
+		switch string(key) {
 		case "timestamp":
 			return d.timeValue(&e.Timestamp)
 		case "originator_topic":
@@ -547,7 +547,7 @@ func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
 			e.OriginatorTopic = s
 			return err
 		}
-		if i, ok := plan.byName[key]; ok {
+		if i, ok := plan.byName[string(key)]; ok {
 			f := &plan.fields[i]
 			if err := t.decoderFor(f.typ)(&d, payload.FieldByIndex(f.index)); err != nil {
 				return fmt.Errorf("field %q: %w", key, err)
@@ -623,8 +623,8 @@ func (t *Types) decodeSnapshot(state []byte, root Root, ti *typeInfo) error {
 	rv := reflect.ValueOf(root).Elem()
 	plan := fieldsOf(ti.typ)
 	d := decoder{t: t, data: state}
-	err := d.object(func(key string) error {
-		switch key {
+	err := d.object(func(key []byte) error {
+		switch string(key) {
 		case "topic":
 			topic, err := d.str()
 			if err != nil {
@@ -635,14 +635,14 @@ func (t *Types) decodeSnapshot(state []byte, root Root, ti *typeInfo) error {
 			}
 			return nil
 		case "state":
-			return d.object(func(key string) error {
-				switch key {
+			return d.object(func(key []byte) error {
+				switch string(key) {
 				case "_created_on", "created_on":
 					return d.timeValue(&a.createdOn)
 				case "_modified_on", "modified_on":
 					return d.timeValue(&a.modifiedOn)
 				}
-				if i, ok := plan.byName[key]; ok {
+				if i, ok := plan.byName[string(key)]; ok {
 					f := &plan.fields[i]
 					if err := t.decoderFor(f.typ)(&d, rv.FieldByIndex(f.index)); err != nil {
 						return fmt.Errorf("field %q: %w", key, err)

@@ -245,3 +245,32 @@ func TestUpcasting(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, TrickAddedV3{"roll", 0, false}, e.Data, "current state is not upcast")
 }
+
+func TestEnvelopeTimestampForms(t *testing.T) {
+	m := es.NewMapper(dogTypes())
+	tests := []struct {
+		in   string
+		want time.Time
+		ok   bool
+	}{
+		{"2026-11-28T11:55:00.385840+00:00", fidoTime, true},
+		{"2026-11-28T11:55:00.385840Z", fidoTime, true},
+		{"2026-11-28T11:55:00+00:00", fidoTime.Truncate(time.Second), true},
+		{"2026-11-28T11:55:00.5+00:00", fidoTime.Truncate(time.Second).Add(500 * time.Millisecond), true},
+		{"2026-11-28T17:25:00.385840+05:30", fidoTime, true},
+		{"2026-02-30T11:55:00+00:00", time.Time{}, false},
+		{"2026-11-28 11:55:00", time.Time{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			state := `{"timestamp":{"_type_":"datetime_iso","_data_":"` + tt.in + `"},"trick":"sit"}`
+			e, err := m.ToEvent(recorder.StoredEvent{OriginatorID: es.NewID().String(), OriginatorVersion: 2, Topic: "dogschool:Dog.TrickAdded", State: []byte(state)})
+			if !tt.ok {
+				assert.ErrorIs(t, err, es.ErrDeserialisation)
+				return
+			}
+			require.NoError(t, err)
+			assert.True(t, tt.want.Equal(e.Timestamp), "got %v", e.Timestamp)
+		})
+	}
+}
