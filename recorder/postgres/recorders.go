@@ -65,6 +65,30 @@ func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []recorder.
 	return ids, nil
 }
 
+var (
+	errConflict         = errors.New("an event of the batch is already stored (duplicate originator id and version)")
+	errDuplicateInBatch = errors.New("the batch holds two events with the same originator id and version")
+)
+
+func hasDuplicates(events []recorder.StoredEvent) bool {
+	if len(events) < 2 {
+		return false
+	}
+	type key struct {
+		id string
+		v  int64
+	}
+	seen := make(map[key]struct{}, len(events))
+	for _, e := range events {
+		k := key{e.OriginatorID, e.OriginatorVersion}
+		if _, dup := seen[k]; dup {
+			return true
+		}
+		seen[k] = struct{}{}
+	}
+	return false
+}
+
 // errTrackingNotAdvanced is the cause of a tracking position that does not advance.
 var errTrackingNotAdvanced = errors.New("notification id does not advance the recorded position")
 
@@ -74,6 +98,10 @@ var errTrackingNotAdvanced = errors.New("notification id does not advance the re
 // the upsert's row count (a position that does not advance writes nothing, and
 // then everything is rolled back); with hold, the transaction is left open.
 func (r *AggregateRecorder) insert(ctx context.Context, c *pgxpool.Conn, events []recorder.StoredEvent, t *recorder.Tracking, hold bool) (ids []int64, err error) {
+	if r.log && hasDuplicates(events) {
+		// Refused before it draws ids, which a unique violation would waste.
+		return nil, &recorder.Error{Kind: recorder.ErrIntegrity, Op: "insert events", Err: errDuplicateInBatch}
+	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	if t != nil {
@@ -97,9 +125,17 @@ func (r *AggregateRecorder) insert(ctx context.Context, c *pgxpool.Conn, events 
 		}
 		q := "INSERT INTO " + r.table + " (originator_id, originator_version, topic, state)" +
 			" SELECT u.i" + r.idCast() + ", u.v, u.t, u.s FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[])" +
-			" WITH ORDINALITY AS u(i, v, t, s, o) ORDER BY u.o"
+			" WITH ORDINALITY AS u(i, v, t, s, o)"
 		if r.log {
-			q += " RETURNING notification_id"
+			// Under the table lock no other insert runs, so checking for
+			// existing keys first is exact, and a conflicting batch inserts
+			// nothing instead of failing on the unique index after drawing
+			// ids from the sequence: failed inserts leave no gaps in the ids.
+			// (The subquery is uncorrelated: it is evaluated once, so the
+			// whole batch is inserted or none of it.)
+			q += " WHERE NOT EXISTS (SELECT 1 FROM " + r.table + " e JOIN unnest($1::text[], $2::bigint[]) AS k(i, v)" +
+				" ON e.originator_id = k.i" + r.idCast() + " AND e.originator_version = k.v)" +
+				" ORDER BY u.o RETURNING notification_id"
 		}
 		b.Queue(q, oids, versions, topics, states)
 		if r.log {
@@ -126,6 +162,11 @@ func (r *AggregateRecorder) insert(ctx context.Context, c *pgxpool.Conn, events 
 	advanced, ids, err := readBatch(conn.SendBatch(ctx, b), t != nil, len(events) > 0 && r.log, len(events))
 	if err != nil {
 		return nil, err
+	}
+	if r.log && len(ids) != len(events) {
+		// Nothing was inserted (the batch conflicts with stored events); the
+		// transaction, if still open, is rolled back by the deferred function.
+		return nil, &recorder.Error{Kind: recorder.ErrIntegrity, Op: "insert events", Err: errConflict}
 	}
 	if t != nil && !advanced {
 		return nil, &recorder.Error{Kind: recorder.ErrIntegrity, Op: "insert tracking",
@@ -451,3 +492,18 @@ type ProcessRecorder struct {
 }
 
 var _ recorder.ProcessRecorder = (*ProcessRecorder)(nil)
+
+// HoldInsertEvents is the recordertest.Holder hook: HoldInsert with a commit
+// function that returns the batch's ids.
+func (r *ApplicationRecorder) HoldInsertEvents(ctx context.Context, events []recorder.StoredEvent) (func() ([]int64, error), error) {
+	ids, finish, err := r.HoldInsert(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	return func() ([]int64, error) {
+		if err := finish(context.WithoutCancel(ctx), true); err != nil {
+			return nil, err
+		}
+		return ids, nil
+	}, nil
+}

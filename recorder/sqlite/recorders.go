@@ -386,3 +386,18 @@ var _ recorder.ProcessRecorder = (*ProcessRecorder)(nil)
 
 // String names the database, for logs.
 func (f *Factory) String() string { return "sqlite(" + strconv.Quote(f.db.cfg.DBName) + ")" }
+
+// HoldInsertEvents is the recordertest.Holder hook: HoldInsert with a commit
+// function that returns the batch's ids.
+func (r *ApplicationRecorder) HoldInsertEvents(ctx context.Context, events []recorder.StoredEvent) (func() ([]int64, error), error) {
+	ids, finish, err := r.HoldInsert(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	return func() ([]int64, error) {
+		if err := finish(context.WithoutCancel(ctx), true); err != nil {
+			return nil, err
+		}
+		return ids, nil
+	}, nil
+}
