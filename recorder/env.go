@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -112,7 +113,13 @@ func (e Env) Seconds(key string, def time.Duration) (time.Duration, error) {
 	}
 	v = strings.TrimSpace(v)
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		return time.Duration(f * float64(time.Second)), nil
+		// ParseFloat accepts "inf" and "nan", and a huge number overflows a
+		// Duration; converting those gives an arbitrary value, so refuse them.
+		ns := f * float64(time.Second)
+		if math.IsNaN(ns) || ns >= math.MaxInt64 || ns <= math.MinInt64 {
+			return def, fmt.Errorf("%s=%q is out of range as a number of seconds: %w", e.Prefixed(key), v, ErrConfiguration)
+		}
+		return time.Duration(ns), nil
 	}
 	if d, err := time.ParseDuration(v); err == nil {
 		return d, nil

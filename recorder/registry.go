@@ -23,12 +23,20 @@ const DefaultModule = "memory"
 // database/sql drivers do. Backends call it from init; registering a name twice
 // panics, because it is a programming error in the binary's composition.
 func Register(name string, open OpenFunc, aliases ...string) {
+	names := append([]string{name}, aliases...)
+	if open == nil {
+		panic("recorder: Register of module " + name + " with a nil OpenFunc")
+	}
 	modulesMu.Lock()
 	defer modulesMu.Unlock()
-	for _, n := range append([]string{name}, aliases...) {
-		if _, dup := modules[n]; dup {
+	// Check every name before registering any, so that a recovered panic
+	// leaves the registry as it was.
+	for i, n := range names {
+		if _, dup := modules[n]; dup || slices.Contains(names[:i], n) {
 			panic("recorder: Register called twice for module " + n)
 		}
+	}
+	for _, n := range names {
 		modules[n] = open
 	}
 }

@@ -121,6 +121,14 @@ type entry struct {
 	pos     int
 }
 
+// stream indexes one originator's versions in ascending order. Most aggregates
+// in a benchmark and many in practice have one event, so the first entry lives
+// in the struct: a new originator costs one allocation.
+type stream struct {
+	entries []entry
+	first   [1]entry
+}
+
 // Recorder is one in-memory store. It implements recorder.ProcessRecorder; the
 // factory hands it out under the narrower interface that was asked for, and only
 // application recorders return notification ids, only tracking and process
@@ -132,9 +140,10 @@ type Recorder struct {
 
 	mu       sync.RWMutex
 	events   []recorder.StoredEvent // notification id = index + 1
-	streams  map[string][]entry     // originator id → entries in ascending version
+	streams  map[string]*stream     // originator id → its versions
 	trackers map[string]int64       // upstream application → last notification id
 	arena    []byte                 // backing store of small states, see keep
+	found    []*stream              // validate's lookups, reused by write
 
 	signal recorder.Signal
 }
@@ -142,7 +151,7 @@ type Recorder struct {
 func newRecorder(closed *atomic.Bool, app, tracking bool) *Recorder {
 	return &Recorder{
 		closed: closed, app: app, tracking: tracking,
-		streams:  make(map[string][]entry),
+		streams:  make(map[string]*stream),
 		trackers: make(map[string]int64),
 	}
 }
@@ -220,9 +229,18 @@ func (r *Recorder) HoldInsertEvents(ctx context.Context, events []recorder.Store
 // validate checks, under the write lock, that no event of the batch is recorded
 // already or repeated within the batch and that the tracking record advances.
 func (r *Recorder) validate(op string, events []recorder.StoredEvent, t *recorder.Tracking) error {
+	r.found = r.found[:0]
 	for i := range events {
 		e := &events[i]
-		if _, found := search(r.streams[e.OriginatorID], e.OriginatorVersion); found {
+		st := r.streams[e.OriginatorID]
+		if i > 0 && st == nil && e.OriginatorID == events[i-1].OriginatorID {
+			st = r.found[i-1] // still nil: a new stream, looked up once
+		}
+		r.found = append(r.found, st)
+		if st == nil {
+			continue
+		}
+		if _, found := search(st.entries, e.OriginatorVersion); found {
 			return conflict(op, e, "already recorded")
 		}
 	}
@@ -277,32 +295,54 @@ func (r *Recorder) write(events []recorder.StoredEvent, t *recorder.Tracking) []
 		ids = make([]int64, len(events))
 	}
 	r.events = slices.Grow(r.events, len(events))
+	var prev *stream
 	for i := range events {
 		e := events[i]
 		e.State = r.keep(e.State)
 		pos := len(r.events)
 		r.events = append(r.events, e)
-		r.index(e.OriginatorID, entry{version: e.OriginatorVersion, pos: pos})
+		en := entry{version: e.OriginatorVersion, pos: pos}
+		st := r.found[i]
+		switch {
+		case st != nil:
+		case i > 0 && e.OriginatorID == events[i-1].OriginatorID:
+			st = prev
+		default:
+			// Validate saw no stream, but an earlier event of a batch with
+			// several originators may have made it.
+			if st = r.streams[e.OriginatorID]; st == nil {
+				st = &stream{first: [1]entry{en}}
+				st.entries = st.first[:]
+				r.streams[e.OriginatorID] = st
+				prev = st
+				if ids != nil {
+					ids[i] = int64(pos + 1)
+				}
+				continue
+			}
+		}
+		st.add(en)
+		prev = st
 		if ids != nil {
 			ids[i] = int64(pos + 1)
 		}
 	}
+	clear(r.found) // drop the pointers until the next batch
 	if t != nil {
 		r.trackers[t.ApplicationName] = t.NotificationID
 	}
 	return ids
 }
 
-func (r *Recorder) index(id string, en entry) {
-	entries := r.streams[id]
-	if n := len(entries); n == 0 || entries[n-1].version < en.version {
-		r.streams[id] = append(entries, en)
+func (st *stream) add(en entry) {
+	if n := len(st.entries); n == 0 || st.entries[n-1].version < en.version {
+		st.entries = append(st.entries, en)
 		return
 	}
 	// Versions may arrive out of order (a lower version inserted later, which the
 	// contract allows); keep the index sorted.
-	i, _ := search(entries, en.version)
-	r.streams[id] = slices.Insert(entries, i, en)
+	i, _ := search(st.entries, en.version)
+	st.entries = slices.Insert(st.entries, i, en)
 }
 
 // search returns the index of the first entry whose version is ≥ v, and whether
@@ -367,7 +407,10 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	entries := r.streams[originatorID]
+	var entries []entry
+	if st := r.streams[originatorID]; st != nil {
+		entries = st.entries
+	}
 	lo, hi := 0, len(entries)
 	if q.After != nil {
 		lo = after(entries, *q.After)
