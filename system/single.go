@@ -1,0 +1,125 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+)
+
+// SingleThreadedRunner processes followers synchronously inside their
+// leader's Save, on the caller's goroutine: when Save returns, every follower
+// downstream has processed the saved events (unless another goroutine was
+// already processing, in which case that goroutine processes them too before
+// it returns). Prompts made while processing (a follower's own saves
+// prompting its followers) are queued, not recursed into, so cycles terminate.
+//
+// A processing error is returned by the leader's Save, after the leader's own
+// events were recorded; the follower's tracking is not advanced, so the next
+// prompt retries from the same position.
+type SingleThreadedRunner struct {
+	core
+	opts runnerOptions
+
+	promptMu   sync.Mutex
+	prompted   []string
+	processing sync.Mutex
+}
+
+var _ Runner = (*SingleThreadedRunner)(nil)
+
+// NewSingleThreadedRunner returns a runner for sys whose applications are
+// built with env (overrides of the process environment).
+func NewSingleThreadedRunner(sys *System, env map[string]string, opts ...RunnerOption) *SingleThreadedRunner {
+	return &SingleThreadedRunner{core: newCore(sys, env), opts: applyRunnerOptions(opts)}
+}
+
+// Start builds the applications, connects leaders to followers, and processes
+// whatever the leaders recorded before (catch-up). A catch-up failure stops
+// the runner and is returned.
+func (r *SingleThreadedRunner) Start(ctx context.Context) error {
+	if err := r.build(ctx); err != nil {
+		return err
+	}
+	for _, f := range r.followers {
+		f.SetPageSize(r.opts.pageSize)
+	}
+	for _, name := range r.sys.Leaders() {
+		r.byName[name].OnSave(func(ctx context.Context, _ []eventsourcingRecording) error {
+			return r.prompt(ctx, name)
+		})
+	}
+	if err := r.prompt(ctx, r.sys.Leaders()...); err != nil {
+		return errors.Join(err, r.Stop())
+	}
+	return nil
+}
+
+// Stop closes the applications and returns the first processing error.
+func (r *SingleThreadedRunner) Stop() error {
+	// Wait for processing in progress, so applications are not closed under it.
+	return r.stop(func() { r.processing.Lock(); defer r.processing.Unlock() })
+}
+
+// prompt queues leaders and, unless a goroutine is already processing,
+// processes until no prompt is left.
+func (r *SingleThreadedRunner) prompt(ctx context.Context, leaders ...string) error {
+	r.promptMu.Lock()
+	for _, l := range leaders {
+		if !slices.Contains(r.prompted, l) {
+			r.prompted = append(r.prompted, l)
+		}
+	}
+	r.promptMu.Unlock()
+	var errs []error
+	for {
+		if !r.processing.TryLock() {
+			// The goroutine processing will see our prompt: it checks the
+			// queue again after it unlocks.
+			break
+		}
+		if r.isStopped() {
+			r.processing.Unlock()
+			break
+		}
+		errs = append(errs, r.drain(ctx)...)
+		r.processing.Unlock()
+		r.promptMu.Lock()
+		more := len(r.prompted) > 0
+		r.promptMu.Unlock()
+		if !more {
+			break
+		}
+	}
+	for _, err := range errs {
+		r.setErr(err)
+	}
+	return errors.Join(errs...)
+}
+
+// drain processes queued prompts until the queue is empty. A failing
+// follower does not keep the others from processing.
+func (r *SingleThreadedRunner) drain(ctx context.Context) []error {
+	var errs []error
+	for {
+		r.promptMu.Lock()
+		leaders := r.prompted
+		r.prompted = nil
+		r.promptMu.Unlock()
+		if len(leaders) == 0 {
+			return errs
+		}
+		for _, l := range leaders {
+			for _, name := range r.sys.followers[l] {
+				if _, err := r.followers[name].PullAndProcess(ctx, l); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		if len(errs) > 0 {
+			// Do not loop on a failure: the caller gets it now, and the
+			// next prompt retries from the tracked position.
+			return errs
+		}
+	}
+}
