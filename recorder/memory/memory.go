@@ -121,6 +121,101 @@ type entry struct {
 	pos     int
 }
 
+// eventLog holds the events in notification order, in chunks: appending never
+// copies what is stored (one growing slice would copy the whole log again and
+// again as it grows), and a chunk is never moved, so positions stay valid.
+type eventLog struct {
+	chunks [][]recorder.StoredEvent
+	n      int
+}
+
+const (
+	chunkBits = 12
+	chunkSize = 1 << chunkBits
+)
+
+// append stores e and returns its position. The first chunk grows by append,
+// so that a small store stays small; later ones are made whole.
+func (l *eventLog) append(e recorder.StoredEvent) int {
+	c := l.n >> chunkBits
+	if c == len(l.chunks) {
+		size := chunkSize
+		if c == 0 {
+			size = 8
+		}
+		l.chunks = append(l.chunks, make([]recorder.StoredEvent, 0, size))
+	}
+	l.chunks[c] = append(l.chunks[c], e)
+	l.n++
+	return l.n - 1
+}
+
+func (l *eventLog) at(pos int) *recorder.StoredEvent {
+	return &l.chunks[pos>>chunkBits][pos&(chunkSize-1)]
+}
+
+// streamIndex maps originator ids to streams. Canonical UUIDs (lower-case,
+// hyphenated: what the framework writes) are keyed by their 16 bytes: the map
+// then holds its keys inline, so a lookup among millions hashes 16 bytes and
+// compares without following a pointer to the key's text, and the collector
+// has no key strings to mark. Any other id is a text id, keyed as it is.
+type streamIndex struct {
+	uuids map[[16]byte]*stream
+	texts map[string]*stream
+}
+
+func (x *streamIndex) get(id string) *stream {
+	if k, ok := canonicalUUID(id); ok {
+		return x.uuids[k]
+	}
+	return x.texts[id]
+}
+
+func (x *streamIndex) set(id string, st *stream) {
+	if k, ok := canonicalUUID(id); ok {
+		x.uuids[k] = st
+		return
+	}
+	x.texts[id] = st
+}
+
+// hexValue maps '0'-'9' and 'a'-'f' to their values and every other byte to
+// 0xff: upper-case UUIDs are text ids here, since "A" and "a" are different
+// originator ids to a recorder.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+	}
+	return t
+}()
+
+// canonicalUUID parses xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx in lower case.
+func canonicalUUID(s string) (k [16]byte, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return k, false
+	}
+	j := 0
+	for i := 0; i < 36; i += 2 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i--
+			continue
+		}
+		hi, lo := hexValue[s[i]], hexValue[s[i+1]]
+		if hi > 15 || lo > 15 {
+			return k, false
+		}
+		k[j] = hi<<4 | lo
+		j++
+	}
+	return k, true
+}
+
 // stream indexes one originator's versions in ascending order. Most aggregates
 // in a benchmark and many in practice have one event, so the first entry lives
 // in the struct: a new originator costs one allocation.
@@ -139,11 +234,11 @@ type Recorder struct {
 	tracking bool
 
 	mu       sync.RWMutex
-	events   []recorder.StoredEvent // notification id = index + 1
-	streams  map[string]*stream     // originator id → its versions
-	trackers map[string]int64       // upstream application → last notification id
-	arena    []byte                 // backing store of small states, see keep
-	found    []*stream              // validate's lookups, reused by write
+	events   eventLog         // notification id = index + 1
+	streams  streamIndex      // originator id → its versions
+	trackers map[string]int64 // upstream application → last notification id
+	arena    []byte           // backing store of small states, see keep
+	found    []*stream        // validate's lookups, reused by write
 
 	signal recorder.Signal
 }
@@ -151,7 +246,7 @@ type Recorder struct {
 func newRecorder(closed *atomic.Bool, app, tracking bool) *Recorder {
 	return &Recorder{
 		closed: closed, app: app, tracking: tracking,
-		streams:  make(map[string]*stream),
+		streams:  streamIndex{uuids: make(map[[16]byte]*stream), texts: make(map[string]*stream)},
 		trackers: make(map[string]int64),
 	}
 }
@@ -232,7 +327,7 @@ func (r *Recorder) validate(op string, events []recorder.StoredEvent, t *recorde
 	r.found = r.found[:0]
 	for i := range events {
 		e := &events[i]
-		st := r.streams[e.OriginatorID]
+		st := r.streams.get(e.OriginatorID)
 		if i > 0 && st == nil && e.OriginatorID == events[i-1].OriginatorID {
 			st = r.found[i-1] // still nil: a new stream, looked up once
 		}
@@ -294,13 +389,11 @@ func (r *Recorder) write(events []recorder.StoredEvent, t *recorder.Tracking) []
 	if r.app && len(events) > 0 {
 		ids = make([]int64, len(events))
 	}
-	r.events = slices.Grow(r.events, len(events))
 	var prev *stream
 	for i := range events {
 		e := events[i]
 		e.State = r.keep(e.State)
-		pos := len(r.events)
-		r.events = append(r.events, e)
+		pos := r.events.append(e)
 		en := entry{version: e.OriginatorVersion, pos: pos}
 		st := r.found[i]
 		switch {
@@ -310,10 +403,10 @@ func (r *Recorder) write(events []recorder.StoredEvent, t *recorder.Tracking) []
 		default:
 			// Validate saw no stream, but an earlier event of a batch with
 			// several originators may have made it.
-			if st = r.streams[e.OriginatorID]; st == nil {
+			if st = r.streams.get(e.OriginatorID); st == nil {
 				st = &stream{first: [1]entry{en}}
 				st.entries = st.first[:]
-				r.streams[e.OriginatorID] = st
+				r.streams.set(e.OriginatorID, st)
 				prev = st
 				if ids != nil {
 					ids[i] = int64(pos + 1)
@@ -408,7 +501,7 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var entries []entry
-	if st := r.streams[originatorID]; st != nil {
+	if st := r.streams.get(originatorID); st != nil {
 		entries = st.entries
 	}
 	lo, hi := 0, len(entries)
@@ -431,7 +524,7 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 	selected := entries[lo : lo+n]
 	size := 0
 	for _, en := range selected {
-		size += len(r.events[en.pos].State)
+		size += len(r.events.at(en.pos).State)
 	}
 	buf := make([]byte, 0, size)
 	out := make([]recorder.StoredEvent, n)
@@ -440,13 +533,14 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 		if q.Desc {
 			j = n - 1 - i
 		}
-		out[j], buf = r.copyOut(r.events[en.pos], buf)
+		out[j], buf = r.copyOut(r.events.at(en.pos), buf)
 	}
 	return out, nil
 }
 
 // copyOut returns e with its state copied into buf, so callers cannot mutate the store.
-func (r *Recorder) copyOut(e recorder.StoredEvent, buf []byte) (recorder.StoredEvent, []byte) {
+func (r *Recorder) copyOut(stored *recorder.StoredEvent, buf []byte) (recorder.StoredEvent, []byte) {
+	e := *stored
 	start := len(buf)
 	buf = append(buf, e.State...)
 	e.State = buf[start:len(buf):len(buf)]
@@ -465,7 +559,7 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	end := int64(len(r.events)) // exclusive index
+	end := int64(r.events.n) // exclusive index
 	if q.Stop != nil {
 		end = max(0, min(end, *q.Stop))
 	}
@@ -484,9 +578,9 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 	// two allocations whatever the filter.
 	n, size, last := 0, 0, lo
 	for i := lo; i < hi && n < q.Limit; i++ {
-		if recorder.MatchTopic(q.Topics, r.events[i].Topic) {
+		if e := r.events.at(i); recorder.MatchTopic(q.Topics, e.Topic) {
 			n++
-			size += len(r.events[i].State)
+			size += len(e.State)
 			last = i
 		}
 	}
@@ -496,9 +590,9 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 	out := make([]recorder.Notification, 0, n)
 	buf := make([]byte, 0, size)
 	for i := lo; i <= last; i++ {
-		if recorder.MatchTopic(q.Topics, r.events[i].Topic) {
+		if stored := r.events.at(i); recorder.MatchTopic(q.Topics, stored.Topic) {
 			var e recorder.StoredEvent
-			e, buf = r.copyOut(r.events[i], buf)
+			e, buf = r.copyOut(stored, buf)
 			out = append(out, recorder.Notification{StoredEvent: e, ID: int64(i + 1)})
 		}
 	}
@@ -511,7 +605,7 @@ func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, bool, error) {
 		return 0, false, err
 	}
 	r.mu.RLock()
-	n := len(r.events)
+	n := r.events.n
 	r.mu.RUnlock()
 	return int64(n), n > 0, nil
 }
