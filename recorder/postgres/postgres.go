@@ -240,7 +240,7 @@ func (f *Factory) createTables(ctx context.Context) error {
 			originator_version bigint NOT NULL,
 			topic text NOT NULL,
 			state bytea,
-			notification_id bigserial NOT NULL UNIQUE,
+			notification_id bigint NOT NULL UNIQUE,
 			PRIMARY KEY (originator_id, originator_version))`,
 		`CREATE TABLE IF NOT EXISTS ` + f.snapshots + ` (
 			originator_id ` + idType + ` NOT NULL,

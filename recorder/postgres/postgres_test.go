@@ -117,15 +117,17 @@ func TestInsertSelectAndConflicts(t *testing.T) {
 				_, err = app.InsertEvents(ctx, batch)
 				require.ErrorIs(t, err, recorder.ErrIntegrity)
 			}
-			// Snapshots have no notification ids to protect: a duplicate is
-			// refused by the unique index, and the driver's error is the cause.
+			// A conflict with a stored event is the unique violation, with
+			// the driver's error as the cause.
+			_, err = app.InsertEvents(ctx, []recorder.StoredEvent{ev(id, 1)})
+			var pe *pgconn.PgError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, "23505", pe.Code)
 			snaps, err := f.AggregateRecorder(ctx, "snapshots")
 			require.NoError(t, err)
 			_, err = snaps.InsertEvents(ctx, []recorder.StoredEvent{ev(id, 1), ev(id, 1)})
 			require.ErrorIs(t, err, recorder.ErrIntegrity)
-			var pe *pgconn.PgError
 			require.ErrorAs(t, err, &pe)
-			assert.Equal(t, "23505", pe.Code)
 			_, err = app.InsertEvents(ctx, []recorder.StoredEvent{ev(id, 3)})
 			require.NoError(t, err)
 			got, err := app.SelectEvents(ctx, id, recorder.EventQuery{Desc: true, Limit: 1})
