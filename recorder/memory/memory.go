@@ -406,6 +406,11 @@ func (r *Recorder) write(events []recorder.StoredEvent, t *recorder.Tracking) []
 			if st = r.streams.get(e.OriginatorID); st == nil {
 				st = &stream{first: [1]entry{en}}
 				st.entries = st.first[:]
+				if rest := len(events) - i; rest > 1 && events[len(events)-1].OriginatorID == e.OriginatorID {
+					// Likely a new aggregate's batch: size its index once.
+					st.entries = make([]entry, 1, rest)
+					st.entries[0] = en
+				}
 				r.streams.set(e.OriginatorID, st)
 				prev = st
 				if ids != nil {
