@@ -1,0 +1,476 @@
+package esdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"strings"
+
+	esdbclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/google/uuid"
+
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+)
+
+// Stream name prefixes the module reserves. They contain "-$" so that no
+// canonical UUID collides with them; text originator ids that start with them
+// are refused.
+const (
+	snapshotPrefix = "snapshot-$"
+	trackingPrefix = "tracking-$"
+)
+
+// SnapshotStream returns the name of the stream holding an aggregate's snapshots.
+func SnapshotStream(originatorID string) string { return snapshotPrefix + originatorID }
+
+// emptyMetadata is the metadata of an event without any: a JSON object, as
+// other EventStoreDB tools expect.
+var emptyMetadata = []byte("{}")
+
+// Recorder is the aggregate recorder ("events") and, when built by
+// ApplicationRecorder, the application recorder: one stream per aggregate,
+// named by its originator id, with versions equal to stream revisions (so
+// aggregates start at version 0), and $all commit positions as notification ids.
+type Recorder struct {
+	f           *Factory
+	application bool
+}
+
+var (
+	_ recorder.ApplicationRecorder = (*Recorder)(nil)
+	_ recorder.AggregateRecorder   = (*SnapshotRecorder)(nil)
+)
+
+// checkOriginator refuses ids that are not aggregate stream names.
+func checkOriginator(op, id string) error {
+	switch {
+	case id == "":
+		return recorder.Errorf(recorder.ErrProgramming, op, "empty originator id")
+	case strings.HasPrefix(id, "$"):
+		return recorder.Errorf(recorder.ErrProgramming, op, "originator id %q starts with $, which EventStoreDB reserves for system streams", id)
+	case strings.HasPrefix(id, snapshotPrefix), strings.HasPrefix(id, trackingPrefix):
+		return recorder.Errorf(recorder.ErrProgramming, op, "originator id %q starts with a prefix this module reserves (%q, %q)", id, snapshotPrefix, trackingPrefix)
+	}
+	return nil
+}
+
+// checkBatch applies the batch rules before any I/O: one originator (appends
+// are atomic within one stream only), versions ascending by exactly one.
+func checkBatch(op string, events []recorder.StoredEvent) error {
+	id := events[0].OriginatorID
+	if err := checkOriginator(op, id); err != nil {
+		return err
+	}
+	if events[0].OriginatorVersion < 0 {
+		return &recorder.Error{Kind: recorder.ErrProgramming, Op: op, OriginatorID: id, Version: events[0].OriginatorVersion,
+			Err: errors.New("negative version")}
+	}
+	for i, e := range events[1:] {
+		if e.OriginatorID != id {
+			return recorder.Errorf(recorder.ErrProgramming, op,
+				"the batch holds events of %q and %q: EventStoreDB appends atomically to one stream only, so save one aggregate per call", id, e.OriginatorID)
+		}
+		if want := events[i].OriginatorVersion + 1; e.OriginatorVersion != want {
+			return &recorder.Error{Kind: recorder.ErrIntegrity, Op: op, OriginatorID: id, Version: e.OriginatorVersion,
+				Err: fmt.Errorf("versions of a batch must ascend by one (stream revisions have no gaps): want %d", want)}
+		}
+	}
+	return nil
+}
+
+// expectedRevision is the concurrency check of an append whose first event
+// has version v: the stream must not exist (v = 0) or end at revision v-1.
+func expectedRevision(v int64) esdbclient.ExpectedRevision {
+	if v == 0 {
+		return esdbclient.NoStream{}
+	}
+	return esdbclient.Revision(uint64(v - 1))
+}
+
+// eventData encodes events. Ids are drawn once per InsertEvents call, before
+// the first attempt, so that the module's own retry of an append that did
+// commit is answered idempotently by the server. They are not derived from
+// (originator id, version) alone: the server would then take a competing
+// writer's append of the same version as a retry of the first and report
+// success for an event it did not store.
+func eventData(events []recorder.StoredEvent, metadata func(recorder.StoredEvent) []byte) []esdbclient.EventData {
+	out := make([]esdbclient.EventData, len(events))
+	for i, e := range events {
+		md := emptyMetadata
+		if metadata != nil {
+			md = metadata(e)
+		}
+		out[i] = esdbclient.EventData{
+			EventID: uuid.New(),
+			// The state may be compressed or encrypted, so it is binary.
+			ContentType: esdbclient.ContentTypeBinary,
+			EventType:   e.Topic,
+			Data:        e.State,
+			Metadata:    md,
+		}
+	}
+	return out
+}
+
+// InsertEvents appends the batch to the aggregate's stream in one atomic call,
+// expecting the stream to end just before the batch's first version. A wrong
+// expected version fails with recorder.ErrIntegrity. The application recorder
+// returns each event's $all commit position.
+func (r *Recorder) InsertEvents(ctx context.Context, events []recorder.StoredEvent, opts ...recorder.InsertOption) ([]int64, error) {
+	const op = "insert events"
+	if o := recorder.ApplyInsertOptions(opts); o.Tracking != nil {
+		return nil, recorder.Errorf(recorder.ErrProgramming, op, "a tracking record needs the process recorder (%s=true)", KeyTrackingInMetadata)
+	}
+	return r.insert(ctx, op, events, nil)
+}
+
+// insert is InsertEvents with optional metadata per event (the process recorder's tracking).
+func (r *Recorder) insert(ctx context.Context, op string, events []recorder.StoredEvent, metadata func(recorder.StoredEvent) []byte) ([]int64, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	if err := checkBatch(op, events); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(ctx, op, err)
+	}
+	stream, first := events[0].OriginatorID, events[0].OriginatorVersion
+	data := eventData(events, metadata)
+	var res *esdbclient.WriteResult
+	err := r.f.do(ctx, func(c *esdbclient.Client) error {
+		var err error
+		res, err = c.AppendToStream(ctx, stream, esdbclient.AppendToStreamOptions{ExpectedRevision: expectedRevision(first)}, data...)
+		return err
+	})
+	if err != nil {
+		if code(err) == esdbclient.ErrorCodeWrongExpectedVersion && first > 0 && ctx.Err() == nil {
+			if _, exists, serr := r.lastRevision(ctx, stream); serr == nil && !exists {
+				// The usual cause: an aggregate type that starts at version 1.
+				err = fmt.Errorf("%w; the aggregate's stream does not exist, so its first event must have version 0: "+
+					"EventStoreDB stream revisions start at 0, so give the aggregate type a method InitialVersion() int64 { return 0 }", err)
+			}
+		}
+		return nil, &recorder.Error{Kind: kindOf(err), Op: op, OriginatorID: stream, Version: first, Err: wrapCtx(ctx, err)}
+	}
+	if !r.application {
+		return nil, nil
+	}
+	ids := make([]int64, len(events))
+	last := int64(res.CommitPosition)
+	if len(events) == 1 || last == 0 {
+		// One event: the result's position is its own. Zero: the server
+		// reports no positions (21.10), so every event gets the last one.
+		for i := range ids {
+			ids[i] = last
+		}
+		return ids, nil
+	}
+	// The result gives the last event's position only; read the batch back for
+	// each event's own (stream reads carry positions from 22.6).
+	read, err := r.readStream(ctx, stream, esdbclient.Forwards, esdbclient.Revision(uint64(first)), uint64(len(events)), nil)
+	if err != nil {
+		return nil, &recorder.Error{Kind: kindOf(err), Op: op + ": read back positions", OriginatorID: stream, Version: first, Err: err}
+	}
+	if len(read) != len(events) {
+		return nil, recorder.Errorf(recorder.ErrInternal, op, "read back %d of the %d events appended to %q", len(read), len(events), stream)
+	}
+	for i, e := range read {
+		ids[i] = int64(e.Position.Commit)
+	}
+	return ids, nil
+}
+
+// wrapCtx names the context's error beside a client error it caused.
+func wrapCtx(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
+	return err
+}
+
+// readStream reads up to count events of a stream; a missing (or soft-deleted)
+// stream is an empty result. keep, when set, is called for each event and
+// stops the read when it returns false.
+func (r *Recorder) readStream(ctx context.Context, stream string, dir esdbclient.Direction, from esdbclient.StreamPosition, count uint64, keep func(*esdbclient.RecordedEvent) bool) ([]*esdbclient.RecordedEvent, error) {
+	var out []*esdbclient.RecordedEvent
+	err := r.f.do(ctx, func(c *esdbclient.Client) error {
+		out = out[:0]
+		rs, err := c.ReadStream(ctx, stream, esdbclient.ReadStreamOptions{Direction: dir, From: from}, count)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for {
+			e, err := rs.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				if code(err) == esdbclient.ErrorCodeResourceNotFound {
+					return nil
+				}
+				return err
+			}
+			if keep != nil && !keep(e.Event) {
+				return nil
+			}
+			out = append(out, e.Event)
+		}
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, err
+}
+
+// lastRevision returns the revision of a stream's last event.
+func (r *Recorder) lastRevision(ctx context.Context, stream string) (uint64, bool, error) {
+	got, err := r.readStream(ctx, stream, esdbclient.Backwards, esdbclient.End{}, 1, nil)
+	if err != nil || len(got) == 0 {
+		return 0, false, err
+	}
+	return got[0].EventNumber, true, nil
+}
+
+// SelectEvents reads one aggregate's events by version (= stream revision).
+func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q recorder.EventQuery) ([]recorder.StoredEvent, error) {
+	const op = "select events"
+	if err := checkOriginator(op, originatorID); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(ctx, op, err)
+	}
+	lo := int64(0) // the first version wanted
+	if q.After != nil && *q.After >= 0 {
+		lo = *q.After + 1
+	}
+	hi := int64(math.MaxInt64) // the last version wanted
+	if q.UpTo != nil {
+		hi = *q.UpTo
+	}
+	if hi < lo {
+		return nil, nil
+	}
+	count := uint64(math.MaxInt64)
+	if q.UpTo != nil {
+		count = uint64(hi - lo + 1)
+	}
+	if q.Limit > 0 {
+		count = min(count, uint64(q.Limit))
+	}
+	var events []*esdbclient.RecordedEvent
+	var err error
+	if !q.Desc {
+		events, err = r.readStream(ctx, originatorID, esdbclient.Forwards, esdbclient.Revision(uint64(lo)), count,
+			func(e *esdbclient.RecordedEvent) bool { return int64(e.EventNumber) <= hi })
+	} else {
+		var from esdbclient.StreamPosition = esdbclient.End{}
+		if q.UpTo != nil {
+			// A backwards read from a revision past the end is not portable
+			// across server versions; start at the last revision instead.
+			last, ok, lerr := r.lastRevision(ctx, originatorID)
+			if lerr != nil {
+				return nil, wrap(ctx, op, lerr)
+			}
+			if !ok {
+				return nil, nil
+			}
+			from = esdbclient.Revision(min(last, uint64(hi)))
+		}
+		events, err = r.readStream(ctx, originatorID, esdbclient.Backwards, from, count,
+			func(e *esdbclient.RecordedEvent) bool { return int64(e.EventNumber) >= lo })
+	}
+	if err != nil {
+		return nil, &recorder.Error{Kind: kindOf(err), Op: op, OriginatorID: originatorID, Err: wrapCtx(ctx, err)}
+	}
+	out := make([]recorder.StoredEvent, len(events))
+	for i, e := range events {
+		out[i] = storedEvent(e)
+	}
+	return out, nil
+}
+
+func storedEvent(e *esdbclient.RecordedEvent) recorder.StoredEvent {
+	return recorder.StoredEvent{OriginatorID: e.StreamID, OriginatorVersion: int64(e.EventNumber), Topic: e.EventType, State: e.Data}
+}
+
+// persistentConfig matches the types of persistent-subscription configuration events.
+var persistentConfig = regexp.MustCompile(`^PersistentConfig\d+$`)
+
+// isNotification reports whether an event of $all is one of the application's
+// notifications: not a system event or stream, not a snapshot, not a tracking record.
+func isNotification(e *esdbclient.RecordedEvent) bool {
+	s, t := e.StreamID, e.EventType
+	if strings.HasPrefix(t, "$") || strings.HasPrefix(s, "$") || s == "" {
+		return false
+	}
+	if strings.HasPrefix(s, snapshotPrefix) || strings.HasPrefix(s, trackingPrefix) {
+		return false
+	}
+	return !(strings.HasPrefix(t, "PersistentConfig") && persistentConfig.MatchString(t))
+}
+
+func notification(e *esdbclient.RecordedEvent) recorder.Notification {
+	return recorder.Notification{StoredEvent: storedEvent(e), ID: int64(e.Position.Commit)}
+}
+
+// position is the $all position of a notification id (commit = prepare for
+// events written through gRPC).
+func position(id int64) esdbclient.Position {
+	return esdbclient.Position{Commit: uint64(id), Prepare: uint64(id)}
+}
+
+// readAllPage reads up to count records of $all.
+func (r *Recorder) readAllPage(ctx context.Context, dir esdbclient.Direction, from esdbclient.AllPosition, count uint64) ([]*esdbclient.RecordedEvent, error) {
+	var out []*esdbclient.RecordedEvent
+	err := r.f.do(ctx, func(c *esdbclient.Client) error {
+		out = out[:0]
+		rs, err := c.ReadAll(ctx, esdbclient.ReadAllOptions{Direction: dir, From: from}, count)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for {
+			e, err := rs.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, e.Event)
+		}
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, err
+}
+
+// SelectNotifications reads $all forwards from q.Start (inclusive unless
+// q.ExclusiveStart), skipping system events, snapshots and tracking records
+// and keeping q.Topics, until q.Limit notifications or past q.Stop.
+func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.NotificationQuery) ([]recorder.Notification, error) {
+	const op = "select notifications"
+	if !r.application {
+		return nil, recorder.Errorf(recorder.ErrProgramming, op, "an aggregate recorder has no notification log")
+	}
+	if q.Limit <= 0 {
+		return nil, recorder.Errorf(recorder.ErrProgramming, op, "limit %d is not positive", q.Limit)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(ctx, op, err)
+	}
+	if q.Start != nil && *q.Start < 0 {
+		return nil, recorder.Errorf(recorder.ErrProgramming, op, "start %d is negative", *q.Start)
+	}
+	if q.Stop != nil && q.Start != nil && *q.Stop < *q.Start {
+		return nil, nil
+	}
+	// Filtering happens here ($all reads have no server-side filter in the
+	// v4 client), so pages are a little larger than the limit, and larger
+	// still when topics may drop most events.
+	page := uint64(min(max(q.Limit+8, 64), 4096))
+	if len(q.Topics) > 0 {
+		page = 1024
+	}
+	var from esdbclient.AllPosition = esdbclient.Start{}
+	skip := int64(-1) // a commit position to drop: the exclusive start, or the last of the previous page
+	if q.Start != nil {
+		from = position(*q.Start)
+		if q.ExclusiveStart {
+			skip = *q.Start
+		}
+	}
+	var out []recorder.Notification
+	for {
+		events, err := r.readAllPage(ctx, esdbclient.Forwards, from, page)
+		if err != nil {
+			if q.Start != nil && ctx.Err() == nil && grpcKind(err) == recorder.ErrData && from == position(*q.Start) {
+				// A start that is not a record position fails the read. Past
+				// the head that is just the end of the log: answer empty.
+				head, ok, herr := r.head(ctx)
+				if herr == nil && (!ok || uint64(*q.Start) > head) {
+					return nil, nil
+				}
+			}
+			return nil, wrap(ctx, op, err)
+		}
+		for _, e := range events {
+			id := int64(e.Position.Commit)
+			if id == skip {
+				continue
+			}
+			if q.Stop != nil && id > *q.Stop {
+				return out, nil
+			}
+			if !isNotification(e) || !recorder.MatchTopic(q.Topics, e.EventType) {
+				continue
+			}
+			out = append(out, notification(e))
+			if len(out) == q.Limit {
+				return out, nil
+			}
+		}
+		if uint64(len(events)) < page {
+			return out, nil
+		}
+		last := events[len(events)-1].Position
+		from, skip = last, int64(last.Commit)
+	}
+}
+
+// head returns the commit position of the last record of $all, system
+// records included.
+func (r *Recorder) head(ctx context.Context) (uint64, bool, error) {
+	got, err := r.readAllPage(ctx, esdbclient.Backwards, esdbclient.End{}, 1)
+	if err != nil || len(got) == 0 {
+		return 0, false, err
+	}
+	return got[0].Position.Commit, true, nil
+}
+
+// MaxNotificationID reads $all backwards, skipping system records (the tail
+// of $all is often system records), to the last notification.
+func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, bool, error) {
+	const op = "max notification id"
+	if !r.application {
+		return 0, false, recorder.Errorf(recorder.ErrProgramming, op, "an aggregate recorder has no notification log")
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, false, wrap(ctx, op, err)
+	}
+	var from esdbclient.AllPosition = esdbclient.End{}
+	page := uint64(16)
+	for {
+		events, err := r.readAllPage(ctx, esdbclient.Backwards, from, page)
+		if err != nil {
+			return 0, false, wrap(ctx, op, err)
+		}
+		for _, e := range events {
+			if isNotification(e) {
+				return int64(e.Position.Commit), true, nil
+			}
+		}
+		if uint64(len(events)) < page {
+			return 0, false, nil
+		}
+		// Backwards reads exclude their start, so the next page begins at the last record seen.
+		from = events[len(events)-1].Position
+		page = min(page*4, 4096)
+	}
+}
+
+// Subscribe opens a catch-up subscription to $all after `after` (from the start
+// when nil), filtered on the server by topic (or excluding system events).
+func (r *Recorder) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
+	if !r.application {
+		return nil, recorder.Errorf(recorder.ErrProgramming, "subscribe", "an aggregate recorder has no notification log")
+	}
+	return newSubscription(ctx, r.f, after, topics)
+}
