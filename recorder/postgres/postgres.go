@@ -233,6 +233,8 @@ func (f *Factory) createTables(ctx context.Context) error {
 	stmts := []string{
 		// Concurrent CREATE ... IF NOT EXISTS of one name can still fail with a
 		// unique violation in the catalogue: serialise them.
+		// Bounded, so that a lock held elsewhere fails Open instead of hanging it.
+		fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", max(f.cfg.ConnectTimeout.Milliseconds(), 1)),
 		fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", lockKey(f.cfg.Schema+"."+f.tables.Events)),
 		"CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{f.cfg.Schema}.Sanitize(),
 		`CREATE TABLE IF NOT EXISTS ` + f.events + ` (
@@ -253,7 +255,7 @@ func (f *Factory) createTables(ctx context.Context) error {
 			notification_id bigint NOT NULL)`,
 	}
 	if f.cfg.Schema == "public" {
-		stmts = append(stmts[:1], stmts[2:]...) // it exists, and the role may not own the database
+		stmts = append(stmts[:2], stmts[3:]...) // it exists, and the role may not own the database
 	}
 	err = pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
 		for _, s := range stmts {
