@@ -56,12 +56,29 @@ func requirePostgres(t testing.TB) {
 	if reachErr == nil {
 		return
 	}
-	msg := fmt.Sprintf("PostgreSQL not reachable at %s:%s as %s (%v); run `eval \"$(bash .ci/postgres.sh)\"` or set POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DBNAME",
-		setting("POSTGRES_HOST"), setting("POSTGRES_PORT"), setting("POSTGRES_USER"), reachErr)
+	msg := unreachable()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
+}
+
+// unreachable is the one line that says why the PostgreSQL tests skip and how
+// to enable them.
+func unreachable() string {
+	cause := strings.Join(strings.Fields(reachErr.Error()), " ")
+	return fmt.Sprintf("PostgreSQL not reachable at %s:%s as %s (%s); to run these tests: eval \"$(bash .ci/postgres.sh)\", or set POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DBNAME",
+		setting("POSTGRES_HOST"), setting("POSTGRES_PORT"), setting("POSTGRES_USER"), cause)
+}
+
+// TestMain says once, on stderr, that the PostgreSQL tests are skipped (go test
+// does not show skips without -v).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if reachErr != nil && os.Getenv("CI") != "true" {
+		fmt.Fprintln(os.Stderr, "recorder/postgres: skipped: "+unreachable())
+	}
+	os.Exit(code)
 }
 
 func adminDSN() string {
