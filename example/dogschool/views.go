@@ -1,0 +1,186 @@
+package dogschool
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/projection"
+	"github.com/eventsourcing-go/eventsourcing/projection/pgview"
+	"github.com/eventsourcing-go/eventsourcing/projection/sqlview"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+)
+
+// CountView is the materialised view of the example: how many dogs were
+// registered and how many tricks added. Each increment records the tracking
+// record of the event that caused it, atomically.
+type CountView interface {
+	projection.View
+	IncrDogCounter(ctx context.Context, t recorder.Tracking) error
+	IncrTrickCounter(ctx context.Context, t recorder.Tracking) error
+	DogCounter(ctx context.Context) (int, error)
+	TrickCounter(ctx context.Context) (int, error)
+}
+
+// CountProjection counts the TrainingSchool's dogs and tricks into a CountView.
+type CountProjection struct{ View CountView }
+
+// Name implements projection.Projection.
+func (CountProjection) Name() string { return "CountProjection" }
+
+// Topics implements projection.Projection: only the Dog's events are read.
+func (CountProjection) Topics() []string { return []string{TopicRegistered, TopicTrickAdded} }
+
+// Process implements projection.Projection.
+func (p CountProjection) Process(ctx context.Context, e eventsourcing.Event, t recorder.Tracking) error {
+	switch e.Data.(type) {
+	case Registered:
+		return p.View.IncrDogCounter(ctx, t)
+	case TrickAdded:
+		return p.View.IncrTrickCounter(ctx, t)
+	}
+	return p.View.InsertTracking(ctx, t)
+}
+
+// MemoryCountView is a CountView in memory.
+type MemoryCountView struct {
+	*projection.MemoryView
+	dogs, tricks int
+}
+
+// NewMemoryCountView returns an empty view.
+func NewMemoryCountView() *MemoryCountView {
+	return &MemoryCountView{MemoryView: projection.NewMemoryView()}
+}
+
+// IncrDogCounter implements CountView.
+func (v *MemoryCountView) IncrDogCounter(ctx context.Context, t recorder.Tracking) error {
+	return v.Update(ctx, t, func() error { v.dogs++; return nil })
+}
+
+// IncrTrickCounter implements CountView.
+func (v *MemoryCountView) IncrTrickCounter(ctx context.Context, t recorder.Tracking) error {
+	return v.Update(ctx, t, func() error { v.tricks++; return nil })
+}
+
+// DogCounter implements CountView.
+func (v *MemoryCountView) DogCounter(context.Context) (n int, _ error) {
+	v.Read(func() { n = v.dogs })
+	return n, nil
+}
+
+// TrickCounter implements CountView.
+func (v *MemoryCountView) TrickCounter(context.Context) (n int, _ error) {
+	v.Read(func() { n = v.tricks })
+	return n, nil
+}
+
+// counterTable is the view's one-row table of counters.
+const counterTable = `CREATE TABLE IF NOT EXISTS count_view (
+	id INTEGER PRIMARY KEY CHECK (id = 1),
+	dogs BIGINT NOT NULL DEFAULT 0,
+	tricks BIGINT NOT NULL DEFAULT 0)`
+
+const counterRow = `INSERT INTO count_view (id) VALUES (1) ON CONFLICT (id) DO NOTHING`
+
+// SQLiteCountView is a CountView in an SQLite database.
+type SQLiteCountView struct{ *sqlview.View }
+
+// OpenSQLiteCountView opens the view's database as env configures it
+// (COUNTPROJECTION_SQLITE_DBNAME) and creates its table.
+func OpenSQLiteCountView(ctx context.Context, env recorder.Env) (*SQLiteCountView, error) {
+	v, err := sqlview.Open(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Exec(ctx, counterTable, counterRow); err != nil {
+		return nil, errors.Join(err, v.Close())
+	}
+	return &SQLiteCountView{v}, nil
+}
+
+func (v *SQLiteCountView) incr(ctx context.Context, t recorder.Tracking, column string) error {
+	return v.Update(ctx, t, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE count_view SET "+column+" = "+column+" + 1 WHERE id = 1")
+		return err
+	})
+}
+
+func (v *SQLiteCountView) count(ctx context.Context, column string) (n int, err error) {
+	err = v.DB().QueryRowContext(ctx, "SELECT "+column+" FROM count_view WHERE id = 1").Scan(&n)
+	return n, err
+}
+
+// IncrDogCounter implements CountView.
+func (v *SQLiteCountView) IncrDogCounter(ctx context.Context, t recorder.Tracking) error {
+	return v.incr(ctx, t, "dogs")
+}
+
+// IncrTrickCounter implements CountView.
+func (v *SQLiteCountView) IncrTrickCounter(ctx context.Context, t recorder.Tracking) error {
+	return v.incr(ctx, t, "tricks")
+}
+
+// DogCounter implements CountView.
+func (v *SQLiteCountView) DogCounter(ctx context.Context) (int, error) { return v.count(ctx, "dogs") }
+
+// TrickCounter implements CountView.
+func (v *SQLiteCountView) TrickCounter(ctx context.Context) (int, error) {
+	return v.count(ctx, "tricks")
+}
+
+// PostgresCountView is a CountView in a PostgreSQL database.
+type PostgresCountView struct {
+	*pgview.View
+	table string
+}
+
+// OpenPostgresCountView connects as env configures it (COUNTPROJECTION_POSTGRES_*)
+// and creates the view's table, named after env's name (<name>_counts).
+func OpenPostgresCountView(ctx context.Context, env recorder.Env) (*PostgresCountView, error) {
+	v, err := pgview.Open(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	table := pgx.Identifier{strings.ToLower(env.Name()) + "_counts"}.Sanitize()
+	if err := v.Exec(ctx,
+		`CREATE TABLE IF NOT EXISTS `+table+` (id int PRIMARY KEY CHECK (id = 1), dogs bigint NOT NULL DEFAULT 0, tricks bigint NOT NULL DEFAULT 0)`,
+		`INSERT INTO `+table+` (id) VALUES (1) ON CONFLICT (id) DO NOTHING`); err != nil {
+		return nil, errors.Join(err, v.Close())
+	}
+	return &PostgresCountView{View: v, table: table}, nil
+}
+
+func (v *PostgresCountView) incr(ctx context.Context, t recorder.Tracking, column string) error {
+	return v.Update(ctx, t, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "UPDATE "+v.table+" SET "+column+" = "+column+" + 1 WHERE id = 1")
+		return err
+	})
+}
+
+func (v *PostgresCountView) count(ctx context.Context, column string) (n int, err error) {
+	err = v.Pool().QueryRow(ctx, "SELECT "+column+" FROM "+v.table+" WHERE id = 1").Scan(&n)
+	return n, err
+}
+
+// IncrDogCounter implements CountView.
+func (v *PostgresCountView) IncrDogCounter(ctx context.Context, t recorder.Tracking) error {
+	return v.incr(ctx, t, "dogs")
+}
+
+// IncrTrickCounter implements CountView.
+func (v *PostgresCountView) IncrTrickCounter(ctx context.Context, t recorder.Tracking) error {
+	return v.incr(ctx, t, "tricks")
+}
+
+// DogCounter implements CountView.
+func (v *PostgresCountView) DogCounter(ctx context.Context) (int, error) { return v.count(ctx, "dogs") }
+
+// TrickCounter implements CountView.
+func (v *PostgresCountView) TrickCounter(ctx context.Context) (int, error) {
+	return v.count(ctx, "tricks")
+}

@@ -1,0 +1,288 @@
+// Package pgview is the base of PostgreSQL views: a tracking recorder in a
+// table of the view's database, and transactions that run the user's SQL and
+// the tracking insert together, so that every event is projected exactly once.
+//
+// Embed *View in a view type, create its tables with Exec, and update them in
+// Update (see package sqlview for the same shape on SQLite). Settings are the
+// postgres persistence module's (POSTGRES_DBNAME, POSTGRES_HOST, ...), read
+// with the projection's name as prefix; the tracking table is named after the
+// projection (<name>_tracking), so several views can share a database.
+package pgview
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/recorder/postgres"
+)
+
+// View is a PostgreSQL view's base. It is safe for concurrent use.
+type View struct {
+	pool    *pgxpool.Pool
+	ownsDB  bool
+	table   string // qualified, quoted
+	upsert  string
+	selMax  string
+	signal  recorder.Signal
+	poll    time.Duration
+	closed  atomic.Bool
+	batchID *int
+}
+
+var _ recorder.TrackingRecorder = (*View)(nil)
+
+// Open connects to the database env configures and creates the view's
+// tracking table if need be. Close closes the pool.
+func Open(ctx context.Context, env recorder.Env) (*View, error) {
+	cfg, err := postgres.ParseConfig(env)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := postgres.TableNames(env.Name())
+	if err != nil {
+		return nil, err
+	}
+	q := func(s string) string { return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'" }
+	dsn := fmt.Sprintf("host=%s port=%d dbname=%s user=%s password=%s",
+		q(cfg.Host), cfg.Port, q(cfg.DBName), q(cfg.User), q(cfg.Password))
+	if cfg.SSLMode != "" {
+		dsn += " sslmode=" + q(cfg.SSLMode)
+	}
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: PostgreSQL settings: %w", recorder.ErrConfiguration, err)
+	}
+	pc.MaxConns = int32(max(cfg.PoolSize+cfg.MaxOverflow, 1))
+	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, wrap("open", err)
+	}
+	v, err := New(ctx, pool, pgx.Identifier{cfg.Schema, tables.Tracking}.Sanitize())
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	v.ownsDB, v.poll = true, cfg.PollInterval
+	return v, nil
+}
+
+// New returns a view on a pool the caller owns, with its tracking records in
+// the given table (a quoted, possibly schema-qualified name), created if need be.
+func New(ctx context.Context, pool *pgxpool.Pool, trackingTable string) (*View, error) {
+	v := &View{pool: pool, table: trackingTable, batchID: new(int), poll: time.Second}
+	v.upsert = "INSERT INTO " + trackingTable + " (application_name, notification_id) VALUES ($1, $2)" +
+		" ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id" +
+		" WHERE excluded.notification_id > " + trackingTable + ".notification_id"
+	v.selMax = "SELECT notification_id FROM " + trackingTable + " WHERE application_name = $1"
+	if err := v.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+trackingTable+` (
+		application_name text PRIMARY KEY,
+		notification_id bigint NOT NULL)`); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Pool returns the view's connection pool, for queries.
+func (v *View) Pool() *pgxpool.Pool { return v.pool }
+
+// TrackingTable returns the quoted name of the tracking table.
+func (v *View) TrackingTable() string { return v.table }
+
+// Close closes the pool if Open opened it.
+func (v *View) Close() error {
+	if v.closed.CompareAndSwap(false, true) && v.ownsDB {
+		v.pool.Close()
+	}
+	return nil
+}
+
+// Exec runs statements in one transaction. CREATE TABLE IF NOT EXISTS races
+// between sessions in PostgreSQL, so the statements run under a transaction
+// advisory lock on the table name.
+func (v *View) Exec(ctx context.Context, stmts ...string) error {
+	return v.tx(ctx, "exec", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", v.table); err != nil {
+			return err
+		}
+		for _, s := range stmts {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (v *View) tx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
+	err := pgx.BeginFunc(ctx, v.pool, fn)
+	if err != nil {
+		return wrap(op, err)
+	}
+	return nil
+}
+
+func wrap(op string, err error) error {
+	var re *recorder.Error
+	if errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	kind := recorder.ErrOperational
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "23"):
+			kind = recorder.ErrIntegrity
+		case strings.HasPrefix(pe.Code, "42"):
+			kind = recorder.ErrProgramming
+		case strings.HasPrefix(pe.Code, "22"):
+			kind = recorder.ErrData
+		}
+	}
+	return &recorder.Error{Kind: kind, Op: "postgres view: " + op, Err: err}
+}
+
+type batch struct {
+	tx        pgx.Tx
+	positions map[string]int64
+	loaded    map[string]bool
+}
+
+type batchKey struct{ id *int }
+
+func (v *View) batchOf(ctx context.Context) *batch {
+	b, _ := ctx.Value(batchKey{v.batchID}).(*batch)
+	return b
+}
+
+// Update runs fn in a transaction together with the tracking record t: both
+// are committed, or neither. When t does not advance the position, it fails
+// with recorder.ErrIntegrity. Inside Batch, the batch's transaction is used
+// and the position is written when the batch commits.
+func (v *View) Update(ctx context.Context, t recorder.Tracking, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	if b := v.batchOf(ctx); b != nil {
+		if !b.loaded[t.ApplicationName] {
+			id, ok, err := v.maxTrackingID(ctx, b.tx, t.ApplicationName)
+			if err != nil {
+				return err
+			}
+			b.loaded[t.ApplicationName] = true
+			if ok {
+				b.positions[t.ApplicationName] = id
+			}
+		}
+		if last, ok := b.positions[t.ApplicationName]; ok && t.NotificationID <= last {
+			return notAdvancing(t)
+		}
+		if fn != nil {
+			if err := fn(ctx, b.tx); err != nil {
+				return err
+			}
+		}
+		b.positions[t.ApplicationName] = t.NotificationID
+		return nil
+	}
+	err := v.tx(ctx, "update", func(tx pgx.Tx) error {
+		if err := v.insertTracking(ctx, tx, t); err != nil {
+			return err
+		}
+		if fn != nil {
+			return fn(ctx, tx)
+		}
+		return nil
+	})
+	if err == nil {
+		v.signal.Notify()
+	}
+	return err
+}
+
+// Batch runs fn in one transaction; see sqlview.View.Batch.
+func (v *View) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
+	if v.batchOf(ctx) != nil {
+		return fn(ctx)
+	}
+	err := v.tx(ctx, "batch", func(tx pgx.Tx) error {
+		b := &batch{tx: tx, positions: map[string]int64{}, loaded: map[string]bool{}}
+		if err := fn(context.WithValue(ctx, batchKey{v.batchID}, b)); err != nil {
+			return err
+		}
+		for name, id := range b.positions {
+			if err := v.insertTracking(ctx, tx, recorder.Tracking{ApplicationName: name, NotificationID: id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		v.signal.Notify()
+	}
+	return err
+}
+
+func notAdvancing(t recorder.Tracking) error {
+	return recorder.Errorf(recorder.ErrIntegrity, "insert tracking",
+		"application %q: notification id %d does not advance the recorded position", t.ApplicationName, t.NotificationID)
+}
+
+func (v *View) insertTracking(ctx context.Context, tx pgx.Tx, t recorder.Tracking) error {
+	tag, err := tx.Exec(ctx, v.upsert, t.ApplicationName, t.NotificationID)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return notAdvancing(t)
+	}
+	return nil
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (v *View) maxTrackingID(ctx context.Context, q querier, name string) (int64, bool, error) {
+	var id int64
+	switch err := q.QueryRow(ctx, v.selMax, name).Scan(&id); {
+	case err == nil:
+		return id, true, nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, false, nil
+	default:
+		return 0, false, wrap("max tracking id", err)
+	}
+}
+
+// InsertTracking records t alone.
+func (v *View) InsertTracking(ctx context.Context, t recorder.Tracking) error {
+	return v.Update(ctx, t, nil)
+}
+
+// MaxTrackingID returns the application's recorded position.
+func (v *View) MaxTrackingID(ctx context.Context, applicationName string) (int64, bool, error) {
+	if b := v.batchOf(ctx); b != nil {
+		return v.maxTrackingID(ctx, b.tx, applicationName)
+	}
+	return v.maxTrackingID(ctx, v.pool, applicationName)
+}
+
+// HasTrackingID reports whether the position has reached notificationID.
+func (v *View) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
+	id, ok, err := v.MaxTrackingID(ctx, applicationName)
+	return ok && id >= notificationID, err
+}
+
+// Wait returns when the position has reached notificationID; see recorder.WaitFor.
+func (v *View) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
+	return recorder.WaitFor(ctx, timeout, &v.signal, func(ctx context.Context) (bool, error) {
+		return v.HasTrackingID(ctx, applicationName, notificationID)
+	})
+}

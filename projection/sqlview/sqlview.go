@@ -1,0 +1,316 @@
+// Package sqlview is the base of SQLite views: a tracking recorder in a
+// table of the view's database, and transactions that run the user's SQL and
+// the tracking insert together, so that every event is projected exactly once.
+//
+// Embed *View in a view type, create its tables with Exec, and update them in
+// Update:
+//
+//	type CountView struct{ *sqlview.View }
+//
+//	func (v CountView) IncrDogs(ctx context.Context, t recorder.Tracking) error {
+//		return v.Update(ctx, t, func(ctx context.Context, tx *sql.Tx) error {
+//			_, err := tx.ExecContext(ctx, "UPDATE counters SET dogs = dogs + 1")
+//			return err
+//		})
+//	}
+//
+// Settings are read with the projection's name as prefix: SQLITE_DBNAME (a
+// file path, or ":memory:"), SQLITE_LOCK_TIMEOUT, SQLITE_SYNCHRONOUS, as the
+// sqlite persistence module reads them.
+package sqlview
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/recorder/sqlite"
+)
+
+// DefaultTrackingTable is the table of the view's tracking records.
+const DefaultTrackingTable = "view_tracking"
+
+// View is an SQLite view's base. It is safe for concurrent use.
+type View struct {
+	db      *sql.DB
+	ownsDB  bool
+	table   string
+	upsert  string
+	signal  recorder.Signal
+	closed  atomic.Bool
+	batchID *int // identifies this view's batches in a context
+}
+
+var (
+	_ recorder.TrackingRecorder = (*View)(nil)
+	_ interface {
+		Batch(context.Context, func(context.Context) error) error
+	} = (*View)(nil)
+)
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Open opens (creating if need be) the view's database as env configures it:
+// SQLITE_DBNAME is required; SQLITE_LOCK_TIMEOUT and SQLITE_SYNCHRONOUS are
+// honoured. ":memory:" is a private in-memory database on one connection.
+// Close closes the database.
+func Open(ctx context.Context, env recorder.Env) (*View, error) {
+	cfg, err := sqlite.ParseConfig(env)
+	if err != nil {
+		return nil, err
+	}
+	var db *sql.DB
+	if cfg.DBName == ":memory:" {
+		db, err = sql.Open("sqlite", fmt.Sprintf(":memory:?_busy_timeout=%d&_txlock=immediate", cfg.LockTimeout.Milliseconds()))
+		if err == nil {
+			// Every connection to ":memory:" is its own database: keep one.
+			db.SetMaxOpenConns(1)
+			db.SetConnMaxLifetime(0)
+			db.SetConnMaxIdleTime(0)
+		}
+	} else {
+		sep := "?"
+		if strings.Contains(cfg.DBName, "?") {
+			sep = "&"
+		}
+		db, err = sql.Open("sqlite", fmt.Sprintf("%s%s_busy_timeout=%d&_txlock=immediate&_journal_mode=WAL&_synchronous=%s",
+			cfg.DBName, sep, cfg.LockTimeout.Milliseconds(), cfg.Synchronous))
+	}
+	if err != nil {
+		return nil, recorder.Errorf(recorder.ErrInterface, "open sqlite view", "%w", err)
+	}
+	v, err := New(ctx, db, DefaultTrackingTable)
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	v.ownsDB = true
+	return v, nil
+}
+
+// New returns a view on a database the caller opened (and closes), with its
+// tracking records in the named table, created if need be. Open the database
+// with _txlock=immediate, so that concurrent writers queue instead of failing.
+func New(ctx context.Context, db *sql.DB, trackingTable string) (*View, error) {
+	if !identifier.MatchString(trackingTable) {
+		return nil, recorder.Errorf(recorder.ErrProgramming, "sqlite view", "tracking table name %q is not a plain identifier", trackingTable)
+	}
+	v := &View{db: db, table: trackingTable, batchID: new(int)}
+	v.upsert = "INSERT INTO " + trackingTable + " (application_name, notification_id) VALUES (?, ?)" +
+		" ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id" +
+		" WHERE excluded.notification_id > " + trackingTable + ".notification_id"
+	if err := v.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+trackingTable+` (
+		application_name TEXT PRIMARY KEY,
+		notification_id INTEGER NOT NULL) WITHOUT ROWID`); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// DB returns the view's database, for queries.
+func (v *View) DB() *sql.DB { return v.db }
+
+// Close closes the database if Open opened it.
+func (v *View) Close() error {
+	if !v.closed.CompareAndSwap(false, true) || !v.ownsDB {
+		return nil
+	}
+	return v.db.Close()
+}
+
+// Exec runs statements (such as CREATE TABLE IF NOT EXISTS) in one transaction.
+func (v *View) Exec(ctx context.Context, stmts ...string) error {
+	return v.tx(ctx, "exec", func(tx *sql.Tx) error {
+		for _, s := range stmts {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (v *View) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := v.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return wrap(op, err)
+	}
+	if err = tx.Commit(); err != nil {
+		return wrap(op, err)
+	}
+	return nil
+}
+
+// wrap gives a driver error a recorder error kind, leaving errors that
+// already have one (and the user's own) as they are.
+func wrap(op string, err error) error {
+	var re *recorder.Error
+	if errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &recorder.Error{Kind: recorder.ErrOperational, Op: "sqlite view: " + op, Err: err}
+}
+
+// batch is an open batch of one view: its transaction and the positions it
+// has reached so far (written at commit).
+type batch struct {
+	tx        *sql.Tx
+	positions map[string]int64
+	loaded    map[string]bool
+}
+
+type batchKey struct{ id *int }
+
+func (v *View) batchOf(ctx context.Context) *batch {
+	b, _ := ctx.Value(batchKey{v.batchID}).(*batch)
+	return b
+}
+
+// Update runs fn in a transaction together with the tracking record t: both
+// are committed, or neither. When t does not advance the position, it fails
+// with recorder.ErrIntegrity and fn does not run. Inside Batch, the batch's
+// transaction is used and the position is written when the batch commits.
+func (v *View) Update(ctx context.Context, t recorder.Tracking, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if b := v.batchOf(ctx); b != nil {
+		return v.updateInBatch(ctx, b, t, fn)
+	}
+	err := v.tx(ctx, "update", func(tx *sql.Tx) error {
+		if err := v.insertTracking(ctx, tx, t); err != nil {
+			return err
+		}
+		if fn != nil {
+			return fn(ctx, tx)
+		}
+		return nil
+	})
+	if err == nil {
+		v.signal.Notify()
+	}
+	return err
+}
+
+func (v *View) updateInBatch(ctx context.Context, b *batch, t recorder.Tracking, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if !b.loaded[t.ApplicationName] {
+		id, ok, err := v.maxTrackingID(ctx, b.tx, t.ApplicationName)
+		if err != nil {
+			return err
+		}
+		b.loaded[t.ApplicationName] = true
+		if ok {
+			b.positions[t.ApplicationName] = id
+		}
+	}
+	if last, ok := b.positions[t.ApplicationName]; ok && t.NotificationID <= last {
+		return notAdvancing(t)
+	}
+	if fn != nil {
+		if err := fn(ctx, b.tx); err != nil {
+			return err
+		}
+	}
+	b.positions[t.ApplicationName] = t.NotificationID
+	return nil
+}
+
+// Batch runs fn in one transaction: every Update made with the context fn
+// receives joins it, and the last position of each application is written
+// at commit. If fn fails, nothing of it is recorded.
+func (v *View) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
+	if v.batchOf(ctx) != nil {
+		return fn(ctx) // already in a batch of this view
+	}
+	err := v.tx(ctx, "batch", func(tx *sql.Tx) error {
+		b := &batch{tx: tx, positions: map[string]int64{}, loaded: map[string]bool{}}
+		if err := fn(context.WithValue(ctx, batchKey{v.batchID}, b)); err != nil {
+			return err
+		}
+		for name, id := range b.positions {
+			if err := v.insertTracking(ctx, tx, recorder.Tracking{ApplicationName: name, NotificationID: id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		v.signal.Notify()
+	}
+	return err
+}
+
+func notAdvancing(t recorder.Tracking) error {
+	return recorder.Errorf(recorder.ErrIntegrity, "insert tracking",
+		"application %q: notification id %d does not advance the recorded position", t.ApplicationName, t.NotificationID)
+}
+
+func (v *View) insertTracking(ctx context.Context, tx *sql.Tx, t recorder.Tracking) error {
+	res, err := tx.ExecContext(ctx, v.upsert, t.ApplicationName, t.NotificationID)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notAdvancing(t)
+	}
+	return nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (v *View) maxTrackingID(ctx context.Context, q querier, name string) (int64, bool, error) {
+	var id int64
+	switch err := q.QueryRowContext(ctx, "SELECT notification_id FROM "+v.table+" WHERE application_name = ?", name).Scan(&id); {
+	case err == nil:
+		return id, true, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	default:
+		return 0, false, wrap("max tracking id", err)
+	}
+}
+
+// InsertTracking records t alone.
+func (v *View) InsertTracking(ctx context.Context, t recorder.Tracking) error {
+	return v.Update(ctx, t, nil)
+}
+
+// MaxTrackingID returns the application's recorded position.
+func (v *View) MaxTrackingID(ctx context.Context, applicationName string) (int64, bool, error) {
+	if b := v.batchOf(ctx); b != nil {
+		return v.maxTrackingID(ctx, b.tx, applicationName)
+	}
+	return v.maxTrackingID(ctx, v.db, applicationName)
+}
+
+// HasTrackingID reports whether the position has reached notificationID.
+func (v *View) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
+	id, ok, err := v.MaxTrackingID(ctx, applicationName)
+	return ok && id >= notificationID, err
+}
+
+// Wait returns when the position has reached notificationID; see recorder.WaitFor.
+// Commits of this process wake it at once; others are seen by polling.
+func (v *View) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
+	return recorder.WaitFor(ctx, timeout, &v.signal, func(ctx context.Context) (bool, error) {
+		return v.HasTrackingID(ctx, applicationName, notificationID)
+	})
+}
