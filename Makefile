@@ -6,13 +6,19 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 1s
 PKGS        ?= ./...
 
-.PHONY: all test test-short bench lint fmt vet run emulator proto build clean
+.PHONY: pg-hint all test test-short bench lint fmt vet run emulator proto build clean
 
 all: lint test
 
 ## test: go vet, then every test with the race detector.
-test: vet
+test: vet pg-hint
 	$(GO) test -race -count=1 $(PKGS)
+
+# go test hides a passing package's skip messages, so say once, up front, why the
+# PostgreSQL tests will skip (in CI they fail instead: .ci/run starts PostgreSQL).
+pg-hint:
+	@bash -c 'h=$${POSTGRES_HOST:-127.0.0.1} p=$${POSTGRES_PORT:-5432}; (exec 3<>/dev/tcp/$$h/$$p) 2>/dev/null || \
+		echo "PostgreSQL not reachable at $$h:$$p: its tests skip. To run them: eval \"\$$(bash .ci/postgres.sh)\""'
 
 ## test-short: the tests without -race, for a quick loop.
 test-short:
