@@ -1,0 +1,308 @@
+// Package orders is the example system of the gRPC layer: Orders,
+// Reservations and Payments, connected in a cycle
+// [[Orders, Reservations, Orders, Payments, Orders]]. Creating an order in
+// Orders makes Reservations reserve it, which makes Orders mark it reserved,
+// which makes Payments pay it, which makes Orders mark it paid.
+//
+// The package registers the system under the topic "orders.System" and the
+// applications as "orders.Orders", "orders.Reservations" and
+// "orders.Payments" (the reference package's topics
+// "eventsourcing_grpc.example:system" etc. are aliases), so that the
+// eventsourcing-grpc command can serve them:
+//
+//	eventsourcing-grpc runner orders.System
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/grpcapp"
+	"github.com/eventsourcing-go/eventsourcing/system"
+)
+
+// Topics keep the reference package's names, so that events written by
+// either can be read by the other.
+const topicPrefix = "eventsourcing_grpc.example:"
+
+// Errors of the domain.
+var (
+	ErrAlreadyReserved = errors.New("order is already reserved")
+	ErrAlreadyPaid     = errors.New("order is already paid")
+)
+
+// Order is created, then reserved, then paid.
+type Order struct {
+	eventsourcing.Aggregate
+	IsReserved    bool
+	IsPaid        bool
+	ReservationID *uuid.UUID
+	PaymentID     *uuid.UUID
+}
+
+// Order's events.
+type (
+	OrderCreated  struct{}
+	OrderReserved struct{ ReservationID uuid.UUID }
+	OrderPaid     struct{ PaymentID uuid.UUID }
+)
+
+// NewOrder creates an order.
+func NewOrder() *Order {
+	o := new(Order)
+	eventsourcing.Create(o, eventsourcing.NewID(), OrderCreated{})
+	return o
+}
+
+// Reserve marks the order reserved; reserving twice is an error.
+func (o *Order) Reserve(reservationID uuid.UUID) error {
+	if o.IsReserved {
+		return fmt.Errorf("order %s: %w", o.ID(), ErrAlreadyReserved)
+	}
+	eventsourcing.Trigger(o, OrderReserved{ReservationID: reservationID})
+	return nil
+}
+
+// Pay marks the order paid; paying twice is an error.
+func (o *Order) Pay(paymentID uuid.UUID) error {
+	if o.IsPaid {
+		return fmt.Errorf("order %s: %w", o.ID(), ErrAlreadyPaid)
+	}
+	eventsourcing.Trigger(o, OrderPaid{PaymentID: paymentID})
+	return nil
+}
+
+// Apply applies Order's events.
+func (o *Order) Apply(data any) {
+	switch e := data.(type) {
+	case OrderReserved:
+		o.IsReserved, o.ReservationID = true, &e.ReservationID
+	case OrderPaid:
+		o.IsPaid, o.PaymentID = true, &e.PaymentID
+	}
+}
+
+// Reservation reserves an order; its id follows from the order's.
+type Reservation struct {
+	eventsourcing.Aggregate
+	OrderID uuid.UUID
+}
+
+// ReservationCreated creates a Reservation.
+type ReservationCreated struct{ OrderID uuid.UUID }
+
+// ReservationID is UUIDv5(URL, "/reservations/<order id>/"), as in the reference.
+func ReservationID(orderID uuid.UUID) uuid.UUID {
+	return eventsourcing.NameID("/reservations/" + hex(orderID) + "/")
+}
+
+// Apply applies Reservation's events.
+func (r *Reservation) Apply(data any) {
+	if e, ok := data.(ReservationCreated); ok {
+		r.OrderID = e.OrderID
+	}
+}
+
+// Payment pays an order; its id follows from the order's.
+type Payment struct {
+	eventsourcing.Aggregate
+	OrderID uuid.UUID
+}
+
+// PaymentCreated creates a Payment.
+type PaymentCreated struct{ OrderID uuid.UUID }
+
+// PaymentID is UUIDv5(URL, "/payments/<order id>/"), as in the reference.
+func PaymentID(orderID uuid.UUID) uuid.UUID {
+	return eventsourcing.NameID("/payments/" + hex(orderID) + "/")
+}
+
+// Apply applies Payment's events.
+func (p *Payment) Apply(data any) {
+	if e, ok := data.(PaymentCreated); ok {
+		p.OrderID = e.OrderID
+	}
+}
+
+// hex is the reference's str(UUID): hyphenated lower case.
+func hex(id uuid.UUID) string { return id.String() }
+
+// Types returns the registry of every aggregate and event of the system.
+// The three applications share it, so each can decode the others' events.
+func Types() *eventsourcing.Types {
+	t := eventsourcing.NewTypes()
+	eventsourcing.MustRegister[Order](t, topicPrefix+"Order")
+	eventsourcing.MustRegister[OrderCreated](t, topicPrefix+"Order.Created")
+	eventsourcing.MustRegister[OrderReserved](t, topicPrefix+"Order.Reserved")
+	eventsourcing.MustRegister[OrderPaid](t, topicPrefix+"Order.Paid")
+	eventsourcing.MustRegister[Reservation](t, topicPrefix+"Reservation")
+	eventsourcing.MustRegister[ReservationCreated](t, topicPrefix+"Reservation.Created")
+	eventsourcing.MustRegister[Payment](t, topicPrefix+"Payment")
+	eventsourcing.MustRegister[PaymentCreated](t, topicPrefix+"Payment.Created")
+	return t
+}
+
+func newApp(ctx context.Context, name string, env map[string]string) (*eventsourcing.Application, error) {
+	return eventsourcing.NewApplication(ctx, eventsourcing.Options{Name: name, Types: Types(), Env: env, Process: true})
+}
+
+// Orders creates orders and records their reservation and payment.
+type Orders struct{ *eventsourcing.Application }
+
+// NewOrders builds Orders with settings env (ORDERS_KEY before KEY).
+func NewOrders(ctx context.Context, env map[string]string) (*Orders, error) {
+	app, err := newApp(ctx, "Orders", env)
+	if err != nil {
+		return nil, err
+	}
+	return &Orders{app}, nil
+}
+
+// CreateNewOrder creates an order and returns its id.
+func (a *Orders) CreateNewOrder(ctx context.Context) (uuid.UUID, error) {
+	o := NewOrder()
+	if _, err := a.Save(ctx, o); err != nil {
+		return uuid.Nil, err
+	}
+	return o.ID(), nil
+}
+
+// OrderView is what GetOrder returns.
+type OrderView struct {
+	ID            uuid.UUID  `json:"id"`
+	IsReserved    bool       `json:"is_reserved"`
+	IsPaid        bool       `json:"is_paid"`
+	ReservationID *uuid.UUID `json:"reservation_id"`
+	PaymentID     *uuid.UUID `json:"payment_id"`
+	CreatedOn     time.Time  `json:"created_on"`
+	ModifiedOn    time.Time  `json:"modified_on"`
+}
+
+// GetOrder returns the order, or an error matching
+// eventsourcing.ErrAggregateNotFound.
+func (a *Orders) GetOrder(ctx context.Context, id uuid.UUID) (OrderView, error) {
+	o, err := eventsourcing.Get[Order](ctx, a, id)
+	if err != nil {
+		return OrderView{}, err
+	}
+	return OrderView{
+		ID: o.ID(), IsReserved: o.IsReserved, IsPaid: o.IsPaid,
+		ReservationID: o.ReservationID, PaymentID: o.PaymentID,
+		CreatedOn: o.CreatedOn(), ModifiedOn: o.ModifiedOn(),
+	}, nil
+}
+
+// IsOrderReserved reports whether the order is reserved.
+func (a *Orders) IsOrderReserved(ctx context.Context, id uuid.UUID) (bool, error) {
+	o, err := eventsourcing.Get[Order](ctx, a, id)
+	if err != nil {
+		return false, err
+	}
+	return o.IsReserved, nil
+}
+
+// IsOrderPaid reports whether the order is paid.
+func (a *Orders) IsOrderPaid(ctx context.Context, id uuid.UUID) (bool, error) {
+	o, err := eventsourcing.Get[Order](ctx, a, id)
+	if err != nil {
+		return false, err
+	}
+	return o.IsPaid, nil
+}
+
+// Policy marks orders reserved and paid.
+func (a *Orders) Policy(ctx context.Context, e eventsourcing.Event, p *system.ProcessingEvent) error {
+	switch d := e.Data.(type) {
+	case ReservationCreated:
+		o, err := eventsourcing.Get[Order](ctx, a, d.OrderID)
+		if err != nil {
+			return err
+		}
+		if err := o.Reserve(e.OriginatorID); err != nil {
+			return err
+		}
+		p.Collect(o)
+	case PaymentCreated:
+		o, err := eventsourcing.Get[Order](ctx, a, d.OrderID)
+		if err != nil {
+			return err
+		}
+		if err := o.Pay(e.OriginatorID); err != nil {
+			return err
+		}
+		p.Collect(o)
+	}
+	return nil
+}
+
+// Reservations reserves new orders.
+type Reservations struct{ *eventsourcing.Application }
+
+// NewReservations builds Reservations.
+func NewReservations(ctx context.Context, env map[string]string) (*Reservations, error) {
+	app, err := newApp(ctx, "Reservations", env)
+	if err != nil {
+		return nil, err
+	}
+	return &Reservations{app}, nil
+}
+
+// Policy creates a reservation for each new order.
+func (a *Reservations) Policy(_ context.Context, e eventsourcing.Event, p *system.ProcessingEvent) error {
+	if _, ok := e.Data.(OrderCreated); ok {
+		r := new(Reservation)
+		eventsourcing.Create(r, ReservationID(e.OriginatorID), ReservationCreated{OrderID: e.OriginatorID})
+		p.Collect(r)
+	}
+	return nil
+}
+
+// Payments pays reserved orders.
+type Payments struct{ *eventsourcing.Application }
+
+// NewPayments builds Payments.
+func NewPayments(ctx context.Context, env map[string]string) (*Payments, error) {
+	app, err := newApp(ctx, "Payments", env)
+	if err != nil {
+		return nil, err
+	}
+	return &Payments{app}, nil
+}
+
+// Policy creates a payment for each reserved order.
+func (a *Payments) Policy(_ context.Context, e eventsourcing.Event, p *system.ProcessingEvent) error {
+	if _, ok := e.Data.(OrderReserved); ok {
+		pay := new(Payment)
+		eventsourcing.Create(pay, PaymentID(e.OriginatorID), PaymentCreated{OrderID: e.OriginatorID})
+		p.Collect(pay)
+	}
+	return nil
+}
+
+// The definitions of the system's applications.
+var (
+	OrdersApp       = system.NewApp("Orders", NewOrders)
+	ReservationsApp = system.NewApp("Reservations", NewReservations)
+	PaymentsApp     = system.NewApp("Payments", NewPayments)
+)
+
+// System returns [[Orders, Reservations, Orders, Payments, Orders]].
+func System() *system.System {
+	sys, err := system.New(system.Pipe(OrdersApp, ReservationsApp, OrdersApp, PaymentsApp, OrdersApp))
+	if err != nil {
+		panic(err) // the definition is static: a failure is a bug in this file
+	}
+	return sys
+}
+
+func init() {
+	grpcapp.RegisterSystem("orders.System", System, "eventsourcing_grpc.example:system")
+	grpcapp.RegisterApp("orders.Orders", OrdersApp, Types, "eventsourcing_grpc.example:Orders")
+	grpcapp.RegisterApp("orders.Reservations", ReservationsApp, Types, "eventsourcing_grpc.example:Reservations")
+	grpcapp.RegisterApp("orders.Payments", PaymentsApp, Types, "eventsourcing_grpc.example:Payments")
+}
