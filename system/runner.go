@@ -97,11 +97,11 @@ func newCore(sys *System, env map[string]string) core {
 func (c *core) build(ctx context.Context) (err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stopped {
-		return ErrRunnerStopped
-	}
 	if c.started {
 		return ErrRunnerAlreadyStarted
+	}
+	if c.stopped {
+		return ErrRunnerStopped
 	}
 	c.started = true
 	apps := make([]Application, 0, len(c.sys.apps))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/example/dogschool"
 	"github.com/eventsourcing-go/eventsourcing/system"
 )
@@ -82,5 +83,38 @@ func tutorial(t *testing.T, newRunner newRunner, env map[string]string) {
 func TestTutorialMemory(t *testing.T) {
 	for _, r := range runners {
 		t.Run(r.name, func(t *testing.T) { tutorial(t, r.new, nil) })
+	}
+}
+
+func TestTutorialSQLite(t *testing.T) {
+	for _, r := range runners {
+		t.Run(r.name, func(t *testing.T) { tutorial(t, r.new, sqliteEnv(t, "DogSchool", "Counters")) })
+	}
+}
+
+func TestTutorialPostgres(t *testing.T) {
+	for _, r := range runners {
+		t.Run(r.name, func(t *testing.T) {
+			env := postgresEnv(t)
+			// As in the tutorial: encrypted and compressed, which followers
+			// decode with the leader's settings.
+			key, err := eventsourcing.CreateKey(32)
+			require.NoError(t, err)
+			env["CIPHER_KEY"], env["COMPRESSOR_TOPIC"] = key, "eventsourcing.compressor:ZlibCompressor"
+			tutorial(t, r.new, env)
+		})
+	}
+}
+
+// Each application can use another persistence module, chosen by its
+// prefixed settings.
+func TestTutorialMixedModules(t *testing.T) {
+	for _, r := range runners {
+		t.Run(r.name, func(t *testing.T) {
+			env := sqliteEnv(t, "Counters")
+			delete(env, "PERSISTENCE_MODULE")
+			env["COUNTERS_PERSISTENCE_MODULE"] = "sqlite"
+			tutorial(t, r.new, env)
+		})
 	}
 }

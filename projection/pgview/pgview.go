@@ -33,7 +33,6 @@ type View struct {
 	upsert  string
 	selMax  string
 	signal  recorder.Signal
-	poll    time.Duration
 	closed  atomic.Bool
 	batchID *int
 }
@@ -67,19 +66,25 @@ func Open(ctx context.Context, env recorder.Env) (*View, error) {
 	if err != nil {
 		return nil, wrap("open", err)
 	}
+	if cfg.Schema != "" && cfg.Schema != "public" {
+		if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{cfg.Schema}.Sanitize()); err != nil {
+			pool.Close()
+			return nil, wrap("create schema", err)
+		}
+	}
 	v, err := New(ctx, pool, pgx.Identifier{cfg.Schema, tables.Tracking}.Sanitize())
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	v.ownsDB, v.poll = true, cfg.PollInterval
+	v.ownsDB = true
 	return v, nil
 }
 
 // New returns a view on a pool the caller owns, with its tracking records in
 // the given table (a quoted, possibly schema-qualified name), created if need be.
 func New(ctx context.Context, pool *pgxpool.Pool, trackingTable string) (*View, error) {
-	v := &View{pool: pool, table: trackingTable, batchID: new(int), poll: time.Second}
+	v := &View{pool: pool, table: trackingTable, batchID: new(int)}
 	v.upsert = "INSERT INTO " + trackingTable + " (application_name, notification_id) VALUES ($1, $2)" +
 		" ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id" +
 		" WHERE excluded.notification_id > " + trackingTable + ".notification_id"
