@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	esdbclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"google.golang.org/grpc/codes"
@@ -117,6 +118,11 @@ func (f *Factory) do(ctx context.Context, fn func(c *esdbclient.Client) error) e
 		case esdbclient.ErrorCodeConnectionClosed:
 			f.renew(c)
 		case esdbclient.ErrorCodeNotLeader:
+		case esdbclient.ErrorUnavailable:
+			// The client reconnects at the next call; give it a moment.
+			if !sleep(ctx, 200*time.Millisecond) {
+				return err
+			}
 		default:
 			return err
 		}
