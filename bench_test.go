@@ -44,9 +44,9 @@ func BenchmarkGet(b *testing.B) {
 	b.ReportMetric(float64(10*b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
-// BenchmarkSelectDecode selects 10,000 notifications in pages of 100 and
-// decodes each into an Event.
-func BenchmarkSelectDecode(b *testing.B) {
+// newLog returns an application holding 10,000 one-event aggregates, saved
+// in batches of 100, with a section size of 100.
+func newLog(b *testing.B) *es.Application {
 	ctx := context.Background()
 	app := newApp(b, es.Options{Name: "Bench", SectionSize: 100})
 	for range 100 {
@@ -58,6 +58,35 @@ func BenchmarkSelectDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	return app
+}
+
+// BenchmarkSelect selects 10,000 notifications in pages of 100 through the
+// application's notification log, without decoding them.
+func BenchmarkSelect(b *testing.B) {
+	ctx := context.Background()
+	app := newLog(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		for _, err := range app.Log().Read(ctx, recorder.NotificationQuery{Limit: 100}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 10000 {
+			b.Fatal(n)
+		}
+	}
+	b.ReportMetric(float64(10000*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkSelectDecode selects 10,000 notifications in pages of 100 and
+// decodes each into an Event.
+func BenchmarkSelectDecode(b *testing.B) {
+	ctx := context.Background()
+	app := newLog(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		n := 0

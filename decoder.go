@@ -18,6 +18,7 @@ type decoder struct {
 	t    *Types
 	data []byte
 	pos  int
+	heap *decoder // see onHeap
 }
 
 func (d *decoder) errorf(format string, args ...any) error {
@@ -79,34 +80,66 @@ func (d *decoder) null() bool {
 // is valid only during the call: comparing it with string(key) or using it in
 // a map index does not allocate.
 func (d *decoder) object(fn func(key []byte) error) error {
+	more, err := d.openObject()
+	for more && err == nil {
+		var key []byte
+		if key, err = d.key(); err != nil {
+			return err
+		}
+		if err = fn(key); err != nil {
+			return err
+		}
+		more, err = d.nextMember()
+	}
+	return err
+}
+
+// openObject, key and nextMember are object without a callback, for the hot
+// paths (events, structs, tagged values):
+//
+//	more, err := d.openObject()
+//	for more && err == nil {
+//		key, err := d.key() … read the value …
+//		more, err = d.nextMember()
+//	}
+//
+// openObject consumes '{' and reports whether a member follows.
+func (d *decoder) openObject() (bool, error) {
 	if err := d.expect('{'); err != nil {
-		return err
+		return false, err
 	}
 	if d.peek() == '}' {
 		d.pos++
-		return nil
+		return false, nil
 	}
-	for {
-		key, err := d.strBytes()
-		if err != nil {
-			return err
-		}
-		if err := d.expect(':'); err != nil {
-			return err
-		}
-		if err := fn(key); err != nil {
-			return err
-		}
-		switch d.peek() {
-		case ',':
-			d.pos++
-		case '}':
-			d.pos++
-			return nil
-		default:
-			return d.errorf("want ',' or '}'")
-		}
+	return true, nil
+}
+
+// key reads a member's key and the colon after it; the key is valid as
+// object's is.
+func (d *decoder) key() ([]byte, error) {
+	key, err := d.strBytes()
+	if err != nil {
+		return nil, err
 	}
+	if err := d.expect(':'); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// nextMember consumes the ',' or '}' after a member's value and reports
+// whether another member follows.
+func (d *decoder) nextMember() (bool, error) {
+	switch d.peek() {
+	case ',':
+		d.pos++
+		return true, nil
+	case '}':
+		d.pos++
+		return false, nil
+	}
+	return false, d.errorf("want ',' or '}'")
 }
 
 // array calls fn for each element.
@@ -235,8 +268,8 @@ func (d *decoder) hex4() (rune, bool) {
 	return rune(n), true
 }
 
-// number reads a number token.
-func (d *decoder) number() (string, bool, error) {
+// number reads a number token, aliasing the input.
+func (d *decoder) number() ([]byte, bool, error) {
 	d.ws()
 	start := d.pos
 	isFloat := false
@@ -254,9 +287,9 @@ func (d *decoder) number() (string, bool, error) {
 		break
 	}
 	if d.pos == start {
-		return "", false, d.errorf("want a number")
+		return nil, false, d.errorf("want a number")
 	}
-	return string(d.data[start:d.pos]), isFloat, nil
+	return d.data[start:d.pos], isFloat, nil
 }
 
 // skip consumes one value.
@@ -325,10 +358,11 @@ func (d *decoder) any() (any, error) {
 			return nil, nil
 		}
 	default:
-		s, isFloat, err := d.number()
+		b, isFloat, err := d.number()
 		if err != nil {
 			return nil, err
 		}
+		s := string(b)
 		if !isFloat {
 			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 				return n, nil
@@ -387,28 +421,29 @@ func parseBuiltin(name, s string) (any, error) {
 	}
 }
 
-// tagged reads a tagged object whose _type_ must be name, returning _data_ as
-// a []byte (builtin: a string, aliasing the input) or a value without Go type
-// (custom).
-func (d *decoder) tagged(name string, builtin bool) (any, error) {
-	var (
-		gotName, gotData bool
-		data             any
-		raw              []byte
-		err              error
-	)
-	err = d.object(func(key []byte) error {
+// tagged reads a tagged object whose _type_ must be name, returning _data_
+// as raw bytes when builtin (a string, valid as object's keys are) and as a
+// value without Go type otherwise (custom).
+func (d *decoder) tagged(name string, builtin bool) (raw []byte, data any, err error) {
+	if builtin {
+		if raw, ok := d.canonicalTagged(name); ok {
+			return raw, nil, nil
+		}
+	}
+	var gotName, gotData bool
+	more, err := d.openObject()
+	for more && err == nil {
+		var key []byte
+		if key, err = d.key(); err != nil {
+			break
+		}
 		switch string(key) {
 		case "_type_":
-			s, err := d.strBytes()
-			if err != nil {
-				return err
-			}
-			if string(s) != name {
-				return fmt.Errorf("tagged value of type %q where %q is expected", s, name)
+			var s []byte
+			if s, err = d.strBytes(); err == nil && string(s) != name {
+				err = fmt.Errorf("tagged value of type %q where %q is expected", s, name)
 			}
 			gotName = true
-			return nil
 		case "_data_":
 			gotData = true
 			if builtin {
@@ -416,28 +451,57 @@ func (d *decoder) tagged(name string, builtin bool) (any, error) {
 			} else {
 				data, err = d.any()
 			}
-			return err
+		default:
+			err = fmt.Errorf("unexpected key %q in tagged value %q", key, name)
 		}
-		return fmt.Errorf("unexpected key %q in tagged value %q", key, name)
-	})
+		if err == nil {
+			more, err = d.nextMember()
+		}
+	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !gotName || !gotData {
-		return nil, fmt.Errorf("tagged value %q lacks _type_ or _data_", name)
+		return nil, nil, fmt.Errorf("tagged value %q lacks _type_ or _data_", name)
 	}
-	if builtin {
-		return raw, nil
+	return raw, data, nil
+}
+
+// canonicalTagged reads {"_type_":"<name>","_data_":"<data>"} when it is
+// written exactly so, as the encoder writes the built-in tags: every event
+// has a timestamp, and matching its bytes is much cheaper than parsing an
+// object. It returns data (aliasing the input), or false, having read
+// nothing, when the input has another form, for tagged to read.
+func (d *decoder) canonicalTagged(name string) ([]byte, bool) {
+	const head, mid = `{"_type_":"`, `","_data_":"`
+	d.ws()
+	s := d.data[d.pos:]
+	n := len(head) + len(name) + len(mid)
+	if len(s) < n || string(s[:len(head)]) != head || string(s[len(head):len(head)+len(name)]) != name ||
+		string(s[len(head)+len(name):n]) != mid {
+		return nil, false
 	}
-	return data, nil
+	for i := n; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			if i+1 < len(s) && s[i+1] == '}' {
+				d.pos += i + 2
+				return s[n:i], true
+			}
+			return nil, false
+		case c == '\\' || c < 0x20:
+			return nil, false
+		}
+	}
+	return nil, false
 }
 
 func (d *decoder) timeValue(dst *time.Time) error {
-	data, err := d.tagged(TagDatetime, true)
+	data, _, err := d.tagged(TagDatetime, true)
 	if err != nil {
 		return err
 	}
-	t, err := parseISOBytes(data.([]byte))
+	t, err := parseISOBytes(data)
 	if err != nil {
 		return fmt.Errorf("datetime_iso %q: %w", data, err)
 	}
@@ -485,7 +549,7 @@ func nullable(f decodeFunc) decodeFunc {
 func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
 	if tc := t.transcodingFor(rt); tc != nil {
 		return nullable(func(d *decoder, v reflect.Value) error {
-			data, err := d.tagged(tc.name, false)
+			_, data, err := d.tagged(tc.name, false)
 			if err != nil {
 				return err
 			}
@@ -504,11 +568,11 @@ func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
 		if rt == b.typ {
 			name := b.name
 			return nullable(func(d *decoder, v reflect.Value) error {
-				data, err := d.tagged(name, true)
+				data, _, err := d.tagged(name, true)
 				if err != nil {
 					return err
 				}
-				got, err := parseBuiltin(name, string(data.([]byte)))
+				got, err := parseBuiltin(name, string(data))
 				if err != nil {
 					return err
 				}
@@ -537,9 +601,9 @@ func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
 			if err != nil {
 				return err
 			}
-			n, err := strconv.ParseInt(s, 10, bits)
+			n, err := strconv.ParseInt(string(s), 10, bits)
 			if err != nil {
-				return fmt.Errorf("%s: %w", rt, err)
+				return intError(rt, err)
 			}
 			v.SetInt(n)
 			return nil
@@ -551,9 +615,9 @@ func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
 			if err != nil {
 				return err
 			}
-			n, err := strconv.ParseUint(s, 10, bits)
+			n, err := strconv.ParseUint(string(s), 10, bits)
 			if err != nil {
-				return fmt.Errorf("%s: %w", rt, err)
+				return intError(rt, err)
 			}
 			v.SetUint(n)
 			return nil
@@ -565,7 +629,7 @@ func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
 			if err != nil {
 				return err
 			}
-			f, err := strconv.ParseFloat(s, bits)
+			f, err := strconv.ParseFloat(string(s), bits)
 			if err != nil {
 				return fmt.Errorf("%s: %w", rt, err)
 			}
@@ -651,18 +715,21 @@ func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
 			})
 		})
 	case reflect.Struct:
-		plan := fieldsOf(rt)
+		c := t.codecOf(rt)
 		return nullable(func(d *decoder, v reflect.Value) error {
-			return d.object(func(key []byte) error {
-				if i, ok := plan.byName[string(key)]; ok {
-					f := &plan.fields[i]
-					if err := d.t.decoderFor(f.typ)(d, v.FieldByIndex(f.index)); err != nil {
-						return fmt.Errorf("field %q: %w", key, err)
-					}
-					return nil
+			next := 0
+			more, err := d.openObject()
+			for more && err == nil {
+				var key []byte
+				if key, err = d.key(); err != nil {
+					return err
 				}
-				return d.skip()
-			})
+				if next, err = d.member(c, v, key, next); err != nil {
+					return err
+				}
+				more, err = d.nextMember()
+			}
+			return err
 		})
 	}
 	return func(*decoder, reflect.Value) error {

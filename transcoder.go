@@ -321,10 +321,10 @@ func (t *Types) newEncoder(rt reflect.Type) encodeFunc {
 			return append(b, '}'), nil
 		}
 	case reflect.Struct:
-		plan := fieldsOf(rt)
+		c := t.codecOf(rt)
 		return func(t *Types, b []byte, v reflect.Value) ([]byte, error) {
 			b = append(b, '{')
-			b, err := t.appendFields(b, v, plan, false)
+			b, err := t.appendFields(b, v, c, false)
 			if err != nil {
 				return b, err
 			}
@@ -334,12 +334,11 @@ func (t *Types) newEncoder(rt reflect.Type) encodeFunc {
 	return unsupported(rt)
 }
 
-// appendFields appends the plan's fields of v as `"name":value` pairs,
+// appendFields appends the codec's fields of v as `"name":value` pairs,
 // starting with a comma when comma is set.
-func (t *Types) appendFields(b []byte, v reflect.Value, plan *structPlan, comma bool) ([]byte, error) {
-	var err error
-	for i := range plan.fields {
-		f := &plan.fields[i]
+func (t *Types) appendFields(b []byte, v reflect.Value, c *structCodec, comma bool) ([]byte, error) {
+	for i := range c.fields {
+		f := &c.fields[i]
 		if comma || i > 0 {
 			b = append(b, ',')
 		}
@@ -348,7 +347,14 @@ func (t *Types) appendFields(b []byte, v reflect.Value, plan *structPlan, comma 
 		for _, x := range f.index {
 			fv = fv.Field(x)
 		}
-		if b, err = t.encoderFor(f.typ)(t, b, fv); err != nil {
+		// Strings are most fields of most payloads: append them without
+		// the call through the encoder.
+		if f.kind == inlineString {
+			b = appendString(b, fv.String())
+			continue
+		}
+		var err error
+		if b, err = f.enc(t, b, fv); err != nil {
 			return b, fmt.Errorf("field %q: %w", f.name, err)
 		}
 	}
@@ -493,8 +499,9 @@ func (t *Types) Decode(data []byte, ptr any) error {
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		return fmt.Errorf("decode: %w: want a non-nil pointer, got %T", ErrArgument, ptr)
 	}
-	d := decoder{t: t, data: data}
-	if err := t.decoderFor(v.Elem().Type())(&d, v.Elem()); err != nil {
+	d := &decoder{t: t, data: data}
+	d.heap = d
+	if err := t.decoderFor(v.Elem().Type())(d, v.Elem()); err != nil {
 		return err
 	}
 	return d.end()
@@ -516,7 +523,7 @@ func (t *Types) encodeEvent(b []byte, e Event, ti *typeInfo) ([]byte, error) {
 		}
 		v = v.Elem()
 	}
-	b, err := t.appendFields(b, v, fieldsOf(ti.typ), true)
+	b, err := t.appendFields(b, v, t.codecOf(ti.typ), true)
 	if err != nil {
 		return b, err
 	}
@@ -536,26 +543,27 @@ func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
 	}
 	var e Event
 	payload := reflect.New(ti.typ).Elem()
-	plan := fieldsOf(ti.typ)
+	c := t.codecOf(ti.typ)
 	d := decoder{t: t, data: state}
-	err := d.object(func(key []byte) error {
+	next := 0
+	more, err := d.openObject()
+	for more && err == nil {
+		var key []byte
+		if key, err = d.key(); err != nil {
+			break
+		}
 		switch string(key) {
 		case "timestamp":
-			return d.timeValue(&e.Timestamp)
+			err = d.timeValue(&e.Timestamp)
 		case "originator_topic":
-			s, err := d.str()
-			e.OriginatorTopic = s
-			return err
+			e.OriginatorTopic, err = d.str()
+		default:
+			next, err = d.member(c, payload, key, next)
 		}
-		if i, ok := plan.byName[string(key)]; ok {
-			f := &plan.fields[i]
-			if err := t.decoderFor(f.typ)(&d, payload.FieldByIndex(f.index)); err != nil {
-				return fmt.Errorf("field %q: %w", key, err)
-			}
-			return nil
+		if err == nil {
+			more, err = d.nextMember()
 		}
-		return d.skip()
-	})
+	}
 	if err == nil {
 		err = d.end()
 	}
@@ -611,7 +619,7 @@ func (t *Types) encodeSnapshot(b []byte, root Root, ti *typeInfo, at time.Time) 
 	b = appendTime(b, a.createdOn)
 	b = append(b, `,"_modified_on":`...)
 	b = appendTime(b, a.modifiedOn)
-	b, err := t.appendFields(b, reflect.ValueOf(root).Elem(), fieldsOf(ti.typ), true)
+	b, err := t.appendFields(b, reflect.ValueOf(root).Elem(), t.codecOf(ti.typ), true)
 	if err != nil {
 		return b, err
 	}
@@ -621,8 +629,9 @@ func (t *Types) encodeSnapshot(b []byte, root Root, ti *typeInfo, at time.Time) 
 func (t *Types) decodeSnapshot(state []byte, root Root, ti *typeInfo) error {
 	a := root.aggregate()
 	rv := reflect.ValueOf(root).Elem()
-	plan := fieldsOf(ti.typ)
+	c := t.codecOf(ti.typ)
 	d := decoder{t: t, data: state}
+	next := 0
 	err := d.object(func(key []byte) error {
 		switch string(key) {
 		case "topic":
@@ -642,14 +651,9 @@ func (t *Types) decodeSnapshot(state []byte, root Root, ti *typeInfo) error {
 				case "_modified_on", "modified_on":
 					return d.timeValue(&a.modifiedOn)
 				}
-				if i, ok := plan.byName[string(key)]; ok {
-					f := &plan.fields[i]
-					if err := t.decoderFor(f.typ)(&d, rv.FieldByIndex(f.index)); err != nil {
-						return fmt.Errorf("field %q: %w", key, err)
-					}
-					return nil
-				}
-				return d.skip()
+				var err error
+				next, err = d.member(c, rv, key, next)
+				return err
 			})
 		}
 		return d.skip()

@@ -19,8 +19,9 @@ type Types struct {
 	tags    map[string]*transcoding
 	tagsFor map[reflect.Type]*transcoding
 
-	enc sync.Map // reflect.Type -> encodeFunc
-	dec sync.Map // reflect.Type -> decodeFunc
+	enc    sync.Map // reflect.Type -> encodeFunc
+	dec    sync.Map // reflect.Type -> decodeFunc
+	codecs sync.Map // reflect.Type -> *structCodec
 }
 
 type typeInfo struct {
@@ -225,6 +226,7 @@ func RegisterTranscoding[T any](t *Types, name string, encode func(T) (any, erro
 	// Codecs built before this registration may have treated T as a plain value.
 	t.enc.Clear()
 	t.dec.Clear()
+	t.codecs.Clear()
 	return nil
 }
 
