@@ -119,5 +119,3 @@ func newClient(t testing.TB, uri string) *esdbclient.Client {
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
-
-
