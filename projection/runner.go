@@ -92,10 +92,10 @@ func (r *Runner[A]) Start(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
-	case r.stopped:
-		return ErrStopped
 	case r.started:
 		return ErrAlreadyStarted
+	case r.stopped:
+		return ErrStopped
 	}
 	r.started = true
 	if r.ownsApp {

@@ -146,7 +146,7 @@ func OpenPostgresCountView(ctx context.Context, env recorder.Env) (*PostgresCoun
 	if err != nil {
 		return nil, err
 	}
-	table := pgx.Identifier{strings.ToLower(env.Name()) + "_counts"}.Sanitize()
+	table := v.Table(strings.ToLower(env.Name()) + "_counts")
 	if err := v.Exec(ctx,
 		`CREATE TABLE IF NOT EXISTS `+table+` (id int PRIMARY KEY CHECK (id = 1), dogs bigint NOT NULL DEFAULT 0, tricks bigint NOT NULL DEFAULT 0)`,
 		`INSERT INTO `+table+` (id) VALUES (1) ON CONFLICT (id) DO NOTHING`); err != nil {

@@ -29,6 +29,7 @@ import (
 type View struct {
 	pool    *pgxpool.Pool
 	ownsDB  bool
+	schema  string
 	table   string // qualified, quoted
 	upsert  string
 	selMax  string
@@ -77,7 +78,7 @@ func Open(ctx context.Context, env recorder.Env) (*View, error) {
 		pool.Close()
 		return nil, err
 	}
-	v.ownsDB = true
+	v.ownsDB, v.schema = true, cfg.Schema
 	return v, nil
 }
 
@@ -95,6 +96,16 @@ func New(ctx context.Context, pool *pgxpool.Pool, trackingTable string) (*View, 
 		return nil, err
 	}
 	return v, nil
+}
+
+// Table returns the quoted name of a table of the view, qualified with the
+// schema of the view's settings (POSTGRES_SCHEMA) when Open opened it, for the
+// user's own tables.
+func (v *View) Table(name string) string {
+	if v.schema == "" {
+		return pgx.Identifier{name}.Sanitize()
+	}
+	return pgx.Identifier{v.schema, name}.Sanitize()
 }
 
 // Pool returns the view's connection pool, for queries.
