@@ -92,4 +92,3 @@ func benchRawRead(b *testing.B) {
 	}
 	reportEvents(b, n)
 }
-
