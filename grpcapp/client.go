@@ -2,6 +2,7 @@ package grpcapp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -339,10 +340,7 @@ func (p *AppProxy) Client() *Client { return p.c }
 // commands are sent once, after a readiness wait, so that a command the
 // server may have run is never run again by this client.
 func (p *AppProxy) Call(ctx context.Context, method string, args ...any) ([]byte, error) {
-	if args == nil {
-		args = []any{}
-	}
-	data, err := p.c.opts.types.Encode(args)
+	data, err := p.encodeArgs(args)
 	if err != nil {
 		return nil, fmt.Errorf("grpcapp: %s: encode arguments: %w", method, err)
 	}
@@ -355,6 +353,28 @@ func (p *AppProxy) Call(ctx context.Context, method string, args ...any) ([]byte
 		return nil, err
 	}
 	return reply.GetResult(), nil
+}
+
+// encodeArgs encodes the arguments as a JSON array; json.RawMessage
+// arguments are sent as they are (a command line's JSON).
+func (p *AppProxy) encodeArgs(args []any) ([]byte, error) {
+	b := make([]byte, 0, 64)
+	b = append(b, '[')
+	for i, a := range args {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if raw, ok := a.(json.RawMessage); ok {
+			b = append(b, raw...)
+			continue
+		}
+		data, err := p.c.opts.types.Encode(a)
+		if err != nil {
+			return nil, fmt.Errorf("argument %d: %w", i+1, err)
+		}
+		b = append(b, data...)
+	}
+	return append(b, ']'), nil
 }
 
 // Call runs a remote method and decodes its result into a T:

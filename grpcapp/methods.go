@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/system"
 )
 
 // method is one callable command or query of an application.
@@ -26,6 +27,8 @@ var (
 	contextType = reflect.TypeFor[context.Context]()
 	errorType   = reflect.TypeFor[error]()
 	frameworkT  = reflect.TypeFor[*eventsourcing.Application]()
+	// A process application's Policy is for its runner, not for callers.
+	processT = reflect.TypeFor[system.ProcessApplication]()
 )
 
 // DefaultQueryPrefixes are the method-name prefixes that mark a query when no
@@ -46,8 +49,10 @@ func methodsOf(app any, only, queries []string) (map[string]*method, error) {
 	}
 	t := v.Type()
 	excluded := map[string]bool{}
-	for i := range frameworkT.NumMethod() {
-		excluded[frameworkT.Method(i).Name] = true
+	for _, ft := range []reflect.Type{frameworkT, processT} {
+		for i := range ft.NumMethod() {
+			excluded[ft.Method(i).Name] = true
+		}
 	}
 	st := t
 	if st.Kind() == reflect.Pointer {

@@ -1,7 +1,9 @@
 package grpcapp
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"sync"
@@ -19,7 +21,28 @@ var (
 	appsReg = map[string]*RegisteredApp{} // by topic and alias
 	appsBy  = map[string]*RegisteredApp{} // by application name
 	sysReg  = map[string]*registeredSystem{}
+	demos   = map[string]Demo{}
 )
+
+// Demo shows a running system at work: the runner command runs the demo
+// registered for its system once the system is up (make run shows an order
+// being paid this way).
+type Demo func(ctx context.Context, r *Runner, w io.Writer) error
+
+// RegisterDemo registers the demonstration of the system registered under topic.
+func RegisterDemo(topic string, d Demo) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	demos[topic] = d
+}
+
+// LookupDemo returns the demonstration registered for a system's topic.
+func LookupDemo(topic string) (Demo, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	d, ok := demos[topic]
+	return d, ok
+}
 
 // RegisteredApp is an application definition known by topic.
 type RegisteredApp struct {

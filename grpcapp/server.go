@@ -404,7 +404,9 @@ func (h *handler) SelectNotifications(ctx context.Context, req *pb.SelectRequest
 		return nil, toStatus(fmt.Errorf("%w: limit %d is not in 0..%d", eventsourcing.ErrArgument, limit, h.s.opts.maxSelect), "SelectNotifications")
 	case limit == 0:
 		limit = eventsourcing.DefaultSectionSize
-		if l, ok := h.s.app.(interface{ Log() *eventsourcing.NotificationLog }); ok {
+		if l, ok := h.s.app.(interface {
+			Log() *eventsourcing.NotificationLog
+		}); ok {
 			limit = l.Log().SectionSize()
 		}
 	}

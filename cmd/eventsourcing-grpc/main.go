@@ -1,0 +1,330 @@
+// Command eventsourcing-grpc serves event-sourced applications over gRPC.
+//
+//	eventsourcing-grpc server [APPLICATION_TOPIC]     serve one application (APPLICATION_TOPIC wins)
+//	eventsourcing-grpc runner [SYSTEM_TOPIC]          run a whole system, one subprocess per application
+//	eventsourcing-grpc call ADDRESS METHOD [JSON...]  call a command or query, print the JSON result
+//	eventsourcing-grpc notifications ADDRESS [-start N] [-limit N] [-topic T]
+//	eventsourcing-grpc ssl [-dir ssl] [HOST...]       issue a root CA and SAN certificates for mutual TLS
+//
+// Settings come from the environment: <APP>_GRPC_SERVER_ADDRESS,
+// SYSTEM_TOPIC, MAX_PULL_INTERVAL, GRPC_SSL_PRIVATE_KEY_PATH,
+// GRPC_SSL_CERTIFICATE_PATH, GRPC_SSL_ROOT_CERTIFICATE_PATH, GRPC_INSECURE,
+// and each application's persistence settings (PERSISTENCE_MODULE, ...).
+// SIGINT and SIGTERM stop servers and runners gracefully.
+//
+// The binary links the example system (orders.System, orders.Orders,
+// orders.Reservations, orders.Payments) and the memory, SQLite and
+// PostgreSQL persistence modules.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	_ "github.com/eventsourcing-go/eventsourcing/example/orders"
+	"github.com/eventsourcing-go/eventsourcing/grpcapp"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+	_ "github.com/eventsourcing-go/eventsourcing/recorder/postgres"
+	_ "github.com/eventsourcing-go/eventsourcing/recorder/sqlite"
+)
+
+const usage = `usage:
+  eventsourcing-grpc server [APPLICATION_TOPIC]
+  eventsourcing-grpc runner [-in-process] [-demo=false] [SYSTEM_TOPIC]
+  eventsourcing-grpc call [-timeout 5s] ADDRESS METHOD [JSON-ARG...]
+  eventsourcing-grpc notifications ADDRESS [-start N] [-limit N] [-topic T]...
+  eventsourcing-grpc ssl [-dir ssl] [HOST...]
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run runs one subcommand and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "server":
+		err = serverCmd(ctx, args[1:], stdout)
+	case "runner":
+		err = runnerCmd(ctx, args[1:], stdout)
+	case "call":
+		err = callCmd(ctx, args[1:], stdout)
+	case "notifications":
+		err = notificationsCmd(ctx, args[1:], stdout)
+	case "ssl":
+		err = sslCmd(args[1:], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown subcommand %q\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "eventsourcing-grpc:", err)
+		return 1
+	}
+	return 0
+}
+
+// serverCmd serves one application until a signal, or until the server
+// fails (a follower that gave up included), which exits 1 so that a
+// supervisor (the runner, Kubernetes) sees it.
+func serverCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	topic := os.Getenv(grpcapp.EnvApplicationTop)
+	if topic == "" && len(args) > 0 {
+		topic = args[0]
+	}
+	if topic == "" {
+		apps, _ := grpcapp.Topics()
+		return fmt.Errorf("no application: set %s or give a topic (registered: %s)", grpcapp.EnvApplicationTop, strings.Join(apps, ", "))
+	}
+	reg, err := grpcapp.LookupApp(topic)
+	if err != nil {
+		return err
+	}
+	var s *grpcapp.Server
+	if st := os.Getenv(grpcapp.EnvSystemTopic); st != "" {
+		sys, _, err := grpcapp.LookupSystem(st)
+		if err != nil {
+			return err
+		}
+		if s, err = grpcapp.NewSystemServer(ctx, sys, reg.App.Name(), nil); err != nil {
+			return err
+		}
+	} else {
+		app, err := reg.App.Build(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer app.Close()
+		if s, err = grpcapp.NewServer(app); err != nil {
+			return err
+		}
+	}
+	if err := s.Start(ctx); err != nil {
+		return errors.Join(err, s.Stop(context.Background()))
+	}
+	select {
+	case <-ctx.Done():
+	case <-s.Errored():
+	}
+	return s.Stop(context.Background())
+}
+
+// runnerCmd runs a system until a signal or its first error.
+func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
+	inProcess := fs.Bool("in-process", false, "run every application in this process instead of one subprocess each")
+	demo := fs.Bool("demo", true, "run the system's registered demonstration once started (orders.System: create an order and watch it get paid)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	topic := os.Getenv(grpcapp.EnvSystemTopic)
+	if topic == "" {
+		topic = fs.Arg(0)
+	}
+	if topic == "" {
+		_, systems := grpcapp.Topics()
+		return fmt.Errorf("no system: set %s or give a topic (registered: %s)", grpcapp.EnvSystemTopic, strings.Join(systems, ", "))
+	}
+	sys, canonical, err := grpcapp.LookupSystem(topic)
+	if err != nil {
+		return err
+	}
+	opts := []grpcapp.RunnerOption{grpcapp.WithSystemTopic(canonical), grpcapp.WithFirstPort(50051)}
+	if !*inProcess {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, grpcapp.WithSubprocesses(self))
+	}
+	r := grpcapp.NewRunner(sys, nil, opts...)
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := r.Start(startCtx); err != nil {
+		return err
+	}
+	mode := "one subprocess per application"
+	if *inProcess {
+		mode = "in this process"
+	}
+	fmt.Fprintf(stdout, "Running %s (%s):\n", canonical, mode)
+	addrs := r.Addresses()
+	first := ""
+	for _, a := range sys.Apps() {
+		fmt.Fprintf(stdout, "  %-14s %s\n", a.Name(), addrs[a.Name()])
+		if first == "" {
+			first = addrs[a.Name()]
+		}
+	}
+	if *demo {
+		if d, ok := grpcapp.LookupDemo(canonical); ok {
+			if err := d(ctx, r, stdout); err != nil {
+				return errors.Join(err, r.Stop())
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "\nCall it from another terminal, for example:\n  go run ./cmd/eventsourcing-grpc call %s Describe\n  go run ./cmd/eventsourcing-grpc notifications %s -start 1 -limit 10\nPress Ctrl-C to stop.\n", first, first)
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "Stopping...")
+	case <-r.Errored():
+	}
+	return r.Stop()
+}
+
+// callCmd calls a method and prints its result as plain JSON (tagged UUIDs,
+// decimals and times printed as strings).
+func callCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("call", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", grpcapp.DefaultCallTimeout, "deadline of the call")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() < 2 {
+		return errors.New("usage: call ADDRESS METHOD [JSON-ARG...] (METHOD Describe lists the methods)")
+	}
+	addr, method := fs.Arg(0), fs.Arg(1)
+	c, err := connect(ctx, addr, *timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if method == "Describe" {
+		d, err := c.Describe(ctx)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, d)
+	}
+	var callArgs []any
+	for i, a := range fs.Args()[2:] {
+		var v json.RawMessage
+		if err := json.Unmarshal([]byte(a), &v); err != nil {
+			// A bare word is taken as a string, so that ids need no quoting.
+			v, _ = json.Marshal(a)
+			_ = i
+		}
+		callArgs = append(callArgs, v)
+	}
+	data, err := c.App().Call(ctx, method, callArgs...)
+	if err != nil {
+		return err
+	}
+	var v any
+	if err := eventsourcing.NewTypes().Decode(data, &v); err != nil {
+		// Values of application-registered transcodings: print as sent.
+		_, err = fmt.Fprintln(stdout, string(data))
+		return err
+	}
+	return printJSON(stdout, v)
+}
+
+// notificationsCmd prints one JSON object per notification.
+func notificationsCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("notifications", flag.ContinueOnError)
+	start := fs.Int64("start", 1, "first notification id (inclusive)")
+	limit := fs.Int("limit", 10, "at most this many")
+	var topics multiFlag
+	fs.Var(&topics, "topic", "only this topic (repeatable)")
+	// The address may come before the flags, as in the reference's usage.
+	var addr string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		addr, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if addr == "" {
+		addr = fs.Arg(0)
+	}
+	if addr == "" {
+		return errors.New("usage: notifications ADDRESS [-start N] [-limit N] [-topic T]")
+	}
+	c, err := connect(ctx, addr, grpcapp.DefaultCallTimeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{Start: start, Limit: *limit, Topics: topics})
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	for _, n := range ns {
+		if err := enc.Encode(struct {
+			ID                int64  `json:"id"`
+			OriginatorID      string `json:"originator_id"`
+			OriginatorVersion int64  `json:"originator_version"`
+			Topic             string `json:"topic"`
+		}{n.ID, n.OriginatorID, n.OriginatorVersion, n.Topic}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sslCmd issues the certificates of make ssl.
+func sslCmd(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("ssl", flag.ContinueOnError)
+	dir := fs.String("dir", "ssl", "output directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	hosts := fs.Args()
+	if len(hosts) == 0 {
+		hosts = []string{"orders", "reservations", "payments"}
+		if h, err := os.Hostname(); err == nil && h != "" && !slices.Contains(hosts, h) {
+			hosts = append([]string{h}, hosts...)
+		}
+	}
+	if err := grpcapp.GenerateCertificates(*dir, hosts, grpcapp.CertificateOptions{}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s/root/root.crt and %s/<host>/{<host>.key,<host>.crt,root.crt} for %s\n", *dir, *dir, strings.Join(hosts, ", "))
+	return nil
+}
+
+func connect(ctx context.Context, addr string, timeout time.Duration) (*grpcapp.Client, error) {
+	cfg, err := grpcapp.ConfigFromEnv(recorder.NewEnv("", nil))
+	if err != nil {
+		return nil, err
+	}
+	return grpcapp.Connect(ctx, addr, grpcapp.WithTLS(cfg.TLS), grpcapp.WithCallTimeout(timeout), grpcapp.WithMaxAttempts(3))
+}
+
+func printJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

@@ -1,0 +1,68 @@
+package orders
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventsourcing-go/eventsourcing/grpcapp"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+)
+
+func init() { grpcapp.RegisterDemo("orders.System", Demo) }
+
+// Demo creates an order through the runner's Orders proxy, prints its
+// progress until it is paid, then its three notifications.
+func Demo(ctx context.Context, r *grpcapp.Runner, w io.Writer) error {
+	orders, err := r.Get("Orders")
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	id, err := grpcapp.Call[uuid.UUID](ctx, orders, "CreateNewOrder")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nCreated order %s\n", id)
+	reserved := false
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		o, err := grpcapp.Call[OrderView](ctx, orders, "GetOrder", id)
+		if err != nil {
+			return err
+		}
+		if o.IsReserved && !reserved {
+			reserved = true
+			fmt.Fprintf(w, "  reserved after %v (reservation %s)\n", time.Since(began).Round(time.Microsecond), o.ReservationID)
+		}
+		if o.IsPaid {
+			fmt.Fprintf(w, "  paid after %v (payment %s)\n", time.Since(began).Round(time.Microsecond), o.PaymentID)
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("order %s not paid within 10 s", id)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.Errored():
+			return r.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	client, _ := r.Client("Orders")
+	ns, err := client.Log().Select(ctx, recorder.NotificationQuery{Start: recorder.Ptr(int64(1)), Limit: 10})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "Orders' notifications:")
+	for _, n := range ns {
+		fmt.Fprintf(w, "  #%d %s v%d %s\n", n.ID, n.OriginatorID, n.OriginatorVersion, n.Topic)
+	}
+	addr := r.Addresses()["Orders"]
+	fmt.Fprintf(w, "\nTry:\n  go run ./cmd/eventsourcing-grpc call %s GetOrder %s\n  go run ./cmd/eventsourcing-grpc call %s CreateNewOrder\n", addr, id, addr)
+	return nil
+}
