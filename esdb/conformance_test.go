@@ -54,14 +54,6 @@ func conformanceFactory(name string, tracking bool, open func(tb testing.TB) str
 		Name: name,
 		Open: func(tb testing.TB) recorder.Factory { return openOn(tb, "conformance", open(tb), extra) },
 		Caps: capabilities(tracking),
-		// Smaller than the defaults, so that the suite stays quick under -race
-		// on a shared machine; the cases are the same.
-		RaceRounds:       10,
-		Writers:          4,
-		InsertsPerWriter: 100,
-		BatchSize:        300,
-		ConcurrentJobs:   4,
-		BenchAggregates:  1000,
 	}
 }
 

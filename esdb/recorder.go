@@ -468,6 +468,7 @@ func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, bool, error) {
 
 // Subscribe opens a catch-up subscription to $all after `after` (from the start
 // when nil), filtered on the server by topic (or excluding system events).
+// ctx bounds the subscription's life as well as its opening; Close ends it.
 func (r *Recorder) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
 	if !r.application {
 		return nil, recorder.Errorf(recorder.ErrProgramming, "subscribe", "an aggregate recorder has no notification log")
