@@ -1,0 +1,142 @@
+package dogschool_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/example/dogschool"
+	"github.com/eventsourcing-go/eventsourcing/projection"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/system"
+)
+
+// BenchmarkDogSchoolCounters: 100 dogs registered (untimed), then 1,000
+// AddTrick commands timed until Counters has tracked the last one, per runner
+// and persistence module (SQLite: files with the default synchronous=FULL).
+func BenchmarkDogSchoolCounters(b *testing.B) {
+	const dogs, commands = 100, 1000
+	tricks := []string{"sit", "stay", "roll over", "fetch", "play dead", "beg", "spin", "shake", "crawl", "bow"}
+	for _, rc := range runners {
+		for _, module := range []string{"memory", "sqlite"} {
+			b.Run(rc.name+"/"+module, func(b *testing.B) {
+				ctx := context.Background()
+				var elapsed time.Duration
+				for range b.N {
+					b.StopTimer()
+					var env map[string]string
+					if module == "sqlite" {
+						env = sqliteEnv(b, "DogSchool", "Counters")
+					}
+					r := rc.new(dogschool.System(), env)
+					if err := r.Start(ctx); err != nil {
+						b.Fatal(err)
+					}
+					school := system.MustGet[*dogschool.DogSchool](r)
+					ids := make([]uuid.UUID, dogs)
+					for i := range ids {
+						var err error
+						if ids[i], err = school.RegisterDog(ctx, fmt.Sprint("dog", i)); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.StartTimer()
+					start := time.Now()
+					for i := range commands {
+						if err := school.AddTrick(ctx, ids[i%dogs], tricks[i%len(tricks)]); err != nil {
+							b.Fatal(err)
+						}
+					}
+					last, _, err := school.Recorder().MaxNotificationID(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := system.Wait(ctx, r, "Counters", "DogSchool", last, time.Minute); err != nil {
+						b.Fatal(err)
+					}
+					elapsed += time.Since(start)
+					b.StopTimer()
+					if err := r.Stop(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(commands*b.N)/elapsed.Seconds(), "cmds/s")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
+}
+
+// BenchmarkProjectionCatchUp: a TrainingSchool with 10,000 recorded events
+// (untimed), then a projection runner timed from Start until its view has
+// tracked the last one.
+func BenchmarkProjectionCatchUp(b *testing.B) {
+	const events = 10_000
+	ctx := context.Background()
+	school, err := dogschool.NewTrainingSchool(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer school.Close()
+	batch := make([]eventsourcing.Root, 0, 100)
+	for i := range events {
+		batch = append(batch, dogschool.NewDogWithID(dogschool.DogID(fmt.Sprint("dog", i)), fmt.Sprint("dog", i)))
+		if len(batch) == cap(batch) {
+			if _, err := school.Save(ctx, batch...); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	last, _, err := school.Recorder().MaxNotificationID(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	views := []struct {
+		name string
+		open func(b *testing.B) dogschool.CountView
+	}{
+		{"Memory", func(*testing.B) dogschool.CountView { return dogschool.NewMemoryCountView() }},
+		{"SQLite", func(b *testing.B) dogschool.CountView {
+			v, err := dogschool.OpenSQLiteCountView(ctx, recorder.NewEnvFrom("CountProjection",
+				map[string]string{"SQLITE_DBNAME": filepath.Join(b.TempDir(), "view.db")}, nil))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return v
+		}},
+	}
+	for _, vc := range views {
+		b.Run(vc.name, func(b *testing.B) {
+			var elapsed time.Duration
+			for range b.N {
+				b.StopTimer()
+				view := vc.open(b)
+				runner := projection.NewRunnerFor(school, dogschool.CountProjection{View: view}, view)
+				b.StartTimer()
+				start := time.Now()
+				if err := runner.Start(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if err := runner.Wait(ctx, last, time.Minute); err != nil {
+					b.Fatal(err)
+				}
+				elapsed += time.Since(start)
+				b.StopTimer()
+				if err := runner.Stop(); err != nil {
+					b.Fatal(err)
+				}
+				if c, ok := view.(interface{ Close() error }); ok {
+					_ = c.Close()
+				}
+			}
+			b.ReportMetric(float64(events*b.N)/elapsed.Seconds(), "events/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
