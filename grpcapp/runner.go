@@ -466,3 +466,10 @@ func signalled(st *os.ProcessState) bool {
 	ws, ok := st.Sys().(syscall.WaitStatus)
 	return ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM
 }
+
+// FreeLocalhostAddress returns localhost:<port> for a port that was free a
+// moment ago.
+func FreeLocalhostAddress() (string, error) {
+	addr, _, err := freeLocalhost(0)
+	return addr, err
+}
