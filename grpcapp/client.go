@@ -137,6 +137,8 @@ func NewClient(addr string, opts ...ClientOption) (*Client, error) {
 			MinConnectTimeout: max(time.Second, o.callTimeout),
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(DefaultMaxReplySize)),
+		grpc.WithInitialWindowSize(windowSize),
+		grpc.WithInitialConnWindowSize(windowSize),
 	}, o.dial...)
 	conn, err := grpc.NewClient(addr, dial...)
 	if err != nil {

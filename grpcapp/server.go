@@ -36,6 +36,7 @@ const (
 	DefaultMaxSelectLimit = 1000
 	DefaultMaxRequestSize = 4 << 20
 	DefaultGracePeriod    = 5 * time.Second
+	windowSize            = 4 << 20
 )
 
 // ServerOption configures NewServer.
@@ -199,6 +200,11 @@ func (s *Server) Start(ctx context.Context) error {
 	s.grpc = grpc.NewServer(
 		grpc.Creds(creds),
 		grpc.MaxRecvMsgSize(s.opts.maxRequest),
+		// Pages of 1,000 notifications are hundreds of kilobytes: larger
+		// flow-control windows than the 64 KiB default let one go out
+		// without waiting for window updates.
+		grpc.InitialWindowSize(windowSize),
+		grpc.InitialConnWindowSize(windowSize),
 	)
 	pb.RegisterApplicationServer(s.grpc, &handler{s: s})
 	s.health = health.NewServer()
