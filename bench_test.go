@@ -105,3 +105,32 @@ func BenchmarkSelectDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(10000*b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkFromEvent encodes one event, the mapper's share of a save.
+func BenchmarkFromEvent(b *testing.B) {
+	m := es.NewMapper(dogTypes())
+	e := es.Event{OriginatorID: es.NewID(), OriginatorVersion: 1, Timestamp: es.Now(),
+		OriginatorTopic: "dogschool:Dog", Data: Registered{Name: "Fido"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.FromEvent(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkToEvent decodes one event, the mapper's share of a get.
+func BenchmarkToEvent(b *testing.B) {
+	m := es.NewMapper(dogTypes())
+	s, err := m.FromEvent(es.Event{OriginatorID: es.NewID(), OriginatorVersion: 2, Timestamp: es.Now(),
+		Data: TrickAdded{Trick: "roll over"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.ToEvent(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

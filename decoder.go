@@ -773,12 +773,43 @@ func parseISOBytes(b []byte) (time.Time, error) {
 		}
 		rest := string(b[i:]) // compared, not kept: no allocation
 		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && (rest == "+00:00" || rest == "Z") &&
-			mo >= 1 && mo <= 12 && dd >= 1 && dd <= 31 && h < 24 && mi < 60 && sec < 60 {
-			t := time.Date(y, time.Month(mo), dd, h, mi, sec, ns, time.UTC)
-			if t.Day() == dd {
-				return t, nil
-			}
+			y >= 1 && mo >= 1 && mo <= 12 && dd >= 1 && dd <= daysIn(y, mo) && h < 24 && mi < 60 && sec < 60 {
+			// Every event has a timestamp: computing the Unix time directly
+			// is several times cheaper than time.Date's normalisation.
+			secs := unixDays(y, mo, dd)*86400 + int64(h*3600+mi*60+sec)
+			return time.Unix(secs, int64(ns)).UTC(), nil
 		}
 	}
 	return parseISO(string(b))
+}
+
+// daysIn returns the number of days in month mo of year y.
+func daysIn(y, mo int) int {
+	switch mo {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// unixDays returns the days from 1970-01-01 to the date y-mo-dd (y ≥ 1), by
+// the days-from-civil algorithm (http://howardhinnant.github.io/date_algorithms.html).
+func unixDays(y, mo, dd int) int64 {
+	if mo <= 2 {
+		y--
+	}
+	era := y / 400 // y ≥ 0
+	yoe := y - era*400
+	m := mo + 9
+	if mo > 2 {
+		m = mo - 3
+	}
+	doy := (153*m+2)/5 + dd - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }

@@ -54,6 +54,9 @@ func AtVersion(v int64) GetOption { return func(o *getOptions) { o.version = &v 
 func DeepCopy(on bool) GetOption { return func(o *getOptions) { o.deepCopy = &on } }
 
 func applyGetOptions(opts []GetOption) getOptions {
+	if len(opts) == 0 {
+		return getOptions{} // o below escapes to the options: no allocation for a plain get
+	}
 	var o getOptions
 	for _, opt := range opts {
 		opt(&o)
