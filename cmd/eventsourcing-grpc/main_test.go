@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/eventsourcing-go/eventsourcing/example/orders"
+	"github.com/eventsourcing-go/eventsourcing/grpcapp"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, _ := os.MkdirTemp("", "esgrpc")
+	binary = filepath.Join(dir, "eventsourcing-grpc")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		os.Stderr.WriteString(string(out))
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func runCmd(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// startServer starts `server orders.Orders` as a subprocess at addr.
+func startServer(t *testing.T, addr string, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary, "server", "orders.Orders")
+	cmd.Env = append(os.Environ(), append([]string{"ORDERS_GRPC_SERVER_ADDRESS=" + addr}, env...)...)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := grpcapp.Connect(ctx, addr, grpcapp.WithBackoff(10*time.Millisecond, 100*time.Millisecond), grpcapp.WithMaxAttempts(100))
+	require.NoError(t, err)
+	c.Close()
+	return cmd
+}
+
+func TestServerCallNotifications(t *testing.T) {
+	addr, err := grpcapp.FreeLocalhostAddress()
+	require.NoError(t, err)
+	began := time.Now()
+	cmd := startServer(t, addr)
+	t.Logf("server answered after %v", time.Since(began))
+
+	out, stderr, code := runCmd(t, "call", addr, "CreateNewOrder")
+	require.Equal(t, 0, code, stderr)
+	var id string
+	require.NoError(t, json.Unmarshal([]byte(out), &id))
+	assert.Regexp(t, `^[0-9a-f-]{36}$`, id)
+
+	out, stderr, code = runCmd(t, "call", addr, "GetOrder", id)
+	require.Equal(t, 0, code, stderr)
+	var order map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &order))
+	assert.Equal(t, id, order["id"])
+	assert.Equal(t, false, order["is_paid"])
+
+	out, stderr, code = runCmd(t, "notifications", addr, "--start", "1", "--limit", "10")
+	require.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 1)
+	var n map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &n))
+	assert.Equal(t, map[string]any{"id": 1.0, "originator_id": id, "originator_version": 1.0, "topic": "eventsourcing_grpc.example:Order.Created"}, n)
+	out, _, code = runCmd(t, "notifications", addr, "--topic", "wrong")
+	assert.Equal(t, 0, code)
+	assert.Empty(t, out)
+
+	_, stderr, code = runCmd(t, "call", addr, "Close")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "Unimplemented")
+	_, stderr, code = runCmd(t, "call", addr, "GetOrder", "not-a-uuid")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "InvalidArgument")
+
+	// SIGTERM stops gracefully: exit status 0.
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait())
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Setenv("APPLICATION_TOPIC", "")
+	t.Setenv("SYSTEM_TOPIC", "")
+	_, _, code := runCmd(t)
+	assert.Equal(t, 2, code)
+	_, stderr, code := runCmd(t, "server")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "orders.Orders")
+	_, stderr, code = runCmd(t, "runner", "no.Such")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "orders.System")
+	addr, _ := grpcapp.FreeLocalhostAddress()
+	_, stderr, code = runCmd(t, "call", "-timeout", "200ms", addr, "GetOrder")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "Unavailable")
+}
+
+// A follower process killed mid-stream (SIGKILL) and restarted resumes from
+// its tracking records: Reservations ends with exactly one reservation per
+// order, on SQLite.
+func TestFollowerKilledAndRestarted(t *testing.T) {
+	ctx := context.Background()
+	ordersApp, err := orders.NewOrders(ctx, map[string]string{"PERSISTENCE_MODULE": "memory"})
+	require.NoError(t, err)
+	defer ordersApp.Close()
+	s, err := grpcapp.NewServer(ordersApp, grpcapp.WithAddress("localhost:0"))
+	require.NoError(t, err)
+	require.NoError(t, s.Start(ctx))
+	defer s.Stop(ctx)
+	resAddr, err := grpcapp.FreeLocalhostAddress()
+	require.NoError(t, err)
+	db := filepath.Join(t.TempDir(), "reservations.db")
+	env := append(os.Environ(),
+		"APPLICATION_TOPIC=orders.Reservations", "SYSTEM_TOPIC=orders.System",
+		"ORDERS_GRPC_SERVER_ADDRESS="+s.Addr(), "RESERVATIONS_GRPC_SERVER_ADDRESS="+resAddr,
+		"PAYMENTS_GRPC_SERVER_ADDRESS=localhost:1", "MAX_PULL_INTERVAL=0.2",
+		"RESERVATIONS_PERSISTENCE_MODULE=sqlite", "RESERVATIONS_SQLITE_DBNAME="+db)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(binary, "server")
+		cmd.Env = env
+		require.NoError(t, cmd.Start())
+		return cmd
+	}
+	const total = 300
+	create := func(n int) {
+		for range n {
+			_, err := ordersApp.CreateNewOrder(ctx)
+			require.NoError(t, err)
+		}
+	}
+	follower := start()
+	create(total / 2)
+	time.Sleep(50 * time.Millisecond) // let it process part of the stream
+	require.NoError(t, follower.Process.Kill())
+	_ = follower.Wait()
+	create(total / 2)
+	follower = start()
+	defer func() { _ = follower.Process.Signal(syscall.SIGTERM); _ = follower.Wait() }()
+
+	c, err := grpcapp.Connect(ctx, resAddr, grpcapp.WithMaxAttempts(100), grpcapp.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
+	require.NoError(t, err)
+	defer c.Close()
+	var ns []recorder.Notification
+	require.Eventually(t, func() bool {
+		ns, err = c.Log().Select(ctx, recorder.NotificationQuery{Limit: 1000})
+		return err == nil && len(ns) >= total
+	}, 20*time.Second, 20*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // a duplicate would show up by now
+	ns, err = c.Log().Select(ctx, recorder.NotificationQuery{Limit: 1000})
+	require.NoError(t, err)
+	assert.Len(t, ns, total, "exactly one reservation per order")
+	seen := map[string]bool{}
+	for _, n := range ns {
+		assert.False(t, seen[n.OriginatorID], "duplicate reservation")
+		seen[n.OriginatorID] = true
+	}
+}
+
+// The deployment files cannot run here, so they are checked by parsing:
+// every variable they set is one the command reads, and every certificate
+// path matches what `eventsourcing-grpc ssl` writes.
+func TestDeploymentFiles(t *testing.T) {
+	root := filepath.Join("..", "..")
+	known := regexp.MustCompile(`^(APPLICATION_TOPIC|SYSTEM_TOPIC|(ORDERS|RESERVATIONS|PAYMENTS)_GRPC_SERVER_ADDRESS|MAX_PULL_INTERVAL|GRPC_SSL_PRIVATE_KEY_PATH|GRPC_SSL_CERTIFICATE_PATH|GRPC_SSL_ROOT_CERTIFICATE_PATH|GRPC_INSECURE)$`)
+	ssl := t.TempDir()
+	require.NoError(t, grpcapp.GenerateCertificates(ssl, []string{"orders", "reservations", "payments"}, grpcapp.CertificateOptions{RootBits: 1024 * 2, HostBits: 2048}))
+
+	var compose struct {
+		Services map[string]struct {
+			Image       string            `yaml:"image"`
+			Environment map[string]string `yaml:"environment"`
+			Volumes     []string          `yaml:"volumes"`
+			Ports       []string          `yaml:"ports"`
+		} `yaml:"services"`
+	}
+	data, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(data, &compose))
+	assert.Equal(t, "eventstore/eventstore:24.10", compose.Services["eventstoredb"].Image)
+	assert.Equal(t, "true", compose.Services["eventstoredb"].Environment["EVENTSTORE_INSECURE"])
+	for _, app := range []string{"orders", "reservations", "payments"} {
+		svc, ok := compose.Services[app]
+		require.True(t, ok, app)
+		for k := range svc.Environment {
+			assert.Regexp(t, known, k, "%s sets a variable the command does not read", app)
+		}
+		_, err := grpcapp.LookupApp(svc.Environment["APPLICATION_TOPIC"])
+		assert.NoError(t, err)
+		_, _, err = grpcapp.LookupSystem(svc.Environment["SYSTEM_TOPIC"])
+		assert.NoError(t, err)
+		require.Len(t, svc.Volumes, 1)
+		hostDir, mount, _ := strings.Cut(strings.TrimSuffix(svc.Volumes[0], ":ro"), ":")
+		assert.Equal(t, "./ssl/"+app, hostDir)
+		for _, key := range []string{"GRPC_SSL_PRIVATE_KEY_PATH", "GRPC_SSL_CERTIFICATE_PATH", "GRPC_SSL_ROOT_CERTIFICATE_PATH"} {
+			p := svc.Environment[key]
+			rel, ok := strings.CutPrefix(p, mount+"/")
+			require.True(t, ok, "%s %s is outside the mounted %s", app, key, mount)
+			assert.FileExists(t, filepath.Join(ssl, app, rel))
+		}
+	}
+
+	secrets, err := os.ReadFile(filepath.Join(root, "deploy", "k8s", "secrets.sh"))
+	require.NoError(t, err)
+	assert.Contains(t, string(secrets), `$SSL/root/root.crt`)
+	assert.Contains(t, string(secrets), `$SSL/$app/$app.key`)
+	assert.FileExists(t, filepath.Join(ssl, "root", "root.crt"))
+	for _, app := range []string{"orders", "reservations", "payments"} {
+		data, err := os.ReadFile(filepath.Join(root, "deploy", "k8s", app+".yaml"))
+		require.NoError(t, err)
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		kinds := map[string]map[string]any{}
+		for {
+			var doc map[string]any
+			if err := dec.Decode(&doc); err != nil {
+				break
+			}
+			kinds[doc["kind"].(string)] = doc
+		}
+		require.Contains(t, kinds, "Deployment")
+		require.Contains(t, kinds, "Service")
+		assert.Equal(t, "LoadBalancer", kinds["Service"]["spec"].(map[string]any)["type"])
+		spec := kinds["Deployment"]["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+		container := spec["containers"].([]any)[0].(map[string]any)
+		env := map[string]string{}
+		for _, e := range container["env"].([]any) {
+			m := e.(map[string]any)
+			env[m["name"].(string)] = m["value"].(string)
+		}
+		for k := range env {
+			assert.Regexp(t, known, k)
+		}
+		assert.Equal(t, "/app/ssl/tls.key", env["GRPC_SSL_PRIVATE_KEY_PATH"])
+		assert.Equal(t, "/app/ssl/tls.crt", env["GRPC_SSL_CERTIFICATE_PATH"])
+		assert.Equal(t, "/app/root-ssl/root.crt", env["GRPC_SSL_ROOT_CERTIFICATE_PATH"])
+		assert.True(t, strings.HasPrefix(env[strings.ToUpper(app)+"_GRPC_SERVER_ADDRESS"], "0.0.0.0:"))
+		var secretNames []string
+		for _, v := range spec["volumes"].([]any) {
+			secretNames = append(secretNames, v.(map[string]any)["secret"].(map[string]any)["secretName"].(string))
+		}
+		assert.ElementsMatch(t, []string{app + "-ssl-secret", "root-ssl-secret"}, secretNames)
+	}
+
+	dockerfile, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	require.NoError(t, err)
+	assert.Contains(t, string(dockerfile), "CGO_ENABLED=0")
+	assert.Contains(t, string(dockerfile), "USER nonroot")
+	assert.Contains(t, string(dockerfile), "./cmd/eventsourcing-grpc")
+}
