@@ -1,0 +1,31 @@
+// Package grpcapp serves event-sourced applications over gRPC and runs
+// systems of them as gRPC servers.
+//
+// A Server hosts one application: callers run its commands and queries by
+// name (only the exported, context-first methods of the application's own
+// type: never the embedded framework's Save, Close or Repository), select
+// its notification log, and followers stream it. Errors keep their kind
+// across the wire: errors.Is(err, eventsourcing.ErrAggregateNotFound) holds
+// on the client for a NotFound status, and so on (see Error).
+//
+//	server, _ := grpcapp.NewServer(app) // ORDERS_GRPC_SERVER_ADDRESS
+//	_ = server.Start(ctx)
+//	client, _ := grpcapp.Connect(ctx, "localhost:50051", grpcapp.WithTypes(orders.Types()))
+//	id, _ := grpcapp.Call[uuid.UUID](ctx, client.App(), "CreateNewOrder")
+//
+// Clients retry queries (methods named Get…, Is…, Has…, List…, Find…,
+// Count…, Select…, or named by WithQueries) and never re-send a command
+// once the server may have run it.
+//
+// NewSystemServer serves one application of a system.System and follows its
+// leaders: it subscribes to each leader's notification stream from its last
+// tracked position and processes through system.Follower, pulling every
+// MAX_PULL_INTERVAL as a safety net, so effects are exactly-once. Runner
+// runs a whole system this way, in process or one subprocess per
+// application.
+//
+// Addresses of the form localhost:<port> are served in plaintext on the
+// loopback interface only; every other address needs mutual TLS
+// (GRPC_SSL_PRIVATE_KEY_PATH, GRPC_SSL_CERTIFICATE_PATH,
+// GRPC_SSL_ROOT_CERTIFICATE_PATH) unless GRPC_INSECURE is set.
+package grpcapp
