@@ -263,16 +263,17 @@ func (a *Application) SaveWithTracking(ctx context.Context, t recorder.Tracking,
 
 // SaveBatch records a batch atomically; Save and SaveWithTracking are shorthands.
 func (a *Application) SaveBatch(ctx context.Context, b Batch) ([]Recording, error) {
-	events, err := a.collect(b)
+	recs, err := a.collect(b)
 	if err != nil {
 		return nil, err
 	}
-	if len(events) == 0 && b.Tracking == nil {
+	if len(recs) == 0 && b.Tracking == nil {
 		return nil, nil
 	}
-	stored := make([]recorder.StoredEvent, len(events))
-	for i, e := range events {
-		if stored[i], err = a.mapper.FromEvent(e); err != nil {
+	stored := make([]recorder.StoredEvent, len(recs))
+	buf := make([]byte, 0, len(recs)*stateSizeGuess) // the batch's states, one after another
+	for i := range recs {
+		if stored[i], buf, err = a.mapper.fromEvent(buf, recs[i].Event); err != nil {
 			return nil, fmt.Errorf("save: %w", err)
 		}
 	}
@@ -287,10 +288,8 @@ func (a *Application) SaveBatch(ctx context.Context, b Batch) ([]Recording, erro
 	if err != nil {
 		return nil, fmt.Errorf("save: %w", err)
 	}
-	recs := make([]Recording, len(events))
-	for i, e := range events {
-		recs[i].Event = e
-		if len(ids) == len(events) {
+	if len(ids) == len(recs) {
+		for i := range recs {
 			recs[i].NotificationID = ids[i]
 		}
 	}
@@ -319,15 +318,15 @@ func (a *Application) SaveBatch(ctx context.Context, b Batch) ([]Recording, erro
 }
 
 // collect gathers the batch's events, giving creation events their
-// aggregate type's topic.
-func (a *Application) collect(b Batch) ([]Event, error) {
+// aggregate type's topic, as recordings still without notification ids.
+func (a *Application) collect(b Batch) ([]Recording, error) {
 	n := len(b.Events)
 	for _, r := range b.Roots {
 		if !isNilRoot(r) {
 			n += len(r.aggregate().pending)
 		}
 	}
-	events := make([]Event, 0, n)
+	events := make([]Recording, 0, n)
 	for _, r := range b.Roots {
 		if isNilRoot(r) {
 			continue
@@ -342,13 +341,15 @@ func (a *Application) collect(b Batch) ([]Event, error) {
 				// equals the one decoded from storage.
 				e.OriginatorTopic, e.creation = ti.topic, false
 			}
-			events = append(events, e)
+			events = append(events, Recording{Event: e})
 		}
 	}
-	events = append(events, b.Events...)
-	for _, e := range events {
-		if e.OriginatorID == uuid.Nil {
-			return nil, fmt.Errorf("save: %w: event %T has no originator id (was the aggregate created?)", ErrOriginatorID, e.Data)
+	for _, e := range b.Events {
+		events = append(events, Recording{Event: e})
+	}
+	for _, r := range events {
+		if r.Event.OriginatorID == uuid.Nil {
+			return nil, fmt.Errorf("save: %w: event %T has no originator id (was the aggregate created?)", ErrOriginatorID, r.Event.Data)
 		}
 	}
 	return events, nil

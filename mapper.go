@@ -121,29 +121,43 @@ func (m *Mapper) Types() *Types { return m.types }
 // FromEvent encodes a domain event for a recorder. A creation event must carry
 // its OriginatorTopic (Save fills it in).
 func (m *Mapper) FromEvent(e Event) (recorder.StoredEvent, error) {
+	s, _, err := m.fromEvent(make([]byte, 0, stateSizeGuess), e)
+	return s, err
+}
+
+// fromEvent is FromEvent appending the state to buf, so that a batch's
+// states share one buffer: each state is sliced with its capacity capped,
+// and buf is never written again where a state lies. It returns buf extended.
+func (m *Mapper) fromEvent(buf []byte, e Event) (recorder.StoredEvent, []byte, error) {
 	ti, err := m.types.infoOf(typeOf(e.Data))
 	if err != nil {
-		return recorder.StoredEvent{}, fmt.Errorf("encode event %s v%d: %w", e.OriginatorID, e.OriginatorVersion, err)
+		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %s v%d: %w", e.OriginatorID, e.OriginatorVersion, err)
 	}
 	if e.creation && e.OriginatorTopic == "" {
-		return recorder.StoredEvent{}, fmt.Errorf("encode event %s v%d: %w: creation event without originator topic",
+		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %s v%d: %w: creation event without originator topic",
 			e.OriginatorID, e.OriginatorVersion, ErrTopicNotRegistered)
 	}
-	state, err := m.types.encodeEvent(nil, e, ti)
+	start := len(buf)
+	buf, err = m.types.encodeEvent(buf, e, ti)
 	if err != nil {
-		return recorder.StoredEvent{}, fmt.Errorf("encode event %q of %s v%d: %w", ti.topic, e.OriginatorID, e.OriginatorVersion, err)
+		return recorder.StoredEvent{}, buf[:start], fmt.Errorf("encode event %q of %s v%d: %w", ti.topic, e.OriginatorID, e.OriginatorVersion, err)
 	}
-	state, err = m.seal(state)
-	if err != nil {
-		return recorder.StoredEvent{}, fmt.Errorf("encode event %q of %s v%d: %w", ti.topic, e.OriginatorID, e.OriginatorVersion, err)
+	state := buf[start:len(buf):len(buf)]
+	if state, err = m.seal(state); err != nil {
+		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %q of %s v%d: %w", ti.topic, e.OriginatorID, e.OriginatorVersion, err)
 	}
 	return recorder.StoredEvent{
 		OriginatorID:      e.OriginatorID.String(),
 		OriginatorVersion: e.OriginatorVersion,
 		Topic:             ti.topic,
 		State:             state,
-	}, nil
+	}, buf, nil
 }
+
+// stateSizeGuess is the room made for an event's state before encoding it: a
+// creation event with one short field takes about 140 bytes. A larger state
+// only costs the buffer's growth.
+const stateSizeGuess = 192
 
 // ToEvent decodes a stored event (or a notification's StoredEvent). Any failure
 // wraps ErrDeserialisation and names the topic, id and version.

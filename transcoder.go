@@ -385,17 +385,16 @@ func appendISO(b []byte, t time.Time) []byte {
 		// Every event has a timestamp: writing the digits directly is
 		// several times cheaper than parsing a layout.
 		hour, minute, sec := t.Clock()
-		b = appendPadded(b, year, 4)
+		b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-')
+		b = append2(b, int(month))
 		b = append(b, '-')
-		b = appendPadded(b, int(month), 2)
-		b = append(b, '-')
-		b = appendPadded(b, day, 2)
+		b = append2(b, day)
 		b = append(b, 'T')
-		b = appendPadded(b, hour, 2)
+		b = append2(b, hour)
 		b = append(b, ':')
-		b = appendPadded(b, minute, 2)
+		b = append2(b, minute)
 		b = append(b, ':')
-		b = appendPadded(b, sec, 2)
+		b = append2(b, sec)
 	}
 	if ns := t.Nanosecond(); ns != 0 {
 		if ns%1000 == 0 {
@@ -416,9 +415,14 @@ func appendISO(b []byte, t time.Time) []byte {
 	} else {
 		b = append(b, '+')
 	}
-	b = appendPadded(b, zone/60, 2)
+	b = append2(b, zone/60)
 	b = append(b, ':')
-	return appendPadded(b, zone%60, 2)
+	return append2(b, zone%60)
+}
+
+// append2 appends n (0 ≤ n < 100) as two digits.
+func append2(b []byte, n int) []byte {
+	return append(b, byte('0'+n/10), byte('0'+n%10))
 }
 
 func appendPadded(b []byte, n, width int) []byte {
