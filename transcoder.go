@@ -576,7 +576,18 @@ func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
 		}
 	}
 	var e Event
-	payload := reflect.New(ti.typ).Elem()
+	// The payload is decoded into a pooled scratch value and then boxed into
+	// e.Data, which copies it: one allocation per event instead of two
+	// (reflect.New, then the copy Interface makes of an addressable value).
+	scratch := ti.scratch.Get()
+	if scratch == nil {
+		scratch = reflect.New(ti.typ).Interface()
+	}
+	payload := reflect.ValueOf(scratch).Elem()
+	defer func() {
+		payload.SetZero() // drop references before the value is reused
+		ti.scratch.Put(scratch)
+	}()
 	c := t.codecOf(ti.typ)
 	d := decoder{t: t, data: state}
 	next := 0

@@ -29,6 +29,7 @@ type typeInfo struct {
 	typ          reflect.Type
 	upcasters    []Upcaster
 	classVersion int
+	scratch      sync.Pool // of *T, T the registered type: see decodeEvent
 }
 
 // Upcaster rewrites the stored state of an old version of a type into the next
