@@ -162,6 +162,13 @@ const stateSizeGuess = 192
 // ToEvent decodes a stored event (or a notification's StoredEvent). Any failure
 // wraps ErrDeserialisation and names the topic, id and version.
 func (m *Mapper) ToEvent(s recorder.StoredEvent) (Event, error) {
+	return m.toEvent(s, "", uuid.Nil)
+}
+
+// toEvent is ToEvent for a reader that knows the originator id already, as
+// the string sid it selected by and as id: s.OriginatorID equal to sid is
+// not parsed again.
+func (m *Mapper) toEvent(s recorder.StoredEvent, sid string, id uuid.UUID) (Event, error) {
 	fail := func(err error) (Event, error) {
 		return Event{}, fmt.Errorf("%w: topic %q originator %s version %d: %w",
 			ErrDeserialisation, s.Topic, s.OriginatorID, s.OriginatorVersion, err)
@@ -170,9 +177,10 @@ func (m *Mapper) ToEvent(s recorder.StoredEvent) (Event, error) {
 	if err != nil {
 		return fail(err)
 	}
-	id, err := uuid.Parse(s.OriginatorID)
-	if err != nil {
-		return fail(fmt.Errorf("originator id: %w", err))
+	if sid == "" || s.OriginatorID != sid {
+		if id, err = uuid.Parse(s.OriginatorID); err != nil {
+			return fail(fmt.Errorf("originator id: %w", err))
+		}
 	}
 	state, err := m.open(s.State)
 	if err != nil {

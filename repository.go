@@ -145,7 +145,7 @@ func (r *Repository) load(ctx context.Context, root Root, id uuid.UUID, version 
 		return fmt.Errorf("get %s: %w", id, ErrAggregateNotFound)
 	}
 	for _, s := range stored {
-		e, err := r.mapper.ToEvent(s)
+		e, err := r.mapper.toEvent(s, sid, id)
 		if err != nil {
 			return fmt.Errorf("get %s: %w", id, err)
 		}

@@ -557,7 +557,7 @@ func (t *Types) encodeEvent(b []byte, e Event, ti *typeInfo) ([]byte, error) {
 		}
 		v = v.Elem()
 	}
-	b, err := t.appendFields(b, v, t.codecOf(ti.typ), true)
+	b, err := t.appendFields(b, v, ti.codec(t), true)
 	if err != nil {
 		return b, err
 	}
@@ -588,7 +588,7 @@ func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
 		payload.SetZero() // drop references before the value is reused
 		ti.scratch.Put(scratch)
 	}()
-	c := t.codecOf(ti.typ)
+	c := ti.codec(t)
 	d := decoder{t: t, data: state}
 	next := 0
 	more, err := d.openObject()
@@ -664,7 +664,7 @@ func (t *Types) encodeSnapshot(b []byte, root Root, ti *typeInfo, at time.Time) 
 	b = appendTime(b, a.createdOn)
 	b = append(b, `,"_modified_on":`...)
 	b = appendTime(b, a.modifiedOn)
-	b, err := t.appendFields(b, reflect.ValueOf(root).Elem(), t.codecOf(ti.typ), true)
+	b, err := t.appendFields(b, reflect.ValueOf(root).Elem(), ti.codec(t), true)
 	if err != nil {
 		return b, err
 	}
@@ -674,7 +674,7 @@ func (t *Types) encodeSnapshot(b []byte, root Root, ti *typeInfo, at time.Time) 
 func (t *Types) decodeSnapshot(state []byte, root Root, ti *typeInfo) error {
 	a := root.aggregate()
 	rv := reflect.ValueOf(root).Elem()
-	c := t.codecOf(ti.typ)
+	c := ti.codec(t)
 	d := decoder{t: t, data: state}
 	next := 0
 	err := d.object(func(key []byte) error {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Types is an application's registry of topics (stable names for event and
@@ -30,6 +31,18 @@ type typeInfo struct {
 	upcasters    []Upcaster
 	classVersion int
 	scratch      sync.Pool // of *T, T the registered type: see decodeEvent
+	codecCache   atomic.Pointer[structCodec]
+}
+
+// codec returns the type's struct codec, kept here to spare every event
+// the lookup in t.codecs.
+func (ti *typeInfo) codec(t *Types) *structCodec {
+	if c := ti.codecCache.Load(); c != nil {
+		return c
+	}
+	c := t.codecOf(ti.typ)
+	ti.codecCache.Store(c)
+	return c
 }
 
 // Upcaster rewrites the stored state of an old version of a type into the next
@@ -228,6 +241,9 @@ func RegisterTranscoding[T any](t *Types, name string, encode func(T) (any, erro
 	t.enc.Clear()
 	t.dec.Clear()
 	t.codecs.Clear()
+	for _, ti := range t.byType {
+		ti.codecCache.Store(nil)
+	}
 	return nil
 }
 
