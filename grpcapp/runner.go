@@ -293,6 +293,7 @@ func (r *Runner) spawn(name string) error {
 	env = append(env, EnvApplicationTop+"="+reg.Topic, EnvSystemTopic+"="+r.opts.topic)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = r.opts.output, r.opts.output
+	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("grpcapp: runner: start %s: %w", name, err)
 	}
