@@ -6,7 +6,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 1s
 PKGS        ?= ./...
 
-.PHONY: pg-hint all test test-short bench lint fmt vet run emulator proto build clean
+.PHONY: FORCE ssl pg-hint all test test-short bench lint fmt vet run emulator proto build clean
 
 all: lint test
 
@@ -41,8 +41,18 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem $(PKGS)
 
 ## run: the example system (Orders, Reservations, Payments) as gRPC servers.
-run:
-	$(GO) run ./cmd/eventsourcing-grpc runner orders.System
+# The binary is built first rather than `go run`, so Ctrl-C ends make cleanly.
+run: bin/eventsourcing-grpc
+	./bin/eventsourcing-grpc runner orders.System
+
+bin/eventsourcing-grpc: FORCE
+	$(GO) build -o $@ ./cmd/eventsourcing-grpc
+
+## ssl: certificates with subjectAltNames for the mutual-TLS deployments.
+ssl: bin/eventsourcing-grpc
+	./bin/eventsourcing-grpc ssl -dir ssl
+
+FORCE:
 
 ## emulator: the EventStoreDB-compatible test server on 127.0.0.1:2113.
 emulator:
