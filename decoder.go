@@ -741,25 +741,13 @@ func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
 // (YYYY-MM-DDTHH:MM:SS[.f…]+00:00 or Z) without allocating, and anything else
 // through parseISO.
 func parseISOBytes(b []byte) (time.Time, error) {
-	num := func(i, n int) (int, bool) {
-		v := 0
-		for _, c := range b[i : i+n] {
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			v = v*10 + int(c-'0')
-		}
-		return v, true
-	}
 	if len(b) >= 20 && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' {
-		y, ok1 := num(0, 4)
-		mo, ok2 := num(5, 2)
-		dd, ok3 := num(8, 2)
-		h, ok4 := num(11, 2)
-		mi, ok5 := num(14, 2)
-		sec, ok6 := num(17, 2)
+		cy, yy := digits2(b, 0), digits2(b, 2)
+		mo, dd := digits2(b, 5), digits2(b, 8)
+		h, mi, sec := digits2(b, 11), digits2(b, 14), digits2(b, 17)
+		y := 100*cy + yy
 		i, ns := 19, 0
-		if i < len(b) && b[i] == '.' {
+		if b[i] == '.' {
 			i++
 			digits := 0
 			for i < len(b) && b[i] >= '0' && b[i] <= '9' && digits < 9 {
@@ -772,8 +760,8 @@ func parseISOBytes(b []byte) (time.Time, error) {
 			}
 		}
 		rest := string(b[i:]) // compared, not kept: no allocation
-		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && (rest == "+00:00" || rest == "Z") &&
-			y >= 1 && mo >= 1 && mo <= 12 && dd >= 1 && dd <= daysIn(y, mo) && h < 24 && mi < 60 && sec < 60 {
+		if cy >= 0 && yy >= 0 && y >= 1 && mo >= 1 && mo <= 12 && dd >= 1 && dd <= daysIn(y, mo) &&
+			h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 && (rest == "+00:00" || rest == "Z") {
 			// Every event has a timestamp: computing the Unix time directly
 			// is several times cheaper than time.Date's normalisation.
 			secs := unixDays(y, mo, dd)*86400 + int64(h*3600+mi*60+sec)
@@ -781,6 +769,16 @@ func parseISOBytes(b []byte) (time.Time, error) {
 		}
 	}
 	return parseISO(string(b))
+}
+
+// digits2 returns the two decimal digits at b[i:i+2] as a number, or a
+// negative number when they are not both digits.
+func digits2(b []byte, i int) int {
+	hi, lo := b[i]-'0', b[i+1]-'0'
+	if hi > 9 || lo > 9 {
+		return -1
+	}
+	return int(hi)*10 + int(lo)
 }
 
 // daysIn returns the number of days in month mo of year y.
