@@ -124,21 +124,10 @@ func NewServer(opts ...Option) (*Server, error) {
 	s.subs = newPersistentSubs(s)
 	s.subs.load()
 
-	sopts := []grpc.ServerOption{
-		// The client pings every 10 s even when idle; the default policy
-		// (5 min, no pings without streams) would answer with GOAWAY.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		// One event may be 16 MiB; appends are capped at 1 MiB separately.
-		grpc.MaxRecvMsgSize(64 << 20),
-		grpc.MaxSendMsgSize(64 << 20),
+	sopts := append(transportOptions(),
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),
-		grpc.ForceServerCodecV2(newRawCodec()),
-		grpc.WriteBufferSize(256 << 10),
-		grpc.ReadBufferSize(256 << 10),
-		grpc.InitialWindowSize(4 << 20),
-		grpc.InitialConnWindowSize(8 << 20),
-	}
+	)
 	if cfg.tls {
 		cert, err := s.makeTLS()
 		if err != nil {
@@ -171,6 +160,24 @@ func NewServer(opts ...Option) (*Server, error) {
 	}()
 	s.log.Info("esdbtest: listening", "addr", lis.Addr().String(), "tls", cfg.tls, "data", cfg.dataDir)
 	return s, nil
+}
+
+// transportOptions are the server's gRPC options apart from credentials
+// and authentication (the floor benchmarks serve with the same ones).
+func transportOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		// The client pings every 10 s even when idle; the default policy
+		// (5 min, no pings without streams) would answer with GOAWAY.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		// One event may be 16 MiB; appends are capped at 1 MiB separately.
+		grpc.MaxRecvMsgSize(64 << 20),
+		grpc.MaxSendMsgSize(64 << 20),
+		grpc.ForceServerCodecV2(newRawCodec()),
+		grpc.WriteBufferSize(256 << 10),
+		grpc.ReadBufferSize(256 << 10),
+		grpc.InitialWindowSize(4 << 20),
+		grpc.InitialConnWindowSize(8 << 20),
+	}
 }
 
 // Start starts a server for a test and closes it at tb.Cleanup. It fails
