@@ -69,15 +69,19 @@ func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 // the server's cost of an append; event bytes alias the frame's buffer.
 type appendFrame struct {
 	options  *streams.AppendReq_Options
-	event    *proposed
+	event    proposed
+	hasEvent bool
 	hasType  bool
 	hasCT    bool
 	hasID    bool
-	idString string
+	// lastType outlives decode: the events of one append nearly always
+	// share a type, so the string is allocated once per append, not once
+	// per event.
+	lastType string
 }
 
 func (f *appendFrame) decode(b []byte) error {
-	*f = appendFrame{}
+	*f = appendFrame{lastType: f.lastType}
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -114,8 +118,9 @@ func (f *appendFrame) decode(b []byte) error {
 }
 
 func (f *appendFrame) decodeEvent(b []byte) error {
-	e := &proposed{Data: []byte{}, Meta: []byte{}}
-	f.event = e
+	f.event = proposed{Data: []byte{}, Meta: []byte{}}
+	f.hasEvent = true
+	e := &f.event
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -149,7 +154,10 @@ func (f *appendFrame) decodeEvent(b []byte) error {
 			}
 			switch string(key) {
 			case "type":
-				e.Type, f.hasType = string(val), true
+				if string(val) != f.lastType {
+					f.lastType = string(val)
+				}
+				e.Type, f.hasType = f.lastType, true
 			case "content-type":
 				e.ContentType, f.hasCT = internContentType(val), true
 			}

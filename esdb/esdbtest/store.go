@@ -162,6 +162,8 @@ type store struct {
 	notify chan struct{}
 	file   *logFile
 	now    func() time.Time
+	// lastIndexed is the stream of the last record indexed.
+	lastIndexed *stream
 }
 
 func newStore() *store {
@@ -191,7 +193,13 @@ func (s *store) index(r *record) {
 	i := len(s.log)
 	s.log = append(s.log, r)
 	s.nextPos = r.Pos + r.size()
-	st := s.getStream(r.Stream, true)
+	// Consecutive records nearly always share a stream (a batch is one
+	// stream), so the last one saves a map lookup per event.
+	st := s.lastIndexed
+	if st == nil || st.name != r.Stream {
+		st = s.getStream(r.Stream, true)
+		s.lastIndexed = st
+	}
 	if r.Revision == tombstoneRevision && r.Type == "$streamDeleted" {
 		st.tombstone = i
 		return
@@ -236,13 +244,6 @@ func (s *store) commit(recs []*record) error {
 	close(s.notify)
 	s.notify = make(chan struct{})
 	return nil
-}
-
-func (s *store) newRecord(stream string, rev uint64, p proposed, created int64) *record {
-	return &record{
-		Stream: stream, Revision: rev, ID: p.ID, Type: p.Type, ContentType: p.ContentType,
-		Created: created, Data: p.Data, Meta: p.Meta,
-	}
 }
 
 // idempotent reports whether events equal the stream's events starting at
@@ -347,8 +348,16 @@ func (s *store) append(name string, exp expectation, events []proposed) (writeRe
 		// first new revision, keeping the other metadata keys.
 		recs = append(recs, s.metaRecord(st, last+1, created))
 	}
+	// One allocation for the whole batch rather than one per event: the
+	// records live as long as the log, so they may as well share a block.
+	block := make([]record, len(events))
 	for i, e := range events {
-		recs = append(recs, s.newRecord(name, uint64(last+1+int64(i)), e, created))
+		r := &block[i]
+		*r = record{
+			Stream: name, Revision: uint64(last + 1 + int64(i)), ID: e.ID, Type: e.Type,
+			ContentType: e.ContentType, Created: created, Data: e.Data, Meta: e.Meta,
+		}
+		recs = append(recs, r)
 	}
 	if err := s.commit(recs); err != nil {
 		return res, err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"sync"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
@@ -169,10 +170,11 @@ func (ss *streamsServer) Append(stream streams.Streams_AppendServer) error {
 	opts := f.options
 	setTrailer := stream.SetTrailer
 	var (
-		events  []proposed
 		size    int
 		problem error
 	)
+	events := getProposed()
+	defer putProposed(events)
 	if opts == nil || len(opts.GetStreamIdentifier().GetStreamName()) == 0 {
 		problem = badRequest(setTrailer, "append options with a stream name are required first")
 	}
@@ -186,10 +188,10 @@ func (ss *streamsServer) Append(stream streams.Streams_AppendServer) error {
 		if err != nil {
 			return err
 		}
-		e := f.event
-		if e == nil || problem != nil {
+		if !f.hasEvent || problem != nil {
 			continue
 		}
+		e := &f.event
 		if !f.hasType || !f.hasCT {
 			prop := "type"
 			if f.hasType {
@@ -205,7 +207,7 @@ func (ss *streamsServer) Append(stream streams.Streams_AppendServer) error {
 			continue
 		}
 		size += len(e.Data) + len(e.Meta)
-		events = append(events, *e)
+		*events = append(*events, *e)
 	}
 	if problem != nil {
 		return problem
@@ -217,11 +219,26 @@ func (ss *streamsServer) Append(stream streams.Streams_AppendServer) error {
 	}
 	name := string(opts.StreamIdentifier.StreamName)
 	exp := toExpectation(opts)
-	res, err := ss.srv.store.append(name, exp, events)
+	res, err := ss.srv.store.append(name, exp, *events)
 	if err != nil {
 		return storeErr(setTrailer, err)
 	}
 	return stream.SendAndClose(appendResp(res))
+}
+
+// proposedPool holds the event slices of appends, which would otherwise
+// be regrown from nothing for every append. The store copies what it keeps.
+var proposedPool = sync.Pool{New: func() any { return new([]proposed) }}
+
+func getProposed() *[]proposed { return proposedPool.Get().(*[]proposed) }
+
+func putProposed(p *[]proposed) {
+	if cap(*p) > 4096 {
+		return // a huge append: let the GC have it
+	}
+	clear(*p) // drop the references to the frames' bytes
+	*p = (*p)[:0]
+	proposedPool.Put(p)
 }
 
 func appendResp(res writeResult) *streams.AppendResp {
