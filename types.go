@@ -14,15 +14,22 @@ import (
 // non-JSON values are stored). An application owns one; it is safe for
 // concurrent use, and registration is expected before the first event is stored.
 type Types struct {
-	mu      sync.RWMutex
-	byTopic map[string]*typeInfo // topics and aliases
-	byType  map[reflect.Type]*typeInfo
+	mu      sync.RWMutex // guards tags, tagsFor and registration
+	reg     atomic.Pointer[registry]
 	tags    map[string]*transcoding
 	tagsFor map[reflect.Type]*transcoding
 
 	enc    sync.Map // reflect.Type -> encodeFunc
 	dec    sync.Map // reflect.Type -> decodeFunc
 	codecs sync.Map // reflect.Type -> *structCodec
+}
+
+// registry is a snapshot of the registered types that is never changed:
+// registration stores a modified copy, so that the lookups every event makes
+// take no lock (a read lock writes to memory shared by all cores).
+type registry struct {
+	byTopic map[string]*typeInfo // topics and aliases
+	byType  map[reflect.Type]*typeInfo
 }
 
 type typeInfo struct {
@@ -72,12 +79,12 @@ func Upcasters(upcasters ...Upcaster) TypeOption {
 // NewTypes returns an empty registry that knows the built-in transcodings
 // (uuid.UUID, decimal.Decimal, time.Time).
 func NewTypes() *Types {
-	return &Types{
-		byTopic: map[string]*typeInfo{},
-		byType:  map[reflect.Type]*typeInfo{},
+	t := &Types{
 		tags:    map[string]*transcoding{},
 		tagsFor: map[reflect.Type]*transcoding{},
 	}
+	t.reg.Store(&registry{byTopic: map[string]*typeInfo{}, byType: map[reflect.Type]*typeInfo{}})
+	return t
 }
 
 // Register registers T, a struct type (an event payload or an aggregate type),
@@ -115,18 +122,21 @@ func (t *Types) register(rt reflect.Type, topic string, opts []TypeOption) error
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if old, ok := t.byType[rt]; ok && old.topic != topic {
+	r := t.reg.Load()
+	if old, ok := r.byType[rt]; ok && old.topic != topic {
 		return fmt.Errorf("register %s under %q: %w: already registered as %q", rt, topic, ErrTopicTaken, old.topic)
 	}
 	for _, name := range append([]string{topic}, aliases...) {
-		if old, ok := t.byTopic[name]; ok && old.typ != rt {
+		if old, ok := r.byTopic[name]; ok && old.typ != rt {
 			return fmt.Errorf("register %s under %q: %w: %q is %s", rt, topic, ErrTopicTaken, name, old.typ)
 		}
 	}
-	t.byType[rt] = ti
+	next := &registry{byTopic: maps.Clone(r.byTopic), byType: maps.Clone(r.byType)}
+	next.byType[rt] = ti
 	for _, name := range append([]string{topic}, aliases...) {
-		t.byTopic[name] = ti
+		next.byTopic[name] = ti
 	}
+	t.reg.Store(next)
 	return nil
 }
 
@@ -150,9 +160,7 @@ func TopicFor[T any](t *Types) (string, error) {
 
 // Type returns the Go type registered under topic (or an alias of it).
 func (t *Types) Type(topic string) (reflect.Type, bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	ti, ok := t.byTopic[topic]
+	ti, ok := t.reg.Load().byTopic[topic]
 	if !ok {
 		return nil, false
 	}
@@ -161,10 +169,8 @@ func (t *Types) Type(topic string) (reflect.Type, bool) {
 
 // Topics returns the registered topics (not aliases), sorted.
 func (t *Types) Topics() []string {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
 	seen := map[string]bool{}
-	for _, ti := range t.byType {
+	for _, ti := range t.reg.Load().byType {
 		seen[ti.topic] = true
 	}
 	return slices.Sorted(maps.Keys(seen))
@@ -177,9 +183,7 @@ func (t *Types) infoOf(rt reflect.Type) (*typeInfo, error) {
 	if rt.Kind() == reflect.Pointer {
 		rt = rt.Elem()
 	}
-	t.mu.RLock()
-	ti, ok := t.byType[rt]
-	t.mu.RUnlock()
+	ti, ok := t.reg.Load().byType[rt]
 	if !ok {
 		return nil, fmt.Errorf("%w: type %s (register it with eventsourcing.Register)", ErrTopicNotRegistered, rt)
 	}
@@ -187,9 +191,7 @@ func (t *Types) infoOf(rt reflect.Type) (*typeInfo, error) {
 }
 
 func (t *Types) infoByTopic(topic string) (*typeInfo, error) {
-	t.mu.RLock()
-	ti, ok := t.byTopic[topic]
-	t.mu.RUnlock()
+	ti, ok := t.reg.Load().byTopic[topic]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrTopicNotRegistered, topic)
 	}
@@ -241,7 +243,7 @@ func RegisterTranscoding[T any](t *Types, name string, encode func(T) (any, erro
 	t.enc.Clear()
 	t.dec.Clear()
 	t.codecs.Clear()
-	for _, ti := range t.byType {
+	for _, ti := range t.reg.Load().byType {
 		ti.codecCache.Store(nil)
 	}
 	return nil
