@@ -59,6 +59,11 @@ type encCache struct {
 
 func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if f, ok := v.(*appendFrame); ok {
+		if len(data) == 1 {
+			// A message in one buffer, as nearly all are: decode it in
+			// place, without a copy; decode copies out what it keeps.
+			return f.decode(data[0].ReadOnlyData())
+		}
 		return f.decode(data.Materialize())
 	}
 	return c.CodecV2.Unmarshal(data, v)
@@ -66,7 +71,8 @@ func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 
 // appendFrame is one AppendReq decoded by hand. Appends arrive as one
 // message per event, and generic decoding (a map per event) was most of
-// the server's cost of an append; event bytes alias the frame's buffer.
+// the server's cost of an append. The frame is reused for every message
+// of one append.
 type appendFrame struct {
 	options  *streams.AppendReq_Options
 	event    proposed
@@ -74,14 +80,35 @@ type appendFrame struct {
 	hasType  bool
 	hasCT    bool
 	hasID    bool
-	// lastType outlives decode: the events of one append nearly always
-	// share a type, so the string is allocated once per append, not once
-	// per event.
+
+	// The rest lasts for the whole append. The events of one append
+	// nearly always share a type, so lastType saves a string per event.
 	lastType string
+	// arena holds the data and metadata of the append's events, copied
+	// out of the message buffers (which gRPC reuses), so that an append
+	// of n events makes a few allocations, not n, and the log holds a
+	// few objects for the garbage collector to mark, not n.
+	arena []byte
 }
 
+// keep copies b into the arena and returns the copy.
+func (f *appendFrame) keep(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte{}
+	}
+	if len(b) > cap(f.arena)-len(f.arena) {
+		// The first chunk fits the first event exactly (an append of one
+		// event wastes nothing); the next ones double, up to 64 KiB.
+		f.arena = make([]byte, 0, max(len(b), min(2*cap(f.arena), 64<<10)))
+	}
+	n := len(f.arena)
+	f.arena = append(f.arena, b...)
+	return f.arena[n:len(f.arena):len(f.arena)]
+}
+
+// decode decodes one message, which is only valid during the call.
 func (f *appendFrame) decode(b []byte) error {
-	*f = appendFrame{lastType: f.lastType}
+	*f = appendFrame{lastType: f.lastType, arena: f.arena}
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -162,9 +189,9 @@ func (f *appendFrame) decodeEvent(b []byte) error {
 				e.ContentType, f.hasCT = internContentType(val), true
 			}
 		case 3:
-			e.Meta = v[:len(v):len(v)]
+			e.Meta = f.keep(v)
 		case 4:
-			e.Data = v[:len(v):len(v)]
+			e.Data = f.keep(v)
 		}
 	}
 	return nil
