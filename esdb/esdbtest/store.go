@@ -3,6 +3,7 @@ package esdbtest
 import (
 	"encoding/json"
 	"errors"
+	"hash/maphash"
 	"math"
 	"sort"
 	"sync"
@@ -86,10 +87,89 @@ type stream struct {
 	// revs[r] is the log index of revision r. Append-only, so a reader may
 	// keep a copy of the slice header taken under the read lock.
 	revs      []int
-	ids       map[uuid.UUID]uint64
+	ids       idIndex
 	tombstone int // log index of the $streamDeleted record, or -1
 	hasMeta   bool
 	meta      streamMeta
+}
+
+// idAt returns the event id of a revision of the stream.
+func (s *stream) idAt(log []*record) func(rev uint64) uuid.UUID {
+	return func(rev uint64) uuid.UUID { return log[s.revs[rev]].ID }
+}
+
+// idIndex finds the latest revision of an event id in a stream, for
+// idempotent re-appends. Every appended event is added but only the first
+// event of an append is looked up, so adding must be cheap: a map keyed by
+// id cost a cache miss per event once a stream outgrew the caches (most of
+// the store's cost of an append). Here the ids' hashes go into buckets that
+// are only appended to, and a lookup scans one bucket (at most a few KiB)
+// and checks its candidates against the log.
+type idIndex struct {
+	// buckets has a power-of-two length; each bucket is in revision order.
+	buckets [][]idEntry
+	n       int
+}
+
+type idEntry struct {
+	hash uint64
+	rev  uint64
+}
+
+// idBucketSize is the mean bucket length at which the buckets double.
+const idBucketSize = 128
+
+var idSeed = maphash.MakeSeed()
+
+func (x *idIndex) add(id uuid.UUID, rev uint64) {
+	if x.n >= len(x.buckets)*idBucketSize {
+		x.grow()
+	}
+	h := maphash.Comparable(idSeed, id)
+	b := &x.buckets[h&uint64(len(x.buckets)-1)]
+	*b = append(*b, idEntry{hash: h, rev: rev})
+	x.n++
+}
+
+// grow doubles the buckets. Each new bucket takes its entries from one old
+// bucket, in order, and room to double before the next growth.
+func (x *idIndex) grow() {
+	n := max(2*len(x.buckets), 1)
+	mask := uint64(n - 1)
+	counts := make([]int, n)
+	for _, b := range x.buckets {
+		for _, e := range b {
+			counts[e.hash&mask]++
+		}
+	}
+	buckets := make([][]idEntry, n)
+	for i, c := range counts {
+		if c > 0 {
+			buckets[i] = make([]idEntry, 0, 2*c)
+		}
+	}
+	for _, b := range x.buckets {
+		for _, e := range b {
+			i := e.hash & mask
+			buckets[i] = append(buckets[i], e)
+		}
+	}
+	x.buckets = buckets
+}
+
+// get returns the latest revision of id; idAt gives the id of a revision.
+func (x *idIndex) get(id uuid.UUID, idAt func(uint64) uuid.UUID) (uint64, bool) {
+	if len(x.buckets) == 0 {
+		return 0, false
+	}
+	h := maphash.Comparable(idSeed, id)
+	b := x.buckets[h&uint64(len(x.buckets)-1)]
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i].hash == h && idAt(b[i].rev) == id {
+			return b[i].rev, true
+		}
+	}
+	return 0, false
 }
 
 func (s *stream) last() int64 { return int64(len(s.revs)) - 1 }
@@ -205,10 +285,7 @@ func (s *store) index(r *record) {
 		return
 	}
 	st.revs = append(st.revs, i)
-	if st.ids == nil {
-		st.ids = make(map[uuid.UUID]uint64)
-	}
-	st.ids[r.ID] = r.Revision
+	st.ids.add(r.ID, r.Revision)
 	if target, ok := metaTarget(r.Stream); ok {
 		t := s.getStream(target, true)
 		t.hasMeta = true
@@ -292,7 +369,7 @@ func (s *store) append(name string, exp expectation, events []proposed) (writeRe
 				from = int64(exp.rev) + 1
 			}
 		case expectAny, expectExists:
-			if r, ok := st.ids[events[0].ID]; ok {
+			if r, ok := st.ids.get(events[0].ID, st.idAt(s.log)); ok {
 				from = int64(r)
 			}
 		}
