@@ -86,6 +86,10 @@ func (a *Aggregate) CollectEvents() []Event {
 	return p
 }
 
+// aggregate gives the framework the embedded base of any Root. It is called
+// through the Root interface only, on user types that embed Aggregate.
+//
+//lint:ignore U1000 used through Root by the types that embed Aggregate
 func (a *Aggregate) aggregate() *Aggregate { return a }
 
 // Root is an aggregate type: a pointer to a struct that embeds Aggregate and

@@ -121,7 +121,7 @@ func collectFields(t reflect.Type, index []int, p *structPlan) {
 		if !f.IsExported() {
 			continue
 		}
-		name := f.Name
+		var name string
 		if tag, ok := f.Tag.Lookup("json"); ok {
 			tagName, _, _ := strings.Cut(tag, ",")
 			if tagName == "-" {
