@@ -119,8 +119,8 @@ type Factory struct {
 	// BenchAggregates is how many 10-event aggregates the select benchmarks
 	// preload (default 1000, that is 10 000 events).
 	BenchAggregates int
-	// Patience bounds every wait of the suite (default 30 s). Reaching it is
-	// reported as a hang, not as slowness: no case asserts a speed.
+	// Patience bounds every wait of the suite, Open included (default 30 s).
+	// Reaching it is reported as a hang, not as slowness: no case asserts a speed.
 	Patience time.Duration
 }
 
@@ -181,10 +181,43 @@ func Run(t *testing.T, f Factory) {
 	}
 }
 
-// open opens a fresh factory that is closed when the test ends.
+// open opens a fresh factory that is closed when the test ends. Open is bounded
+// by Patience like every other wait of the suite, so that a backend whose Open
+// hangs (an unreachable server, a lock it never gets) fails as a hang instead
+// of stalling the test binary until go test's own timeout.
 func (s *suite) open(t testing.TB) recorder.Factory {
 	t.Helper()
-	f := s.Open(t)
+	type opened struct {
+		f        recorder.Factory
+		returned bool // false when Open ended the goroutine (t.FailNow in it)
+	}
+	done := make(chan opened, 1)
+	go func() {
+		var o opened
+		// Deferred, so that a require in Open, which ends this goroutine with
+		// runtime.Goexit, is reported below instead of looking like a hang.
+		defer func() { done <- o }()
+		o.f = s.Open(t)
+		o.returned = true
+	}()
+	var o opened
+	timer := time.NewTimer(s.Patience)
+	defer timer.Stop()
+	select {
+	case o = <-done:
+	case <-timer.C:
+		// Close whatever a late Open returns; the case ends here.
+		go func() {
+			if o := <-done; o.f != nil {
+				_ = o.f.Close()
+			}
+		}()
+		t.Fatalf("recordertest: %s: Open returned no factory after %v; it hangs", s.Name, s.Patience)
+	}
+	if !o.returned {
+		t.FailNow() // Open failed the test from its goroutine; it said why
+	}
+	f := o.f
 	if f == nil {
 		t.Fatalf("recordertest: %s: Open returned a nil factory", s.Name)
 	}
