@@ -40,12 +40,27 @@
 // EXCLUSIVE mode, which excludes other writers but not readers, before it draws
 // notification ids. So ids are assigned in commit order: a reader that has seen
 // id n has seen every smaller id, and a follower that reads after the last id
-// it saw never skips an event that commits later with a smaller id. The insert,
-// the lock and the NOTIFY are sent in one round trip.
+// it saw never skips an event that commits later with a smaller id.
+//
+// # Group commit
+//
+// Since the lock is held through each commit's fsync, saves cannot overlap, so
+// the concurrent saves of one factory are grouped: they queue, and one of the
+// callers runs everything queued (at most 64 saves) in one transaction — the
+// lock, each save in its own savepoint, one NOTIFY and one COMMIT — while the
+// next group gathers. A conflict (ErrIntegrity, with the driver's error)
+// rolls back to its save's savepoint and fails that save only. The group is
+// one pipelined round trip; a save on its own costs what it did before.
+//
+// A save whose context ends while it is queued is not written and returns the
+// context's error. Once its group has started it is written, or not, with the
+// group, which is not interrupted: groups of one process never wait for each
+// other's lock, and when another process holds it the saves go back to the
+// queue, cancellable, while one caller waits for the lock on its own context.
 //
 // # Subscriptions
 //
-// Each insert NOTIFYs a channel named after the events table. A subscription
+// Each commit NOTIFYs a channel named after the events table. A subscription
 // blocks when caught up and wakes on a notification (received on one dedicated
 // connection per factory, which reconnects when lost and then wakes every
 // subscriber to catch up), on a commit of the same factory, or when the poll

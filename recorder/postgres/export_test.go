@@ -10,3 +10,18 @@ func ListenerPID(f *Factory) uint32 {
 	}
 	return f.listener.pid.Load()
 }
+
+// QueueLen returns the number of saves queued for the factory's next group.
+func QueueLen(f *Factory) int {
+	f.committer.mu.Lock()
+	defer f.committer.mu.Unlock()
+	return len(f.committer.queue)
+}
+
+// HoldTurn takes the committer's turn, as a running group does, so that saves
+// queue up behind it; release gives it back, and the queued saves then run as
+// one group.
+func HoldTurn(f *Factory) (release func()) {
+	f.committer.turn <- struct{}{}
+	return func() { <-f.committer.turn }
+}

@@ -82,6 +82,19 @@ func OpenConfig(ctx context.Context, cfg Config) (*Factory, error) {
 		tracking:  pgx.Identifier{cfg.Schema, tables.Tracking}.Sanitize(),
 		channel:   pgx.Identifier{tables.Events}.Sanitize(),
 	}
+	f.committer = newCommitter(f)
+	// The statements of every save, built once.
+	idCast := ""
+	if cfg.OriginatorIDType == "uuid" {
+		idCast = "::uuid"
+	}
+	f.groupStatements = groupStatements(f, idCast)
+	f.insertEvents = insertSQL(f.events, idCast, true, false, f.tracking)
+	f.lockEvents = "LOCK TABLE " + f.events + " IN EXCLUSIVE MODE"
+	f.notify = "NOTIFY " + f.channel
+	if lt := cfg.LockTimeout; lt > 0 {
+		f.setLockTimeout = fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", max(lt.Milliseconds(), 1))
+	}
 	// Connect now, so that a wrong setting or an unreachable server is
 	// reported by Open rather than by the first save.
 	if cfg.CreateTable {
@@ -129,6 +142,13 @@ type Factory struct {
 	channel                     string // quoted NOTIFY channel
 	signal                      *recorder.Signal
 	closed                      atomic.Bool
+	committer                   *committer
+
+	// Statements of the events table's saves.
+	groupStatements          []namedStatement
+	insertEvents, lockEvents string
+	notify                   string
+	setLockTimeout           string // empty without a lock timeout
 
 	listenMu sync.Mutex
 	listener *listener
@@ -179,6 +199,7 @@ func (f *Factory) Close() error {
 	if f.closed.Swap(true) {
 		return nil
 	}
+	f.committer.close()
 	f.listenMu.Lock()
 	l := f.listener
 	f.listener = nil

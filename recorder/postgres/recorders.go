@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
@@ -19,7 +17,7 @@ import (
 type AggregateRecorder struct {
 	f     *Factory
 	table string // qualified and quoted
-	log   bool   // the table has notification ids: inserts take the table lock
+	log   bool   // the table has notification ids: inserts go through the committer
 	ids   bool   // return the notification ids
 }
 
@@ -35,34 +33,62 @@ func (r *AggregateRecorder) idCast() string {
 }
 
 // InsertEvents records a batch atomically; see recorder.AggregateRecorder.
+// Saves to the events table are grouped with concurrent ones into shared
+// transactions (see committer); snapshots and tracking alone are one
+// statement each.
 func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []recorder.StoredEvent, opts ...recorder.InsertOption) ([]int64, error) {
 	const op = "insert events"
 	o := recorder.ApplyInsertOptions(opts)
-	if len(events) == 0 && o.Tracking == nil {
-		if r.f.closed.Load() {
-			return nil, &recorder.Error{Kind: recorder.ErrConnectionUnavailable, Op: op, Err: errClosed}
-		}
-		if r.ids {
-			return []int64{}, nil
-		}
-		return nil, nil
+	if r.f.closed.Load() {
+		return nil, &recorder.Error{Kind: recorder.ErrConnectionUnavailable, Op: op, Err: errClosed}
 	}
-	c, err := r.f.acquire(ctx, op)
-	if err != nil {
-		return nil, err
+	var ids []int64
+	var err error
+	switch {
+	case len(events) == 0 && o.Tracking == nil:
+		ids = []int64{}
+	case len(events) == 0:
+		ids, err = []int64{}, r.f.upsertTracking(ctx, *o.Tracking)
+	case !r.log:
+		err = r.insertUnlogged(ctx, events, o.Tracking)
+	case hasDuplicates(events):
+		// Refused before it joins a group, where its unique violation would
+		// cost the group a rollback to its savepoint.
+		err = &recorder.Error{Kind: recorder.ErrIntegrity, Op: op, Err: errDuplicateInBatch}
+	default:
+		s := &save{ctx: ctx, events: events, track: o.Tracking}
+		if err = r.f.committer.do(s); err == nil {
+			ids = s.ids
+		}
 	}
-	defer c.Release()
-	ids, err := r.insert(ctx, c, events, o.Tracking, false)
 	if err != nil {
 		return nil, conflict(wrap(ctx, op, err), events)
-	}
-	if r.log || o.Tracking != nil {
-		r.f.signal.Notify()
 	}
 	if !r.ids {
 		return nil, nil
 	}
 	return ids, nil
+}
+
+// insertUnlogged inserts into a table without notification ids (snapshots):
+// no lock and no ids to draw, so one autocommitted statement, atomic by itself.
+func (r *AggregateRecorder) insertUnlogged(ctx context.Context, events []recorder.StoredEvent, t *recorder.Tracking) error {
+	c, err := r.f.acquire(ctx, "insert events")
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	tag, err := c.Exec(ctx, insertSQL(r.table, r.idCast(), false, t != nil, r.f.tracking), insertArgs(events, t)...)
+	if err != nil {
+		return err
+	}
+	if t != nil && tag.RowsAffected() == 0 {
+		return trackingNotAdvanced(*t)
+	}
+	if t != nil {
+		r.f.signal.Notify()
+	}
+	return nil
 }
 
 var (
@@ -91,144 +117,86 @@ func hasDuplicates(events []recorder.StoredEvent) bool {
 // errTrackingNotAdvanced is the cause of a tracking position that does not advance.
 var errTrackingNotAdvanced = errors.New("notification id does not advance the recorded position")
 
-// insert writes the tracking position (if any) and the events in one
-// transaction, sent as one pipelined batch: BEGIN, the tracking upsert, the
-// table lock, the insert, NOTIFY and COMMIT. With tracking, COMMIT waits for
-// the upsert's row count (a position that does not advance writes nothing, and
-// then everything is rolled back); with hold, the transaction is left open.
-func (r *AggregateRecorder) insert(ctx context.Context, c *pgxpool.Conn, events []recorder.StoredEvent, t *recorder.Tracking, hold bool) (ids []int64, err error) {
-	if r.log && hasDuplicates(events) {
-		// Refused before it draws ids, which a unique violation would waste.
-		return nil, &recorder.Error{Kind: recorder.ErrIntegrity, Op: "insert events", Err: errDuplicateInBatch}
-	}
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	if t != nil {
-		b.Queue("INSERT INTO "+r.f.tracking+" AS t (application_name, notification_id) VALUES ($1, $2)"+
-			" ON CONFLICT (application_name) DO UPDATE SET notification_id = EXCLUDED.notification_id"+
-			" WHERE t.notification_id < EXCLUDED.notification_id", t.ApplicationName, t.NotificationID)
-	}
-	if len(events) > 0 {
-		if r.log {
-			if lt := r.f.cfg.LockTimeout; lt > 0 {
-				b.Queue(fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", lt.Milliseconds()))
-			}
-			b.Queue("LOCK TABLE " + r.table + " IN EXCLUSIVE MODE")
-		}
-		oids := make([]string, len(events))
-		versions := make([]int64, len(events))
-		topics := make([]string, len(events))
-		states := make([][]byte, len(events))
-		for i, e := range events {
-			oids[i], versions[i], topics[i], states[i] = e.OriginatorID, e.OriginatorVersion, e.Topic, e.State
-		}
-		var q string
-		if r.log {
-			// Ids are drawn under the table lock as max+1, max+2...: no other
-			// insert runs meanwhile, so they are exact, and unlike a sequence
-			// an insert that fails (a conflict) draws none, so the log has no
-			// gaps. max() is one step down the unique index.
-			q = "INSERT INTO " + r.table + " (originator_id, originator_version, topic, state, notification_id)" +
-				" SELECT u.i" + r.idCast() + ", u.v, u.t, u.s, m.id + u.o" +
-				" FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[]) WITH ORDINALITY AS u(i, v, t, s, o)," +
-				" (SELECT coalesce(max(notification_id), 0) AS id FROM " + r.table + ") AS m" +
-				" RETURNING notification_id"
-		} else {
-			q = "INSERT INTO " + r.table + " (originator_id, originator_version, topic, state)" +
-				" SELECT u.i" + r.idCast() + ", u.v, u.t, u.s" +
-				" FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[]) AS u(i, v, t, s)"
-		}
-		b.Queue(q, oids, versions, topics, states)
-		if r.log {
-			b.Queue("NOTIFY " + r.f.channel)
-		}
-	}
-	commit := t == nil && !hold
-	if commit {
-		b.Queue("COMMIT")
-	}
-
-	conn := c.Conn()
-	defer func() {
-		if err != nil && conn.PgConn().TxStatus() != 'I' {
-			// A failed batch leaves the transaction open (aborted): end it
-			// before the connection goes back to the pool.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil {
-				_ = conn.Close(rctx) // the pool drops closed connections
-			}
-		}
-	}()
-	advanced, ids, err := readBatch(conn.SendBatch(ctx, b), t != nil, len(events) > 0 && r.log, len(events))
-	if err != nil {
-		return nil, err
-	}
-	if r.log && len(ids) != len(events) {
-		return nil, recorder.Errorf(recorder.ErrInternal, "insert events", "%d events inserted, %d ids returned", len(events), len(ids))
-	}
-	if t != nil && !advanced {
-		return nil, &recorder.Error{Kind: recorder.ErrIntegrity, Op: "insert tracking",
-			Err: fmt.Errorf("application %q, notification id %d: %w", t.ApplicationName, t.NotificationID, errTrackingNotAdvanced)}
-	}
-	if t != nil && !hold {
-		if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
-			return nil, err
-		}
-	}
-	return ids, nil
+func trackingNotAdvanced(t recorder.Tracking) error {
+	return &recorder.Error{Kind: recorder.ErrIntegrity, Op: "insert tracking",
+		Err: fmt.Errorf("application %q, notification id %d: %w", t.ApplicationName, t.NotificationID, errTrackingNotAdvanced)}
 }
 
-// readBatch reads the results of insert's batch in order.
-func readBatch(br pgx.BatchResults, tracking, returning bool, n int) (advanced bool, ids []int64, err error) {
-	defer func() {
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	if _, err = br.Exec(); err != nil { // BEGIN
-		return false, nil, err
-	}
+// upsertTrackingSQL records a position only if it advances the recorded one:
+// otherwise it affects no row.
+func upsertTrackingSQL(tracking string) string {
+	return "INSERT INTO " + tracking + " AS k (application_name, notification_id) VALUES ($1, $2)" +
+		" ON CONFLICT (application_name) DO UPDATE SET notification_id = EXCLUDED.notification_id" +
+		" WHERE k.notification_id < EXCLUDED.notification_id"
+}
+
+// insertSQL is the statement that inserts a batch of events, passed as arrays
+// (insertArgs), into table.
+//
+// With log, ids are drawn as max+1, max+2... and returned: the caller holds
+// the table lock, so no other insert runs meanwhile and they are exact, and
+// unlike a sequence an insert that fails (a conflict) draws none, so the log
+// has no gaps. max() is one step down the unique index; each statement sees
+// the rows of the statements before it in its transaction, so the saves of a
+// group get consecutive ids in the group's order.
+//
+// With tracking, the position is upserted by a data-modifying WITH that gates
+// the insert: a position that does not advance writes neither it nor the
+// events, and no statement fails, so a group needs no round trip to decide
+// whether to go on; the caller tells by the rows inserted.
+func insertSQL(table, idCast string, log, tracking bool, trackingTable string) string {
+	var b strings.Builder
+	gate := ""
 	if tracking {
-		tag, err := br.Exec()
-		if err != nil {
-			return false, nil, err
-		}
-		advanced = tag.RowsAffected() > 0
+		b.WriteString("WITH k AS (")
+		b.WriteString(strings.ReplaceAll(upsertTrackingSQL(trackingTable), "($1, $2)", "($5, $6)"))
+		b.WriteString(" RETURNING 1) ")
+		gate = " WHERE EXISTS (SELECT FROM k)"
 	}
-	// The rest: SET LOCAL, LOCK, INSERT (RETURNING), NOTIFY, COMMIT, as queued;
-	// Close reads the ones not read here and returns the first error.
-	if returning {
-		for {
-			// Skip the statements before the INSERT.
-			rows, err := br.Query()
-			if err != nil {
-				return false, nil, err
-			}
-			if len(rows.FieldDescriptions()) == 0 {
-				rows.Close()
-				if err := rows.Err(); err != nil {
-					return false, nil, err
-				}
-				continue
-			}
-			ids = make([]int64, 0, n)
-			for rows.Next() {
-				var id int64
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return false, nil, err
-				}
-				ids = append(ids, id)
-			}
-			if err := rows.Err(); err != nil {
-				return false, nil, err
-			}
-			break
-		}
-		slices.Sort(ids)
+	b.WriteString("INSERT INTO " + table)
+	if log {
+		b.WriteString(" (originator_id, originator_version, topic, state, notification_id)" +
+			" SELECT u.i" + idCast + ", u.v, u.t, u.s, m.id + u.o" +
+			" FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[]) WITH ORDINALITY AS u(i, v, t, s, o)," +
+			" (SELECT coalesce(max(notification_id), 0) AS id FROM " + table + ") AS m" + gate +
+			" RETURNING notification_id")
+	} else {
+		b.WriteString(" (originator_id, originator_version, topic, state)" +
+			" SELECT u.i" + idCast + ", u.v, u.t, u.s" +
+			" FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[]) AS u(i, v, t, s)" + gate)
 	}
-	return advanced, ids, nil
+	return b.String()
+}
+
+// insertArgs are insertSQL's parameters: the events as four arrays, then the
+// tracking position, if any.
+func insertArgs(events []recorder.StoredEvent, t *recorder.Tracking) []any {
+	oids := make([]string, len(events))
+	versions := make([]int64, len(events))
+	topics := make([]string, len(events))
+	states := make([][]byte, len(events))
+	for i, e := range events {
+		oids[i], versions[i], topics[i], states[i] = e.OriginatorID, e.OriginatorVersion, e.Topic, e.State
+	}
+	args := []any{oids, versions, topics, states}
+	if t != nil {
+		args = append(args, t.ApplicationName, t.NotificationID)
+	}
+	return args
+}
+
+// endTx ends a transaction that a failure left open (or aborted) before the
+// connection goes back to the pool; a connection it cannot clean is closed,
+// and the pool drops it.
+func endTx(ctx context.Context, conn *pgx.Conn) {
+	if conn.PgConn().TxStatus() == 'I' {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(rctx, "ROLLBACK"); err != nil {
+		_ = conn.Close(rctx)
+	}
 }
 
 // conflict adds the originator of a conflicting single-originator batch to the error.
@@ -388,15 +356,20 @@ func (r *ApplicationRecorder) Subscribe(ctx context.Context, after *int64, topic
 
 // HoldInsert is a test hook: it inserts events in a transaction that stays open
 // (holding the table lock) until the returned function commits it (true) or
-// rolls it back (false). It returns the ids the events will have.
+// rolls it back (false). It returns the ids the events will have. It takes the
+// lock on its own connection, outside the committer, as another process would.
 func (r *ApplicationRecorder) HoldInsert(ctx context.Context, events []recorder.StoredEvent) ([]int64, func(ctx context.Context, commit bool) error, error) {
 	const op = "hold insert"
+	if hasDuplicates(events) {
+		return nil, nil, &recorder.Error{Kind: recorder.ErrIntegrity, Op: op, Err: errDuplicateInBatch}
+	}
 	c, err := r.f.acquire(ctx, op)
 	if err != nil {
 		return nil, nil, err
 	}
-	ids, err := r.insert(ctx, c, events, nil, true)
+	ids, err := r.holdInsert(ctx, c.Conn(), events)
 	if err != nil {
+		endTx(ctx, c.Conn())
 		c.Release()
 		return nil, nil, wrap(ctx, op, err)
 	}
@@ -419,6 +392,41 @@ func (r *ApplicationRecorder) HoldInsert(ctx context.Context, events []recorder.
 	}, nil
 }
 
+// holdInsert sends BEGIN, the lock, the insert and NOTIFY, and leaves the
+// transaction open.
+func (r *ApplicationRecorder) holdInsert(ctx context.Context, conn *pgx.Conn, events []recorder.StoredEvent) ([]int64, error) {
+	f := r.f
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	if f.setLockTimeout != "" {
+		b.Queue(f.setLockTimeout)
+	}
+	b.Queue(f.lockEvents)
+	b.Queue(f.insertEvents, insertArgs(events, nil)...)
+	b.Queue(f.notify)
+	br := conn.SendBatch(ctx, b)
+	defer br.Close()
+	for range len(b.QueuedQueries) - 2 {
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
+	}
+	ids, err := readIDs(br, len(events))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	if len(ids) != len(events) {
+		return nil, recorder.Errorf(recorder.ErrInternal, "hold insert", "%d events inserted, %d ids returned", len(events), len(ids))
+	}
+	return ids, nil
+}
+
 // TrackingRecorder stores tracking positions, one row per upstream application.
 type TrackingRecorder struct {
 	f *Factory
@@ -428,23 +436,24 @@ var _ recorder.TrackingRecorder = (*TrackingRecorder)(nil)
 
 // InsertTracking records a position; see recorder.TrackingRecorder.
 func (r *TrackingRecorder) InsertTracking(ctx context.Context, t recorder.Tracking) error {
-	const op = "insert tracking"
-	c, err := r.f.acquire(ctx, op)
+	return wrap(ctx, "insert tracking", r.f.upsertTracking(ctx, t))
+}
+
+// upsertTracking records a position in one autocommitted statement.
+func (f *Factory) upsertTracking(ctx context.Context, t recorder.Tracking) error {
+	c, err := f.acquire(ctx, "insert tracking")
 	if err != nil {
 		return err
 	}
 	defer c.Release()
-	tag, err := c.Exec(ctx, "INSERT INTO "+r.f.tracking+" AS t (application_name, notification_id) VALUES ($1, $2)"+
-		" ON CONFLICT (application_name) DO UPDATE SET notification_id = EXCLUDED.notification_id"+
-		" WHERE t.notification_id < EXCLUDED.notification_id", t.ApplicationName, t.NotificationID)
+	tag, err := c.Exec(ctx, upsertTrackingSQL(f.tracking), t.ApplicationName, t.NotificationID)
 	if err != nil {
-		return wrap(ctx, op, err)
+		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return &recorder.Error{Kind: recorder.ErrIntegrity, Op: op,
-			Err: fmt.Errorf("application %q, notification id %d: %w", t.ApplicationName, t.NotificationID, errTrackingNotAdvanced)}
+		return trackingNotAdvanced(t)
 	}
-	r.f.signal.Notify()
+	f.signal.Notify()
 	return nil
 }
 
