@@ -30,7 +30,7 @@ func reportLatency(b *testing.B, d []time.Duration) {
 // The baseline: a bare gRPC unary call (Ping does nothing) on the same
 // connection as the calls below.
 func BenchmarkBareUnary(b *testing.B) {
-	s := startServer(b, newOrders(b))
+	s := startServer(b, newOrders(b), grpcapp.WithServerLogger(discard()))
 	c := connect(b, s.Addr())
 	rpc := pb.NewApplicationClient(c.Conn())
 	ctx := context.Background()
@@ -48,7 +48,7 @@ func BenchmarkBareUnary(b *testing.B) {
 // A remote GetOrder query through the proxy (encode, reflectively call,
 // repository get, encode, decode).
 func BenchmarkCallGetOrder(b *testing.B) {
-	s := startServer(b, newOrders(b))
+	s := startServer(b, newOrders(b), grpcapp.WithServerLogger(discard()))
 	c := connect(b, s.Addr())
 	ctx := context.Background()
 	id, err := grpcapp.Call[uuid.UUID](ctx, c.App(), "CreateNewOrder")
@@ -65,7 +65,7 @@ func BenchmarkCallGetOrder(b *testing.B) {
 }
 
 // fillLog records n Order.Created events in app.
-func fillLog(b *testing.B, app *orders.Orders, n int) {
+func fillLog(b testing.TB, app *orders.Orders, n int) {
 	ctx := context.Background()
 	for i := 0; i < n; i += 1000 {
 		roots := make([]eventsourcing.Root, 0, 1000)
@@ -105,7 +105,7 @@ func BenchmarkSelectLocal(b *testing.B) {
 func BenchmarkSelectRemote(b *testing.B) {
 	app := newOrders(b)
 	fillLog(b, app, logSize)
-	s := startServer(b, app)
+	s := startServer(b, app, grpcapp.WithServerLogger(discard()))
 	c := connect(b, s.Addr())
 	ctx := context.Background()
 	var start int64

@@ -404,7 +404,7 @@ type LogProxy struct{ c *Client }
 // limit above its page limit (1,000 by default) with ErrArgument. It is a
 // query, so it is retried.
 func (l *LogProxy) Select(ctx context.Context, q recorder.NotificationQuery) ([]recorder.Notification, error) {
-	req := &pb.SelectRequest{Start: q.Start, ExclusiveStart: q.ExclusiveStart, Limit: int32(q.Limit), Stop: q.Stop, Topics: q.Topics}
+	req := &pb.SelectRequest{Start: q.Start, ExclusiveStart: q.ExclusiveStart, Limit: int32(q.Limit), Stop: q.Stop, Topics: q.Topics, Packed: true}
 	var reply *pb.SelectReply
 	err := l.c.retry(ctx, "SelectNotifications", true, func(ctx context.Context) (err error) {
 		reply, err = l.c.rpc.SelectNotifications(ctx, req)
@@ -412,6 +412,13 @@ func (l *LogProxy) Select(ctx context.Context, q recorder.NotificationQuery) ([]
 	})
 	if err != nil {
 		return nil, err
+	}
+	if p := reply.GetPacked(); p != nil {
+		ns, err := unpack(p)
+		if err != nil {
+			return nil, fmt.Errorf("grpcapp: SelectNotifications: %w", err)
+		}
+		return ns, nil
 	}
 	return fromPB(reply.GetNotifications()), nil
 }
@@ -430,7 +437,7 @@ func (l *LogProxy) Subscribe(ctx context.Context, after *int64, topics []string)
 		return nil, fmt.Errorf("grpcapp: SubscribeNotifications: %w", ErrClientClosed)
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Subscription{c: l.c, ctx: sctx, cancel: cancel, topics: topics, ch: make(chan []*pb.Notification, 4)}
+	s := &Subscription{c: l.c, ctx: sctx, cancel: cancel, topics: topics, ch: make(chan []recorder.Notification, 4)}
 	if after != nil {
 		s.after = recorder.Ptr(*after)
 	}
@@ -446,9 +453,9 @@ type Subscription struct {
 	cancel context.CancelFunc
 	topics []string
 	after  *int64 // the last id received, owned by pump
-	ch     chan []*pb.Notification
+	ch     chan []recorder.Notification
 	err    error // the pump's terminal error, set before ch closes
-	buf    []*pb.Notification
+	buf    []recorder.Notification
 }
 
 var _ recorder.Subscription = (*Subscription)(nil)
@@ -456,7 +463,7 @@ var _ recorder.Subscription = (*Subscription)(nil)
 func (s *Subscription) pump() {
 	defer close(s.ch)
 	for n := 1; ; n++ {
-		stream, err := s.c.rpc.SubscribeNotifications(s.ctx, &pb.SubscribeRequest{After: s.after, Topics: s.topics}, grpc.WaitForReady(true))
+		stream, err := s.c.rpc.SubscribeNotifications(s.ctx, &pb.SubscribeRequest{After: s.after, Topics: s.topics, Packed: true}, grpc.WaitForReady(true))
 		if err == nil {
 			for {
 				var b *pb.NotificationBatch
@@ -464,8 +471,17 @@ func (s *Subscription) pump() {
 					break
 				}
 				n = 1
-				if ns := b.GetNotifications(); len(ns) > 0 {
-					s.after = recorder.Ptr(ns[len(ns)-1].GetId())
+				var ns []recorder.Notification
+				if p := b.GetPacked(); p != nil {
+					if ns, err = unpack(p); err != nil {
+						s.err = fmt.Errorf("grpcapp: SubscribeNotifications: %w", err)
+						return
+					}
+				} else {
+					ns = fromPB(b.GetNotifications())
+				}
+				if len(ns) > 0 {
+					s.after = recorder.Ptr(ns[len(ns)-1].ID)
 					select {
 					case s.ch <- ns:
 					case <-s.ctx.Done():
@@ -491,16 +507,16 @@ func (s *Subscription) pump() {
 // blocking until then.
 func (s *Subscription) NextBatch(ctx context.Context) ([]recorder.Notification, error) {
 	if len(s.buf) > 0 {
-		ns := fromPB(s.buf)
+		ns := s.buf
 		s.buf = nil
 		return ns, nil
 	}
 	select {
-	case ms, ok := <-s.ch:
+	case ns, ok := <-s.ch:
 		if !ok {
 			return nil, s.endErr()
 		}
-		return fromPB(ms), nil
+		return ns, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -521,7 +537,7 @@ func (s *Subscription) Next(ctx context.Context) (recorder.Notification, error) 
 	}
 	m := s.buf[0]
 	s.buf = s.buf[1:]
-	return fromPB([]*pb.Notification{m})[0], nil
+	return m, nil
 }
 
 func (s *Subscription) endErr() error {

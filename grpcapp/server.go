@@ -427,6 +427,9 @@ func (h *handler) SelectNotifications(ctx context.Context, req *pb.SelectRequest
 	if err != nil {
 		return nil, toStatus(err, "SelectNotifications")
 	}
+	if req.GetPacked() {
+		return &pb.SelectReply{Packed: pack(ns)}, nil
+	}
 	return &pb.SelectReply{Notifications: toPB(ns)}, nil
 }
 
@@ -442,6 +445,8 @@ func toPB(ns []recorder.Notification) []*pb.Notification {
 	return out
 }
 
+// fromPB converts notifications of the unpacked form (from servers that
+// predate packed pages).
 func fromPB(ms []*pb.Notification) []recorder.Notification {
 	ns := make([]recorder.Notification, len(ms))
 	for i, m := range ms {
@@ -513,7 +518,13 @@ func (h *handler) SubscribeNotifications(req *pb.SubscribeRequest, stream grpc.S
 				break drain
 			}
 		}
-		if err := stream.Send(&pb.NotificationBatch{Notifications: toPB(buf)}); err != nil {
+		msg := &pb.NotificationBatch{}
+		if req.GetPacked() {
+			msg.Packed = pack(buf)
+		} else {
+			msg.Notifications = toPB(buf)
+		}
+		if err := stream.Send(msg); err != nil {
 			return err
 		}
 	}

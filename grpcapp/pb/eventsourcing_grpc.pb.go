@@ -381,7 +381,11 @@ type SelectRequest struct {
 	// The last id (inclusive); absent = no upper bound.
 	Stop *int64 `protobuf:"varint,4,opt,name=stop,proto3,oneof" json:"stop,omitempty"`
 	// Only these topics (exact match, applied before limit); empty = all.
-	Topics        []string `protobuf:"bytes,5,rep,name=topics,proto3" json:"topics,omitempty"`
+	Topics []string `protobuf:"bytes,5,rep,name=topics,proto3" json:"topics,omitempty"`
+	// The client decodes a packed page: the server may then answer with
+	// SelectReply.packed instead of SelectReply.notifications. Servers that
+	// predate the field ignore it and answer with notifications.
+	Packed        bool `protobuf:"varint,6,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -451,9 +455,19 @@ func (x *SelectRequest) GetTopics() []string {
 	return nil
 }
 
+func (x *SelectRequest) GetPacked() bool {
+	if x != nil {
+		return x.Packed
+	}
+	return false
+}
+
 type SelectReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Notifications []*Notification        `protobuf:"bytes,1,rep,name=notifications,proto3" json:"notifications,omitempty"`
+	// The page in columns, when the request asked for packed; then
+	// notifications is empty.
+	Packed        *PackedNotifications `protobuf:"bytes,2,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -495,6 +509,13 @@ func (x *SelectReply) GetNotifications() []*Notification {
 	return nil
 }
 
+func (x *SelectReply) GetPacked() *PackedNotifications {
+	if x != nil {
+		return x.Packed
+	}
+	return nil
+}
+
 type SubscribeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Stream notifications with ids after this one; absent = from the start.
@@ -502,7 +523,9 @@ type SubscribeRequest struct {
 	// Only these topics; empty = all.
 	Topics []string `protobuf:"bytes,2,rep,name=topics,proto3" json:"topics,omitempty"`
 	// At most this many notifications per message; 0 = the server's default.
-	MaxBatch      int32 `protobuf:"varint,3,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	MaxBatch int32 `protobuf:"varint,3,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	// The client decodes packed batches (see SelectRequest.packed).
+	Packed        bool `protobuf:"varint,4,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -558,9 +581,19 @@ func (x *SubscribeRequest) GetMaxBatch() int32 {
 	return 0
 }
 
+func (x *SubscribeRequest) GetPacked() bool {
+	if x != nil {
+		return x.Packed
+	}
+	return false
+}
+
 type NotificationBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Notifications []*Notification        `protobuf:"bytes,1,rep,name=notifications,proto3" json:"notifications,omitempty"`
+	// The batch in columns, when the request asked for packed; then
+	// notifications is empty.
+	Packed        *PackedNotifications `protobuf:"bytes,2,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -598,6 +631,13 @@ func (*NotificationBatch) Descriptor() ([]byte, []int) {
 func (x *NotificationBatch) GetNotifications() []*Notification {
 	if x != nil {
 		return x.Notifications
+	}
+	return nil
+}
+
+func (x *NotificationBatch) GetPacked() *PackedNotifications {
+	if x != nil {
+		return x.Packed
 	}
 	return nil
 }
@@ -683,6 +723,116 @@ func (x *Notification) GetState() []byte {
 	return nil
 }
 
+// PackedNotifications is a page of notifications in columns, so that a page
+// of a thousand decodes as a handful of slices rather than a thousand
+// messages. Notification i is ids[i], originator i, originator_versions[i],
+// topics[topic_indexes[i]], and the state_lengths[i] bytes of states that
+// follow notification i-1's.
+type PackedNotifications struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ids   []int64                `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	// Originator ids as 16-byte UUIDs, one after another, when every originator
+	// id of the page is a UUID in the canonical form (lowercase, hyphenated);
+	// otherwise empty and originator_ids holds them.
+	OriginatorUuids    []byte   `protobuf:"bytes,2,opt,name=originator_uuids,json=originatorUuids,proto3" json:"originator_uuids,omitempty"`
+	OriginatorIds      []string `protobuf:"bytes,3,rep,name=originator_ids,json=originatorIds,proto3" json:"originator_ids,omitempty"`
+	OriginatorVersions []int64  `protobuf:"varint,4,rep,packed,name=originator_versions,json=originatorVersions,proto3" json:"originator_versions,omitempty"`
+	// The distinct topics of the page, and each notification's index into them.
+	Topics       []string `protobuf:"bytes,5,rep,name=topics,proto3" json:"topics,omitempty"`
+	TopicIndexes []uint32 `protobuf:"varint,6,rep,packed,name=topic_indexes,json=topicIndexes,proto3" json:"topic_indexes,omitempty"`
+	// The states, concatenated, and each one's length.
+	States        []byte   `protobuf:"bytes,7,opt,name=states,proto3" json:"states,omitempty"`
+	StateLengths  []uint32 `protobuf:"varint,8,rep,packed,name=state_lengths,json=stateLengths,proto3" json:"state_lengths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PackedNotifications) Reset() {
+	*x = PackedNotifications{}
+	mi := &file_eventsourcing_grpc_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PackedNotifications) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PackedNotifications) ProtoMessage() {}
+
+func (x *PackedNotifications) ProtoReflect() protoreflect.Message {
+	mi := &file_eventsourcing_grpc_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PackedNotifications.ProtoReflect.Descriptor instead.
+func (*PackedNotifications) Descriptor() ([]byte, []int) {
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PackedNotifications) GetIds() []int64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *PackedNotifications) GetOriginatorUuids() []byte {
+	if x != nil {
+		return x.OriginatorUuids
+	}
+	return nil
+}
+
+func (x *PackedNotifications) GetOriginatorIds() []string {
+	if x != nil {
+		return x.OriginatorIds
+	}
+	return nil
+}
+
+func (x *PackedNotifications) GetOriginatorVersions() []int64 {
+	if x != nil {
+		return x.OriginatorVersions
+	}
+	return nil
+}
+
+func (x *PackedNotifications) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+func (x *PackedNotifications) GetTopicIndexes() []uint32 {
+	if x != nil {
+		return x.TopicIndexes
+	}
+	return nil
+}
+
+func (x *PackedNotifications) GetStates() []byte {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+func (x *PackedNotifications) GetStateLengths() []uint32 {
+	if x != nil {
+		return x.StateLengths
+	}
+	return nil
+}
+
 var File_eventsourcing_grpc_proto protoreflect.FileDescriptor
 
 const file_eventsourcing_grpc_proto_rawDesc = "" +
@@ -704,30 +854,43 @@ const file_eventsourcing_grpc_proto_rawDesc = "" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04args\x18\x02 \x01(\fR\x04args\"#\n" +
 	"\tCallReply\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\fR\x06result\"\xad\x01\n" +
+	"\x06result\x18\x01 \x01(\fR\x06result\"\xc5\x01\n" +
 	"\rSelectRequest\x12\x19\n" +
 	"\x05start\x18\x01 \x01(\x03H\x00R\x05start\x88\x01\x01\x12'\n" +
 	"\x0fexclusive_start\x18\x02 \x01(\bR\x0eexclusiveStart\x12\x14\n" +
 	"\x05limit\x18\x03 \x01(\x05R\x05limit\x12\x17\n" +
 	"\x04stop\x18\x04 \x01(\x03H\x01R\x04stop\x88\x01\x01\x12\x16\n" +
-	"\x06topics\x18\x05 \x03(\tR\x06topicsB\b\n" +
+	"\x06topics\x18\x05 \x03(\tR\x06topics\x12\x16\n" +
+	"\x06packed\x18\x06 \x01(\bR\x06packedB\b\n" +
 	"\x06_startB\a\n" +
-	"\x05_stop\"U\n" +
+	"\x05_stop\"\x96\x01\n" +
 	"\vSelectReply\x12F\n" +
-	"\rnotifications\x18\x01 \x03(\v2 .eventsourcing_grpc.NotificationR\rnotifications\"l\n" +
+	"\rnotifications\x18\x01 \x03(\v2 .eventsourcing_grpc.NotificationR\rnotifications\x12?\n" +
+	"\x06packed\x18\x02 \x01(\v2'.eventsourcing_grpc.PackedNotificationsR\x06packed\"\x84\x01\n" +
 	"\x10SubscribeRequest\x12\x19\n" +
 	"\x05after\x18\x01 \x01(\x03H\x00R\x05after\x88\x01\x01\x12\x16\n" +
 	"\x06topics\x18\x02 \x03(\tR\x06topics\x12\x1b\n" +
-	"\tmax_batch\x18\x03 \x01(\x05R\bmaxBatchB\b\n" +
-	"\x06_after\"[\n" +
+	"\tmax_batch\x18\x03 \x01(\x05R\bmaxBatch\x12\x16\n" +
+	"\x06packed\x18\x04 \x01(\bR\x06packedB\b\n" +
+	"\x06_after\"\x9c\x01\n" +
 	"\x11NotificationBatch\x12F\n" +
-	"\rnotifications\x18\x01 \x03(\v2 .eventsourcing_grpc.NotificationR\rnotifications\"\x9e\x01\n" +
+	"\rnotifications\x18\x01 \x03(\v2 .eventsourcing_grpc.NotificationR\rnotifications\x12?\n" +
+	"\x06packed\x18\x02 \x01(\v2'.eventsourcing_grpc.PackedNotificationsR\x06packed\"\x9e\x01\n" +
 	"\fNotification\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12#\n" +
 	"\roriginator_id\x18\x02 \x01(\tR\foriginatorId\x12-\n" +
 	"\x12originator_version\x18\x03 \x01(\x03R\x11originatorVersion\x12\x14\n" +
 	"\x05topic\x18\x04 \x01(\tR\x05topic\x12\x14\n" +
-	"\x05state\x18\x05 \x01(\fR\x05state2\xb5\x03\n" +
+	"\x05state\x18\x05 \x01(\fR\x05state\"\xa4\x02\n" +
+	"\x13PackedNotifications\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\x03R\x03ids\x12)\n" +
+	"\x10originator_uuids\x18\x02 \x01(\fR\x0foriginatorUuids\x12%\n" +
+	"\x0eoriginator_ids\x18\x03 \x03(\tR\roriginatorIds\x12/\n" +
+	"\x13originator_versions\x18\x04 \x03(\x03R\x12originatorVersions\x12\x16\n" +
+	"\x06topics\x18\x05 \x03(\tR\x06topics\x12#\n" +
+	"\rtopic_indexes\x18\x06 \x03(\rR\ftopicIndexes\x12\x16\n" +
+	"\x06states\x18\a \x01(\fR\x06states\x12#\n" +
+	"\rstate_lengths\x18\b \x03(\rR\fstateLengths2\xb5\x03\n" +
 	"\vApplication\x12F\n" +
 	"\x04Ping\x12\x1f.eventsourcing_grpc.PingRequest\x1a\x1d.eventsourcing_grpc.PingReply\x12R\n" +
 	"\bDescribe\x12#.eventsourcing_grpc.DescribeRequest\x1a!.eventsourcing_grpc.DescribeReply\x12F\n" +
@@ -747,40 +910,43 @@ func file_eventsourcing_grpc_proto_rawDescGZIP() []byte {
 	return file_eventsourcing_grpc_proto_rawDescData
 }
 
-var file_eventsourcing_grpc_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_eventsourcing_grpc_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_eventsourcing_grpc_proto_goTypes = []any{
-	(*PingRequest)(nil),       // 0: eventsourcing_grpc.PingRequest
-	(*PingReply)(nil),         // 1: eventsourcing_grpc.PingReply
-	(*DescribeRequest)(nil),   // 2: eventsourcing_grpc.DescribeRequest
-	(*DescribeReply)(nil),     // 3: eventsourcing_grpc.DescribeReply
-	(*Method)(nil),            // 4: eventsourcing_grpc.Method
-	(*CallRequest)(nil),       // 5: eventsourcing_grpc.CallRequest
-	(*CallReply)(nil),         // 6: eventsourcing_grpc.CallReply
-	(*SelectRequest)(nil),     // 7: eventsourcing_grpc.SelectRequest
-	(*SelectReply)(nil),       // 8: eventsourcing_grpc.SelectReply
-	(*SubscribeRequest)(nil),  // 9: eventsourcing_grpc.SubscribeRequest
-	(*NotificationBatch)(nil), // 10: eventsourcing_grpc.NotificationBatch
-	(*Notification)(nil),      // 11: eventsourcing_grpc.Notification
+	(*PingRequest)(nil),         // 0: eventsourcing_grpc.PingRequest
+	(*PingReply)(nil),           // 1: eventsourcing_grpc.PingReply
+	(*DescribeRequest)(nil),     // 2: eventsourcing_grpc.DescribeRequest
+	(*DescribeReply)(nil),       // 3: eventsourcing_grpc.DescribeReply
+	(*Method)(nil),              // 4: eventsourcing_grpc.Method
+	(*CallRequest)(nil),         // 5: eventsourcing_grpc.CallRequest
+	(*CallReply)(nil),           // 6: eventsourcing_grpc.CallReply
+	(*SelectRequest)(nil),       // 7: eventsourcing_grpc.SelectRequest
+	(*SelectReply)(nil),         // 8: eventsourcing_grpc.SelectReply
+	(*SubscribeRequest)(nil),    // 9: eventsourcing_grpc.SubscribeRequest
+	(*NotificationBatch)(nil),   // 10: eventsourcing_grpc.NotificationBatch
+	(*Notification)(nil),        // 11: eventsourcing_grpc.Notification
+	(*PackedNotifications)(nil), // 12: eventsourcing_grpc.PackedNotifications
 }
 var file_eventsourcing_grpc_proto_depIdxs = []int32{
 	4,  // 0: eventsourcing_grpc.DescribeReply.methods:type_name -> eventsourcing_grpc.Method
 	11, // 1: eventsourcing_grpc.SelectReply.notifications:type_name -> eventsourcing_grpc.Notification
-	11, // 2: eventsourcing_grpc.NotificationBatch.notifications:type_name -> eventsourcing_grpc.Notification
-	0,  // 3: eventsourcing_grpc.Application.Ping:input_type -> eventsourcing_grpc.PingRequest
-	2,  // 4: eventsourcing_grpc.Application.Describe:input_type -> eventsourcing_grpc.DescribeRequest
-	5,  // 5: eventsourcing_grpc.Application.Call:input_type -> eventsourcing_grpc.CallRequest
-	7,  // 6: eventsourcing_grpc.Application.SelectNotifications:input_type -> eventsourcing_grpc.SelectRequest
-	9,  // 7: eventsourcing_grpc.Application.SubscribeNotifications:input_type -> eventsourcing_grpc.SubscribeRequest
-	1,  // 8: eventsourcing_grpc.Application.Ping:output_type -> eventsourcing_grpc.PingReply
-	3,  // 9: eventsourcing_grpc.Application.Describe:output_type -> eventsourcing_grpc.DescribeReply
-	6,  // 10: eventsourcing_grpc.Application.Call:output_type -> eventsourcing_grpc.CallReply
-	8,  // 11: eventsourcing_grpc.Application.SelectNotifications:output_type -> eventsourcing_grpc.SelectReply
-	10, // 12: eventsourcing_grpc.Application.SubscribeNotifications:output_type -> eventsourcing_grpc.NotificationBatch
-	8,  // [8:13] is the sub-list for method output_type
-	3,  // [3:8] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	12, // 2: eventsourcing_grpc.SelectReply.packed:type_name -> eventsourcing_grpc.PackedNotifications
+	11, // 3: eventsourcing_grpc.NotificationBatch.notifications:type_name -> eventsourcing_grpc.Notification
+	12, // 4: eventsourcing_grpc.NotificationBatch.packed:type_name -> eventsourcing_grpc.PackedNotifications
+	0,  // 5: eventsourcing_grpc.Application.Ping:input_type -> eventsourcing_grpc.PingRequest
+	2,  // 6: eventsourcing_grpc.Application.Describe:input_type -> eventsourcing_grpc.DescribeRequest
+	5,  // 7: eventsourcing_grpc.Application.Call:input_type -> eventsourcing_grpc.CallRequest
+	7,  // 8: eventsourcing_grpc.Application.SelectNotifications:input_type -> eventsourcing_grpc.SelectRequest
+	9,  // 9: eventsourcing_grpc.Application.SubscribeNotifications:input_type -> eventsourcing_grpc.SubscribeRequest
+	1,  // 10: eventsourcing_grpc.Application.Ping:output_type -> eventsourcing_grpc.PingReply
+	3,  // 11: eventsourcing_grpc.Application.Describe:output_type -> eventsourcing_grpc.DescribeReply
+	6,  // 12: eventsourcing_grpc.Application.Call:output_type -> eventsourcing_grpc.CallReply
+	8,  // 13: eventsourcing_grpc.Application.SelectNotifications:output_type -> eventsourcing_grpc.SelectReply
+	10, // 14: eventsourcing_grpc.Application.SubscribeNotifications:output_type -> eventsourcing_grpc.NotificationBatch
+	10, // [10:15] is the sub-list for method output_type
+	5,  // [5:10] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_eventsourcing_grpc_proto_init() }
@@ -796,7 +962,7 @@ func file_eventsourcing_grpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_eventsourcing_grpc_proto_rawDesc), len(file_eventsourcing_grpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,97 @@
+package grpcapp
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/eventsourcing-go/eventsourcing/grpcapp/pb"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+)
+
+func notification(id int64, originator, topic string, state []byte) recorder.Notification {
+	return recorder.Notification{ID: id, StoredEvent: recorder.StoredEvent{
+		OriginatorID: originator, OriginatorVersion: id % 7, Topic: topic, State: state,
+	}}
+}
+
+// roundTrip packs, marshals, unmarshals and unpacks, as the wire does.
+func roundTrip(t *testing.T, ns []recorder.Notification) ([]recorder.Notification, *pb.PackedNotifications) {
+	t.Helper()
+	data, err := proto.Marshal(&pb.SelectReply{Packed: pack(ns)})
+	require.NoError(t, err)
+	var r pb.SelectReply
+	require.NoError(t, proto.Unmarshal(data, &r))
+	require.NotNil(t, r.GetPacked())
+	got, err := unpack(r.GetPacked())
+	require.NoError(t, err)
+	return got, r.GetPacked()
+}
+
+func TestPackedUUIDs(t *testing.T) {
+	var ns []recorder.Notification
+	for i := range 50 {
+		ns = append(ns, notification(int64(i+3), uuid.NewString(), []string{"a.Created", "a.Paid", "b.Created"}[i%3], []byte(strings.Repeat("x", i))))
+	}
+	got, p := roundTrip(t, ns)
+	for i := range ns {
+		if len(ns[i].State) == 0 {
+			ns[i].State = nil
+		}
+	}
+	assert.Equal(t, ns, got)
+	assert.Len(t, p.GetOriginatorUuids(), 16*len(ns))
+	assert.Empty(t, p.GetOriginatorIds())
+	assert.Len(t, p.GetTopics(), 3)
+	// A state's capacity ends at its length: appending never writes into the next.
+	_ = append(got[1].State, 'y')
+	assert.Equal(t, strings.Repeat("x", 2), string(got[2].State))
+}
+
+func TestPackedTextIDs(t *testing.T) {
+	u := uuid.NewString()
+	for _, odd := range []string{"order-1", strings.ToUpper(u), "{" + u + "}", strings.ReplaceAll(u, "-", ""), u[:35] + "g", ""} {
+		ns := []recorder.Notification{notification(1, u, "t", []byte("s1")), notification(2, odd, "t", nil)}
+		got, p := roundTrip(t, ns)
+		assert.Equal(t, ns, got, odd)
+		assert.Empty(t, p.GetOriginatorUuids(), odd)
+	}
+}
+
+func TestPackedEmpty(t *testing.T) {
+	got, _ := roundTrip(t, nil)
+	assert.Empty(t, got)
+}
+
+func TestParseUUID(t *testing.T) {
+	for range 100 {
+		u := uuid.New()
+		var b [16]byte
+		require.True(t, parseUUID(u.String(), b[:]))
+		assert.Equal(t, u[:], b[:])
+		var s [36]byte
+		formatUUID(s[:], b[:])
+		assert.Equal(t, u.String(), string(s[:]))
+	}
+}
+
+func TestUnpackMalformed(t *testing.T) {
+	good := pack([]recorder.Notification{notification(1, "x", "t", []byte("abc")), notification(2, "y", "t", []byte("d"))})
+	for name, spoil := range map[string]func(p *pb.PackedNotifications){
+		"versions":      func(p *pb.PackedNotifications) { p.OriginatorVersions = p.OriginatorVersions[:1] },
+		"topic indexes": func(p *pb.PackedNotifications) { p.TopicIndexes = nil },
+		"topic index":   func(p *pb.PackedNotifications) { p.TopicIndexes[1] = 5 },
+		"originators":   func(p *pb.PackedNotifications) { p.OriginatorIds = p.OriginatorIds[:1] },
+		"uuids":         func(p *pb.PackedNotifications) { p.OriginatorIds, p.OriginatorUuids = nil, make([]byte, 17) },
+		"states":        func(p *pb.PackedNotifications) { p.StateLengths[1] = 9 },
+	} {
+		p := proto.Clone(good).(*pb.PackedNotifications)
+		spoil(p)
+		_, err := unpack(p)
+		assert.Error(t, err, name)
+	}
+}
