@@ -134,7 +134,12 @@ func (x *idIndex) add(id uuid.UUID, rev uint64) {
 // grow doubles the buckets. Each new bucket takes its entries from one old
 // bucket, in order, and room to double before the next growth.
 func (x *idIndex) grow() {
-	n := max(2*len(x.buckets), 1)
+	if len(x.buckets) == 0 {
+		// Most streams are small and never grow past this one bucket.
+		x.buckets = make([][]idEntry, 1)
+		return
+	}
+	n := 2 * len(x.buckets)
 	mask := uint64(n - 1)
 	counts := make([]int, n)
 	for _, b := range x.buckets {
