@@ -2,6 +2,7 @@ package esdbtest_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/stretchr/testify/assert"
@@ -46,11 +47,16 @@ func TestPersistentStreamGroup(t *testing.T) {
 	assert.Equal(t, 1, retried.RetryCount)
 	require.NoError(t, sub.Ack(retried.Event))
 
-	info, err := c.GetPersistentSubscriptionInfo(ctx, name, "g", esdb.GetPersistentSubscriptionOptions{})
-	require.NoError(t, err)
+	// Acks and nacks are one-way messages, handled after the retried event
+	// may have gone out: wait for the park to show.
+	var info *esdb.PersistentSubscriptionInfo
+	require.Eventually(t, func() bool {
+		info, err = c.GetPersistentSubscriptionInfo(ctx, name, "g", esdb.GetPersistentSubscriptionOptions{})
+		require.NoError(t, err)
+		return info.Stats.ParkedMessagesCount == 1
+	}, 5*time.Second, 10*time.Millisecond)
 	assert.Equal(t, name, info.EventSource)
 	assert.Equal(t, "g", info.GroupName)
-	assert.Equal(t, int64(1), info.Stats.ParkedMessagesCount)
 	assert.Equal(t, esdb.Revision(2), info.Settings.StartFrom)
 
 	require.NoError(t, c.ReplayParkedMessages(ctx, name, "g", esdb.ReplayParkedMessagesOptions{}))

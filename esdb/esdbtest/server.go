@@ -351,6 +351,13 @@ func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerI
 
 func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	if err := s.authorize(ss.Context(), info.FullMethod); err != nil {
+		if info.FullMethod == streams.Streams_Append_FullMethodName {
+			// As in Append: answering before the client has sent all
+			// turns into EOF on its Send instead of the real status (the
+			// other client streams wait for answers, so are not drained).
+			var f appendFrame
+			drain(func() (struct{}, error) { return struct{}{}, ss.RecvMsg(&f) })
+		}
 		return err
 	}
 	return h(srv, ss)
