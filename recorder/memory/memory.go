@@ -3,11 +3,13 @@
 // "eventsourcing.popo".
 //
 // Every recorder the factory builds is a new, empty store, so applications never
-// share state (and runners must hand out their own instances). A store is one
-// slice of events in notification order (id = index + 1), an index from
-// originator id to that originator's versions, and one RWMutex: inserts check
-// the whole batch for conflicts before writing anything, then append and wake
-// subscribers and waiters through a recorder.Signal.
+// share state (and runners must hand out their own instances). A store is a log
+// of records in notification order (id = position + 1), an index from
+// originator id to a chain of that originator's records, and one RWMutex:
+// inserts check the whole batch for conflicts before writing anything, then
+// append and wake subscribers and waiters through a recorder.Signal. The
+// layout, free of pointers so that the collector need not scan it, is
+// described in layout.go.
 package memory
 
 import (
@@ -115,68 +117,28 @@ func NewTrackingRecorder() *Recorder { return newRecorder(new(atomic.Bool), fals
 // NewProcessRecorder returns a standalone process store.
 func NewProcessRecorder() *Recorder { return newRecorder(new(atomic.Bool), true, true) }
 
-// entry locates one version of an originator in the events slice.
-type entry struct {
-	version int64
-	pos     int
-}
-
-// eventLog holds the events in notification order, in chunks: appending never
-// copies what is stored (one growing slice would copy the whole log again and
-// again as it grows), and a chunk is never moved, so positions stay valid.
-type eventLog struct {
-	chunks [][]recorder.StoredEvent
-	n      int
-}
-
-const (
-	chunkBits = 12
-	chunkSize = 1 << chunkBits
-)
-
-// append stores e and returns its position. The first chunk grows by append,
-// so that a small store stays small; later ones are made whole.
-func (l *eventLog) append(e recorder.StoredEvent) int {
-	c := l.n >> chunkBits
-	if c == len(l.chunks) {
-		size := chunkSize
-		if c == 0 {
-			size = 8
-		}
-		l.chunks = append(l.chunks, make([]recorder.StoredEvent, 0, size))
-	}
-	l.chunks[c] = append(l.chunks[c], e)
-	l.n++
-	return l.n - 1
-}
-
-func (l *eventLog) at(pos int) *recorder.StoredEvent {
-	return &l.chunks[pos>>chunkBits][pos&(chunkSize-1)]
-}
-
 // streamIndex maps originator ids to streams. Canonical UUIDs (lower-case,
 // hyphenated: what the framework writes) are keyed by their 16 bytes: the map
 // then holds its keys inline, so a lookup among millions hashes 16 bytes and
 // compares without following a pointer to the key's text, and the collector
-// has no key strings to mark. Any other id is a text id, keyed as it is.
+// does not scan it at all. Any other id is a text id, keyed by its text in the
+// arena.
 type streamIndex struct {
-	uuids map[[16]byte]*stream
-	texts map[string]*stream
+	uuids map[[16]byte]uint32
+	texts map[string]uint32
 }
 
-func (x *streamIndex) get(id string) *stream {
+func (x *streamIndex) get(id string) uint32 {
 	if k, ok := canonicalUUID(id); ok {
-		return x.uuids[k]
+		if s, ok := x.uuids[k]; ok {
+			return s
+		}
+		return noStream
 	}
-	return x.texts[id]
-}
-
-func (x *streamIndex) set(id string, st *stream) {
-	if k, ok := canonicalUUID(id); ok {
-		x.uuids[k] = st
-		return
+	if s, ok := x.texts[id]; ok {
+		return s
 	}
-	x.texts[id] = st
+	return noStream
 }
 
 // hexValue maps '0'-'9' and 'a'-'f' to their values and every other byte to
@@ -216,14 +178,6 @@ func canonicalUUID(s string) (k [16]byte, ok bool) {
 	return k, true
 }
 
-// stream indexes one originator's versions in ascending order. Most aggregates
-// in a benchmark and many in practice have one event, so the first entry lives
-// in the struct: a new originator costs one allocation.
-type stream struct {
-	entries []entry
-	first   [1]entry
-}
-
 // Recorder is one in-memory store. It implements recorder.ProcessRecorder; the
 // factory hands it out under the narrower interface that was asked for, and only
 // application recorders return notification ids, only tracking and process
@@ -234,11 +188,15 @@ type Recorder struct {
 	tracking bool
 
 	mu       sync.RWMutex
-	events   eventLog         // notification id = index + 1
-	streams  streamIndex      // originator id → its versions
-	trackers map[string]int64 // upstream application → last notification id
-	arena    []byte           // backing store of small states, see keep
-	found    []*stream        // validate's lookups, reused by write
+	records  table[record]     // notification id = position + 1
+	streams  table[stream]     // one per originator
+	index    streamIndex       // originator id → stream
+	bytes    arena             // states and originator ids
+	topics   []string          // interned topics, see topic
+	topicIdx map[string]uint32 // topic → index in topics
+	trackers map[string]int64  // upstream application → last notification id
+	found    []uint32          // validate's stream per event (or noStream), for write
+	idBlock  []int64           // notification id slices are cut from it, see takeIDs
 
 	signal recorder.Signal
 }
@@ -246,7 +204,8 @@ type Recorder struct {
 func newRecorder(closed *atomic.Bool, app, tracking bool) *Recorder {
 	return &Recorder{
 		closed: closed, app: app, tracking: tracking,
-		streams:  streamIndex{uuids: make(map[[16]byte]*stream), texts: make(map[string]*stream)},
+		index:    streamIndex{uuids: make(map[[16]byte]uint32), texts: make(map[string]uint32)},
+		topicIdx: make(map[string]uint32),
 		trackers: make(map[string]int64),
 	}
 }
@@ -321,21 +280,35 @@ func (r *Recorder) HoldInsertEvents(ctx context.Context, events []recorder.Store
 	}, nil
 }
 
+// maxRecords bounds the log so that a notification id fits the uint32 links.
+const maxRecords = math.MaxUint32 - 1
+
 // validate checks, under the write lock, that no event of the batch is recorded
 // already or repeated within the batch and that the tracking record advances.
+// It looks each originator up once (once per run of events of one originator)
+// and leaves the streams it found in r.found for write.
 func (r *Recorder) validate(op string, events []recorder.StoredEvent, t *recorder.Tracking) error {
+	if len(events) > maxRecords-r.records.n {
+		return recorder.Errorf(recorder.ErrData, op, "the store is full (%d events)", r.records.n)
+	}
 	r.found = r.found[:0]
 	for i := range events {
 		e := &events[i]
-		st := r.streams.get(e.OriginatorID)
-		if i > 0 && st == nil && e.OriginatorID == events[i-1].OriginatorID {
-			st = r.found[i-1] // still nil: a new stream, looked up once
+		if uint64(len(e.State)) > math.MaxUint32 {
+			return &recorder.Error{Kind: recorder.ErrData, Op: op, OriginatorID: e.OriginatorID,
+				Version: e.OriginatorVersion, Err: errors.New("state larger than 4 GiB")}
 		}
-		r.found = append(r.found, st)
-		if st == nil {
+		var s uint32
+		if i > 0 && e.OriginatorID == events[i-1].OriginatorID {
+			s = r.found[i-1]
+		} else {
+			s = r.index.get(e.OriginatorID)
+		}
+		r.found = append(r.found, s)
+		if s == noStream {
 			continue
 		}
-		if _, found := search(st.entries, e.OriginatorVersion); found {
+		if _, at := r.seek(s, e.OriginatorVersion); at != 0 && r.rec(at).version == e.OriginatorVersion {
 			return conflict(op, e, "already recorded")
 		}
 	}
@@ -383,119 +356,118 @@ func trackingConflict(op string, t recorder.Tracking, last int64) error {
 		"tracking %s: notification id %d does not advance past %d", t.ApplicationName, t.NotificationID, last)
 }
 
+// rec returns the record with notification id nid (≥ 1).
+func (r *Recorder) rec(nid uint32) *record { return r.records.at(int(nid) - 1) }
+
+// seek walks stream s down from its highest version to where version v goes:
+// above is the record with the lowest version greater than v (0 when v is above
+// them all), at the record with the highest version ≤ v (0 when there is none).
+// A new version is above them all unless versions arrive out of order (which
+// the contract allows), so the walk usually ends at the first record.
+func (r *Recorder) seek(s uint32, v int64) (above, at uint32) {
+	at = r.streams.at(int(s)).last
+	for at != 0 {
+		rec := r.rec(at)
+		if rec.version <= v {
+			break
+		}
+		above, at = at, rec.prev
+	}
+	return above, at
+}
+
 // write appends a validated batch; the caller holds the write lock.
 func (r *Recorder) write(events []recorder.StoredEvent, t *recorder.Tracking) []int64 {
 	var ids []int64
 	if r.app && len(events) > 0 {
-		ids = make([]int64, len(events))
+		ids = r.takeIDs(len(events))
 	}
-	var prev *stream
 	for i := range events {
-		e := events[i]
-		e.State = r.keep(e.State)
-		pos := r.events.append(e)
-		en := entry{version: e.OriginatorVersion, pos: pos}
-		st := r.found[i]
-		switch {
-		case st != nil:
-		case i > 0 && e.OriginatorID == events[i-1].OriginatorID:
-			st = prev
-		default:
-			// Validate saw no stream, but an earlier event of a batch with
-			// several originators may have made it.
-			if st = r.streams.get(e.OriginatorID); st == nil {
-				st = &stream{first: [1]entry{en}}
-				st.entries = st.first[:]
-				if rest := len(events) - i; rest > 1 && events[len(events)-1].OriginatorID == e.OriginatorID {
-					// Likely a new aggregate's batch: size its index once.
-					st.entries = make([]entry, 1, rest)
-					st.entries[0] = en
+		e := &events[i]
+		s := r.found[i]
+		if s == noStream {
+			switch {
+			case i > 0 && e.OriginatorID == events[i-1].OriginatorID:
+				s = r.found[i-1] // made for the previous event
+			case i > 0:
+				// An earlier event of a batch with several originators may
+				// have made it.
+				if s = r.index.get(e.OriginatorID); s == noStream {
+					s = r.newStream(e.OriginatorID)
 				}
-				r.streams.set(e.OriginatorID, st)
-				prev = st
-				if ids != nil {
-					ids[i] = int64(pos + 1)
-				}
-				continue
+			default:
+				s = r.newStream(e.OriginatorID)
 			}
+			r.found[i] = s
 		}
-		st.add(en)
-		prev = st
+		nid := uint32(r.records.add(record{
+			version:    e.OriginatorVersion,
+			originator: r.streams.at(int(s)).id,
+			state:      r.bytes.add(e.State),
+			topic:      r.topic(e.Topic),
+		}) + 1)
+		above, at := r.seek(s, e.OriginatorVersion)
+		r.rec(nid).prev = at
+		if above == 0 {
+			r.streams.at(int(s)).last = nid
+		} else {
+			r.rec(above).prev = nid
+		}
 		if ids != nil {
-			ids[i] = int64(pos + 1)
+			ids[i] = int64(nid)
 		}
 	}
-	clear(r.found) // drop the pointers until the next batch
 	if t != nil {
 		r.trackers[t.ApplicationName] = t.NotificationID
 	}
 	return ids
 }
 
-func (st *stream) add(en entry) {
-	if n := len(st.entries); n == 0 || st.entries[n-1].version < en.version {
-		st.entries = append(st.entries, en)
-		return
+// newStream adds an empty stream for an originator id and indexes it. The id's
+// text is kept once per originator, in the arena, and text ids are keyed by
+// that copy, so the index holds no caller's memory.
+func (r *Recorder) newStream(id string) uint32 {
+	text := r.bytes.addString(id)
+	s := uint32(r.streams.add(stream{id: text}))
+	if k, ok := canonicalUUID(id); ok {
+		r.index.uuids[k] = s
+	} else {
+		r.index.texts[r.bytes.string(text)] = s
 	}
-	// Versions may arrive out of order (a lower version inserted later, which the
-	// contract allows); keep the index sorted.
-	i, _ := search(st.entries, en.version)
-	st.entries = slices.Insert(st.entries, i, en)
+	return s
 }
 
-// search returns the index of the first entry whose version is ≥ v, and whether
-// it is v.
-func search(entries []entry, v int64) (int, bool) {
-	if n := len(entries); n == 0 || entries[n-1].version < v {
-		return n, false
+// topic returns the index of an interned topic. A store sees few topics, and
+// consecutive events mostly share one, so the last topic is checked first.
+func (r *Recorder) topic(t string) uint32 {
+	if n := len(r.topics); n > 0 && r.topics[n-1] == t {
+		return uint32(n - 1)
 	}
-	lo, hi := 0, len(entries)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if entries[m].version < v {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+	if i, ok := r.topicIdx[t]; ok {
+		return i
 	}
-	return lo, entries[lo].version == v
-}
-
-// after returns the index of the first entry whose version is > v.
-func after(entries []entry, v int64) int {
-	if v == math.MaxInt64 {
-		return len(entries)
-	}
-	i, _ := search(entries, v+1)
+	i := uint32(len(r.topics))
+	r.topics = append(r.topics, t)
+	r.topicIdx[t] = i
 	return i
 }
 
-const (
-	arenaChunk = 64 << 10
-	arenaMax   = 2 << 10
-)
+// idBlockSize is how many notification ids a shared block holds.
+const idBlockSize = 512
 
-// empty is the state of events recorded with none: non-nil, and with no
-// capacity, so that appending to it never writes into shared memory.
-var empty = make([]byte, 0)
-
-// keep copies a state into the store, so callers cannot mutate it. Small states
-// are packed into shared chunks, which saves an allocation per event; each is
-// sliced with its capacity capped, and reads copy them out again.
-func (r *Recorder) keep(b []byte) []byte {
-	n := len(b)
-	if n == 0 {
-		return empty
+// takeIDs returns a slice for n notification ids. Small ones are cut from a
+// shared block, which saves an allocation per insert: each is capped, so a
+// caller appending to its ids cannot write over another's.
+func (r *Recorder) takeIDs(n int) []int64 {
+	if n > idBlockSize/8 {
+		return make([]int64, n)
 	}
-	if n > arenaMax {
-		return slices.Clone(b)
+	if len(r.idBlock) < n {
+		r.idBlock = make([]int64, idBlockSize)
 	}
-	if cap(r.arena)-len(r.arena) < n {
-		r.arena = make([]byte, 0, arenaChunk)
-	}
-	start := len(r.arena)
-	r.arena = append(r.arena, b...)
-	return r.arena[start : start+n : start+n]
+	ids := r.idBlock[:n:n]
+	r.idBlock = r.idBlock[n:]
+	return ids
 }
 
 // SelectEvents returns one originator's events; see recorder.EventQuery.
@@ -505,51 +477,62 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var entries []entry
-	if st := r.streams.get(originatorID); st != nil {
-		entries = st.entries
-	}
-	lo, hi := 0, len(entries)
-	if q.After != nil {
-		lo = after(entries, *q.After)
-	}
-	if q.UpTo != nil {
-		hi = after(entries, *q.UpTo)
-	}
-	if lo >= hi {
+	s := r.index.get(originatorID)
+	if s == noStream {
 		return nil, nil
 	}
-	n := hi - lo
+	// The chain runs down from the highest version: skip the versions above
+	// UpTo, then count those above After.
+	top := r.streams.at(int(s)).last
+	if q.UpTo != nil {
+		for top != 0 && r.rec(top).version > *q.UpTo {
+			top = r.rec(top).prev
+		}
+	}
+	m := 0
+	for nid := top; nid != 0; nid = r.rec(nid).prev {
+		if q.After != nil && r.rec(nid).version <= *q.After {
+			break
+		}
+		m++
+	}
+	if m == 0 {
+		return nil, nil
+	}
+	n := m
 	if q.Limit > 0 && n > q.Limit {
 		n = q.Limit
 	}
-	if q.Desc {
-		lo = hi - n
-	}
-	selected := entries[lo : lo+n]
-	size := 0
-	for _, en := range selected {
-		size += len(r.events.at(en.pos).State)
-	}
-	buf := make([]byte, 0, size)
-	out := make([]recorder.StoredEvent, n)
-	for i, en := range selected {
-		j := i
-		if q.Desc {
-			j = n - 1 - i
+	if !q.Desc {
+		for range m - n { // the limit keeps the lowest versions
+			top = r.rec(top).prev
 		}
-		out[j], buf = r.copyOut(r.events.at(en.pos), buf)
+	}
+	out := make([]recorder.StoredEvent, n)
+	size := 0
+	nid := top
+	for k := range n {
+		rec := r.rec(nid)
+		j := k
+		if !q.Desc {
+			j = n - 1 - k
+		}
+		out[j] = recorder.StoredEvent{
+			OriginatorID:      r.bytes.string(rec.originator),
+			OriginatorVersion: rec.version,
+			Topic:             r.topics[rec.topic],
+			State:             r.bytes.bytes(rec.state),
+		}
+		size += int(rec.state.n)
+		nid = rec.prev
+	}
+	// Copy the states out in one allocation, so callers cannot change the store.
+	buf := make([]byte, size)
+	for i := range out {
+		k := copy(buf, out[i].State)
+		out[i].State, buf = buf[:k:k], buf[k:]
 	}
 	return out, nil
-}
-
-// copyOut returns e with its state copied into buf, so callers cannot mutate the store.
-func (r *Recorder) copyOut(stored *recorder.StoredEvent, buf []byte) (recorder.StoredEvent, []byte) {
-	e := *stored
-	start := len(buf)
-	buf = append(buf, e.State...)
-	e.State = buf[start:len(buf):len(buf)]
-	return e, buf
 }
 
 // SelectNotifications returns notifications in ascending id order; see
@@ -564,7 +547,7 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	end := int64(r.events.n) // exclusive index
+	end := int64(r.records.n) // exclusive index
 	if q.Stop != nil {
 		end = max(0, min(end, *q.Stop))
 	}
@@ -578,14 +561,26 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 	if first >= end {
 		return nil, nil
 	}
+	// The filter as topic indexes; a topic never recorded matches nothing.
+	var wantBuf [8]uint32
+	want := wantBuf[:0]
+	for _, t := range q.Topics {
+		if i, ok := r.topicIdx[t]; ok {
+			want = append(want, i)
+		}
+	}
+	filter := len(q.Topics) > 0
+	if filter && len(want) == 0 {
+		return nil, nil
+	}
 	lo, hi := int(first), int(end)
 	// First pass: find how many match and the bytes they need, so the result is
 	// two allocations whatever the filter.
 	n, size, last := 0, 0, lo
 	for i := lo; i < hi && n < q.Limit; i++ {
-		if e := r.events.at(i); recorder.MatchTopic(q.Topics, e.Topic) {
+		if rec := r.records.at(i); !filter || slices.Contains(want, rec.topic) {
 			n++
-			size += len(e.State)
+			size += int(rec.state.n)
 			last = i
 		}
 	}
@@ -593,13 +588,23 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 		return nil, nil
 	}
 	out := make([]recorder.Notification, 0, n)
-	buf := make([]byte, 0, size)
+	buf := make([]byte, size)
 	for i := lo; i <= last; i++ {
-		if stored := r.events.at(i); recorder.MatchTopic(q.Topics, stored.Topic) {
-			var e recorder.StoredEvent
-			e, buf = r.copyOut(stored, buf)
-			out = append(out, recorder.Notification{StoredEvent: e, ID: int64(i + 1)})
+		rec := r.records.at(i)
+		if filter && !slices.Contains(want, rec.topic) {
+			continue
 		}
+		k := copy(buf, r.bytes.bytes(rec.state))
+		out = append(out, recorder.Notification{
+			StoredEvent: recorder.StoredEvent{
+				OriginatorID:      r.bytes.string(rec.originator),
+				OriginatorVersion: rec.version,
+				Topic:             r.topics[rec.topic],
+				State:             buf[:k:k],
+			},
+			ID: int64(i + 1),
+		})
+		buf = buf[k:]
 	}
 	return out, nil
 }
@@ -610,7 +615,7 @@ func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, bool, error) {
 		return 0, false, err
 	}
 	r.mu.RLock()
-	n := r.events.n
+	n := r.records.n
 	r.mu.RUnlock()
 	return int64(n), n > 0, nil
 }
