@@ -2,7 +2,6 @@ package esdbtest_test
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,16 +22,6 @@ import (
 // 1,000 events after the 5 records a fresh node has.
 const readAllEvents = 100*1000 + 5
 
-// cpuTime is the CPU time the process (client, server and runtime) has
-// used so far.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // report reports events/s and the process's CPU time per event. On a
 // machine shared with other work the wall-clock rate swings with the
 // load, while the CPU cost per event is steady: it is what to compare
@@ -40,7 +29,7 @@ func cpuTime(tb testing.TB) time.Duration {
 // at most.
 func report(b *testing.B, events int, cpu0 time.Duration) {
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(events), "cpu-ns/event")
+	b.ReportMetric(float64(esdbtest.CPUTime(b)-cpu0)/float64(events), "cpu-ns/event")
 }
 
 // dial connects the official client to a connection string.
@@ -84,7 +73,7 @@ func appendN(b *testing.B, c *esdb.Client, n int) {
 	if n == 1 {
 		batch = evs(1)
 	}
-	cpu0 := cpuTime(b)
+	cpu0 := esdbtest.CPUTime(b)
 	for b.Loop() {
 		for i := range batch {
 			batch[i].EventID = [16]byte{} // the client generates one
@@ -138,7 +127,7 @@ func BenchmarkReadAll(b *testing.B) {
 		}
 		require.Equal(b, readAllEvents, readAll())
 		var n int
-		cpu0 := cpuTime(b)
+		cpu0 := esdbtest.CPUTime(b)
 		for b.Loop() {
 			n += readAll()
 		}
