@@ -571,6 +571,7 @@ func (ps *persistentServer) Create(ctx context.Context, req *persistent.CreateRe
 	strategy := s.GetConsumerStrategy()
 	if strategy == "" {
 		// The Go client sends only the deprecated enum.
+		//lint:ignore SA1019 the official client still sends the deprecated field
 		strategy = s.GetNamedConsumerStrategy().String()
 	}
 	cfg := psConfig{Group: o.GroupName, Settings: toSettings(s, strategy)}
@@ -607,8 +608,11 @@ func (ps *persistentServer) Create(ctx context.Context, req *persistent.CreateRe
 			cfg.Filter = pf
 		}
 	default:
-		// Servers before 21.10 style: the deprecated identifier and revision.
+		// Servers before 21.10 style: the deprecated identifier and revision,
+		// which clients of that protocol still send.
+		//lint:ignore SA1019 older clients send only the deprecated identifier
 		cfg.Stream = string(o.GetStreamIdentifier().GetStreamName())
+		//lint:ignore SA1019 older clients send only the deprecated revision
 		cfg.Start = psStart{Kind: "revision", Value: s.GetRevision()}
 	}
 	if cfg.Stream == "" {
@@ -663,7 +667,9 @@ func (ps *persistentServer) Update(ctx context.Context, req *persistent.UpdateRe
 			start = psStart{Kind: "position", Value: so.All.GetPosition().GetCommitPosition()}
 		}
 	default:
+		//lint:ignore SA1019 older clients send only the deprecated identifier
 		stream = string(o.GetStreamIdentifier().GetStreamName())
+		//lint:ignore SA1019 older clients send only the deprecated revision
 		start = psStart{Kind: "revision", Value: o.GetSettings().GetRevision()}
 	}
 	p := ps.subs()

@@ -2,7 +2,6 @@ package esdbtest
 
 import (
 	"encoding/json"
-	"errors"
 	"hash/maphash"
 	"math"
 	"sort"
@@ -216,8 +215,6 @@ type writeResult struct {
 	expected  expectation
 	actualRev int64 // for wrong-expected-version answers; -1 = no stream
 }
-
-var errNotFound = errors.New("not found")
 
 // streamDeletedError reports a tombstoned (or, for stream_exists, a
 // soft-deleted) stream.
