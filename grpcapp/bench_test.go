@@ -23,8 +23,43 @@ func reportLatency(b *testing.B, d []time.Duration) {
 	if len(d) == 0 {
 		return
 	}
-	b.ReportMetric(float64(d[len(d)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(d[len(d)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(d[len(d)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(d[len(d)*99/100].Nanoseconds())/1e3, "p99-µs")
+}
+
+// median returns the median of d (sorting it).
+func median(d []time.Duration) time.Duration {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)/2]
+}
+
+// The target's ratio measured in one loop: a bare Ping and a remote
+// GetOrder alternate on the same connection, so that both see the same load
+// on a shared machine; reports both medians and their ratio.
+func BenchmarkCallVsBare(b *testing.B) {
+	s := startServer(b, newOrders(b), grpcapp.WithServerLogger(discard()))
+	c := connect(b, s.Addr())
+	rpc := pb.NewApplicationClient(c.Conn())
+	ctx := context.Background()
+	id, err := grpcapp.Call[uuid.UUID](ctx, c.App(), "CreateNewOrder")
+	require.NoError(b, err)
+	bare := make([]time.Duration, 0, b.N)
+	call := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := rpc.Ping(ctx, &pb.PingRequest{}); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := grpcapp.Call[orders.OrderView](ctx, c.App(), "GetOrder", id); err != nil {
+			b.Fatal(err)
+		}
+		bare, call = append(bare, t1.Sub(t0)), append(call, time.Since(t1))
+	}
+	mb, mc := median(bare), median(call)
+	b.ReportMetric(float64(mb.Nanoseconds())/1e3, "bare-p50-µs")
+	b.ReportMetric(float64(mc.Nanoseconds())/1e3, "call-p50-µs")
+	b.ReportMetric(float64(mc)/float64(mb), "ratio")
 }
 
 // The baseline: a bare gRPC unary call (Ping does nothing) on the same

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,6 +141,14 @@ func NewClient(addr string, opts ...ClientOption) (*Client, error) {
 		grpc.WithInitialWindowSize(windowSize),
 		grpc.WithInitialConnWindowSize(windowSize),
 	}, o.dial...)
+	if o.callTimeout > 0 {
+		// The per-attempt deadline is the unary methods' timeout in the
+		// channel's service config: gRPC then derives each call's context
+		// with that deadline in place of the one it derives anyway, which
+		// saves a context and a timer per call. A sooner deadline of the
+		// caller's context still wins.
+		dial = append([]grpc.DialOption{grpc.WithDefaultServiceConfig(unaryTimeoutConfig(o.callTimeout))}, dial...)
+	}
 	conn, err := grpc.NewClient(addr, dial...)
 	if err != nil {
 		return nil, fmt.Errorf("grpcapp: client for %s: %w", addr, err)
@@ -283,10 +292,21 @@ func (c *Client) retry(ctx context.Context, name string, retryable bool, attempt
 	return err
 }
 
+// once runs one attempt; its deadline is set by gRPC from the service
+// config (see unaryTimeoutConfig).
 func (c *Client) once(ctx context.Context, attempt func(ctx context.Context) error) error {
-	actx, cancel := context.WithTimeout(ctx, c.opts.callTimeout)
-	defer cancel()
-	return attempt(actx)
+	return attempt(ctx)
+}
+
+// unaryTimeoutConfig is a service config giving every unary method of the
+// protocol the timeout d. The notification stream has none: it runs for as
+// long as the follower does.
+func unaryTimeoutConfig(d time.Duration) string {
+	var names []string
+	for _, m := range pb.Application_ServiceDesc.Methods {
+		names = append(names, fmt.Sprintf(`{"service":%q,"method":%q}`, pb.Application_ServiceDesc.ServiceName, m.MethodName))
+	}
+	return fmt.Sprintf(`{"methodConfig":[{"name":[%s],"timeout":"%d.%09ds"}]}`, strings.Join(names, ","), d/time.Second, d%time.Second)
 }
 
 func (c *Client) mapErr(ctx context.Context, err error, name string) error {

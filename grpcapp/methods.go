@@ -128,16 +128,27 @@ func hasWordPrefix(name, p string) bool {
 // decimals, times, registered types), then, failing that, by encoding/json,
 // so that a command line can pass a UUID as a plain string.
 func (m *method) decodeArgs(types *eventsourcing.Types, data []byte) ([]reflect.Value, error) {
-	var raw []json.RawMessage
-	if trimmed := strings.TrimSpace(string(data)); trimmed != "" && trimmed != "null" {
-		if err := json.Unmarshal(data, &raw); err != nil {
-			return nil, fmt.Errorf("%w: %s: arguments must be a JSON array: %v", eventsourcing.ErrArgument, m.name, err)
+	var spare [4][]byte
+	raw, ok := splitArray(data, spare[:0])
+	if !ok {
+		// Let encoding/json say what is wrong (or decode what the quick
+		// split refused).
+		var msgs []json.RawMessage
+		if trimmed := strings.TrimSpace(string(data)); trimmed != "" && trimmed != "null" {
+			if err := json.Unmarshal(data, &msgs); err != nil {
+				return nil, fmt.Errorf("%w: %s: arguments must be a JSON array: %v", eventsourcing.ErrArgument, m.name, err)
+			}
+		}
+		raw = raw[:0]
+		for _, r := range msgs {
+			raw = append(raw, r)
 		}
 	}
 	if len(raw) != len(m.in) {
 		return nil, fmt.Errorf("%w: %s takes %d argument(s) %v, got %d", eventsourcing.ErrArgument, m.name, len(m.in), m.inNames, len(raw))
 	}
-	vals := make([]reflect.Value, len(m.in))
+	// The first value is left for the context (see invoke).
+	vals := make([]reflect.Value, len(m.in)+1)
 	for i, t := range m.in {
 		p := reflect.New(t)
 		if err := types.Decode(raw[i], p.Interface()); err != nil {
@@ -146,9 +157,93 @@ func (m *method) decodeArgs(types *eventsourcing.Types, data []byte) ([]reflect.
 				return nil, fmt.Errorf("%w: %s argument %d (%s): %v", eventsourcing.ErrArgument, m.name, i+1, t, err)
 			}
 		}
-		vals[i] = p.Elem()
+		vals[i+1] = p.Elem()
 	}
 	return vals, nil
+}
+
+// splitArray appends the elements of the JSON array data to out, without
+// copying or decoding them (their decoders check them); empty data and null
+// are no elements. It reports false for anything it does not recognise as
+// an array, which the caller then hands to encoding/json.
+func splitArray(data []byte, out [][]byte) ([][]byte, bool) {
+	i := skipSpace(data, 0)
+	if i == len(data) {
+		return out, true
+	}
+	if data[i] == 'n' {
+		return out, string(data[i:skipSpaceBack(data)]) == "null"
+	}
+	if data[i] != '[' {
+		return out, false
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == ']' {
+		return out, skipSpace(data, i+1) == len(data)
+	}
+	for {
+		start, depth := i, 0
+	scan:
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				for i++; i < len(data) && data[i] != '"'; i++ {
+					if data[i] == '\\' {
+						i++
+					}
+				}
+			case '[', '{':
+				depth++
+			case ']':
+				if depth == 0 {
+					break scan
+				}
+				depth--
+			case '}':
+				if depth == 0 {
+					return out, false
+				}
+				depth--
+			case ',':
+				if depth == 0 {
+					break scan
+				}
+			}
+		}
+		if i >= len(data) {
+			return out, false
+		}
+		end := i
+		for end > start && isSpace(data[end-1]) {
+			end--
+		}
+		if end == start {
+			return out, false
+		}
+		out = append(out, data[start:end:end])
+		if data[i] == ']' {
+			return out, skipSpace(data, i+1) == len(data)
+		}
+		i = skipSpace(data, i+1)
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && isSpace(data[i]) {
+		i++
+	}
+	return i
+}
+
+// skipSpaceBack returns the length of data without trailing white space.
+func skipSpaceBack(data []byte) int {
+	n := len(data)
+	for n > 0 && isSpace(data[n-1]) {
+		n--
+	}
+	return n
 }
 
 // invoke runs the method, turning a panic into an error: a bug in one
@@ -159,10 +254,9 @@ func (m *method) invoke(ctx context.Context, args []reflect.Value) (out []reflec
 			err = &panicError{method: m.name, value: r}
 		}
 	}()
-	in := make([]reflect.Value, 0, len(args)+1)
-	in = append(in, reflect.ValueOf(ctx))
-	in = append(in, args...)
-	out = m.fn.Call(in)
+	// args[0] is the context's place (see decodeArgs).
+	args[0] = reflect.ValueOf(ctx)
+	out = m.fn.Call(args)
 	if m.hasErr {
 		if e := out[len(out)-1]; !e.IsNil() {
 			return nil, e.Interface().(error)

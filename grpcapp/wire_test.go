@@ -2,10 +2,13 @@ package grpcapp_test
 
 import (
 	"context"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 
 	"github.com/eventsourcing-go/eventsourcing/grpcapp"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp/pb"
@@ -47,4 +50,45 @@ func TestSelectUnpackedForOldClients(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, b.GetPacked())
 	assert.NotEmpty(t, b.GetNotifications())
+}
+
+// stuckApp answers pings and never finishes a call before its deadline.
+type stuckApp struct {
+	pb.UnimplementedApplicationServer
+}
+
+func (stuckApp) Ping(context.Context, *pb.PingRequest) (*pb.PingReply, error) {
+	return &pb.PingReply{}, nil
+}
+
+func (stuckApp) Call(ctx context.Context, _ *pb.CallRequest) (*pb.CallReply, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// Each attempt has the client's call timeout as its deadline, and a sooner
+// deadline of the caller's context wins.
+func TestCallTimeout(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	pb.RegisterApplicationServer(srv, stuckApp{})
+	go srv.Serve(lis)
+	defer srv.Stop()
+
+	_, port, _ := net.SplitHostPort(lis.Addr().String())
+	c, err := grpcapp.NewClient("localhost:"+port, grpcapp.WithCallTimeout(200*time.Millisecond), grpcapp.WithMaxAttempts(1))
+	require.NoError(t, err)
+	defer c.Close()
+	t0 := time.Now()
+	_, err = c.App().Call(context.Background(), "Slow")
+	assert.ErrorIs(t, err, grpcapp.ErrDeadlineExceeded)
+	assert.Less(t, time.Since(t0), 3*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	t0 = time.Now()
+	_, err = c.App().Call(ctx, "Slow")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(t0), 150*time.Millisecond+time.Second)
 }
