@@ -288,7 +288,7 @@ const maxRecords = math.MaxUint32 - 1
 // It looks each originator up once (once per run of events of one originator)
 // and leaves the streams it found in r.found for write.
 func (r *Recorder) validate(op string, events []recorder.StoredEvent, t *recorder.Tracking) error {
-	if len(events) > maxRecords-r.records.n {
+	if uint64(len(events)) > maxRecords-uint64(r.records.n) {
 		return recorder.Errorf(recorder.ErrData, op, "the store is full (%d events)", r.records.n)
 	}
 	r.found = r.found[:0]
