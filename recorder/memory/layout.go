@@ -135,10 +135,10 @@ func (a *arena) string(s span) string {
 // record is one stored event; its position in the log is its notification id
 // minus one.
 type record struct {
-	version    int64
-	originator span   // the originator id's text, shared by the stream's records
-	state      span   // the encoded state
-	topic      uint32 // index into Recorder.topics
+	version int64
+	state   span   // the encoded state
+	stream  uint32 // index into Recorder.streams, which holds the originator id
+	topic   uint32 // index into Recorder.topics
 	// prev links the records of one originator in descending version order:
 	// it is the notification id (position + 1) of the record with the next
 	// lower version, 0 at the lowest.

@@ -401,10 +401,10 @@ func (r *Recorder) write(events []recorder.StoredEvent, t *recorder.Tracking) []
 			r.found[i] = s
 		}
 		nid := uint32(r.records.add(record{
-			version:    e.OriginatorVersion,
-			originator: r.streams.at(int(s)).id,
-			state:      r.bytes.add(e.State),
-			topic:      r.topic(e.Topic),
+			version: e.OriginatorVersion,
+			state:   r.bytes.add(e.State),
+			stream:  s,
+			topic:   r.topic(e.Topic),
 		}) + 1)
 		above, at := r.seek(s, e.OriginatorVersion)
 		r.rec(nid).prev = at
@@ -509,6 +509,7 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 		}
 	}
 	out := make([]recorder.StoredEvent, n)
+	originator := r.bytes.string(r.streams.at(int(s)).id)
 	size := 0
 	nid := top
 	for k := range n {
@@ -518,7 +519,7 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 			j = n - 1 - k
 		}
 		out[j] = recorder.StoredEvent{
-			OriginatorID:      r.bytes.string(rec.originator),
+			OriginatorID:      originator,
 			OriginatorVersion: rec.version,
 			Topic:             r.topics[rec.topic],
 			State:             r.bytes.bytes(rec.state),
@@ -597,7 +598,7 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 		k := copy(buf, r.bytes.bytes(rec.state))
 		out = append(out, recorder.Notification{
 			StoredEvent: recorder.StoredEvent{
-				OriginatorID:      r.bytes.string(rec.originator),
+				OriginatorID:      r.bytes.string(r.streams.at(int(rec.stream)).id),
 				OriginatorVersion: rec.version,
 				Topic:             r.topics[rec.topic],
 				State:             buf[:k:k],
