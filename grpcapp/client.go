@@ -427,7 +427,7 @@ func (l *LogProxy) Select(ctx context.Context, q recorder.NotificationQuery) ([]
 	req := &pb.SelectRequest{Start: q.Start, ExclusiveStart: q.ExclusiveStart, Limit: int32(q.Limit), Stop: q.Stop, Topics: q.Topics, Packed: true}
 	var reply *pb.SelectReply
 	err := l.c.retry(ctx, "SelectNotifications", true, func(ctx context.Context) (err error) {
-		reply, err = l.c.rpc.SelectNotifications(ctx, req)
+		reply, err = l.c.rpc.SelectNotifications(ctx, req, grpc.ForceCodecV2(clientCodec{protoCodec}))
 		return err
 	})
 	if err != nil {
@@ -483,7 +483,7 @@ var _ recorder.Subscription = (*Subscription)(nil)
 func (s *Subscription) pump() {
 	defer close(s.ch)
 	for n := 1; ; n++ {
-		stream, err := s.c.rpc.SubscribeNotifications(s.ctx, &pb.SubscribeRequest{After: s.after, Topics: s.topics, Packed: true}, grpc.WaitForReady(true))
+		stream, err := s.c.rpc.SubscribeNotifications(s.ctx, &pb.SubscribeRequest{After: s.after, Topics: s.topics, Packed: true}, grpc.WaitForReady(true), grpc.ForceCodecV2(clientCodec{protoCodec}))
 		if err == nil {
 			for {
 				var b *pb.NotificationBatch

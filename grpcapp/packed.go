@@ -13,24 +13,23 @@ import (
 // and decodes on each side, a packed page a dozen.
 
 // pack puts notifications in columns: a few allocations per page, none per
-// notification.
+// notification, and none at all when the columns come back to the pool
+// (releasePacked, once the page is marshalled).
 func pack(ns []recorder.Notification) *pb.PackedNotifications {
 	n := len(ns)
 	total := 0
 	for i := range ns {
 		total += len(ns[i].State)
 	}
-	// One allocation for each pair of integer columns.
-	ints := make([]int64, 2*n)
-	u32 := make([]uint32, 2*n)
+	b := packPool.Get().(*packBuffers)
 	p := &pb.PackedNotifications{
-		Ids:                ints[:n:n],
-		OriginatorVersions: ints[n:],
-		TopicIndexes:       u32[:n:n],
-		StateLengths:       u32[n:],
-		States:             make([]byte, 0, total),
+		Ids:                resize(b.ids, n),
+		OriginatorVersions: resize(b.versions, n),
+		TopicIndexes:       resize(b.topics, n),
+		StateLengths:       resize(b.lengths, n),
+		States:             resize(b.states, total)[:0],
 	}
-	uuids := make([]byte, 16*n)
+	uuids := resize(b.uuids, 16*n)
 	allUUIDs := true
 	last := -1
 	for i := range ns {

@@ -7,6 +7,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/eventsourcing-go/eventsourcing/grpcapp/pb"
@@ -94,4 +96,58 @@ func TestUnpackMalformed(t *testing.T) {
 		_, err := unpack(p)
 		assert.Error(t, err, name)
 	}
+}
+
+// The client's codec decodes what the protobuf codec decodes, packed pages
+// itself and everything else through protobuf.
+func TestClientCodec(t *testing.T) {
+	var ns []recorder.Notification
+	for i := range 300 {
+		ns = append(ns, notification(int64(i+1)<<(i%40), uuid.NewString(), []string{"a", "b"}[i%2], []byte(strings.Repeat("s", i%5))))
+	}
+	ns[7].OriginatorVersion = -3
+	text := append([]recorder.Notification(nil), ns...)
+	text[5].OriginatorID = "order-5"
+	for _, msg := range []proto.Message{
+		&pb.SelectReply{Packed: pack(ns)},
+		&pb.SelectReply{Packed: pack(text)},
+		&pb.SelectReply{Packed: pack(nil)},
+		&pb.SelectReply{},
+		&pb.SelectReply{Notifications: toPB(ns[:3])},
+		&pb.NotificationBatch{Packed: pack(ns)},
+		&pb.NotificationBatch{Notifications: toPB(ns[:3])},
+		&pb.PingReply{},
+	} {
+		data, err := proto.Marshal(msg)
+		require.NoError(t, err)
+		got := msg.ProtoReflect().New().Interface()
+		require.NoError(t, clientCodec{protoCodec}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(data[:len(data)/2]), mem.SliceBuffer(data[len(data)/2:])}, got))
+		assert.True(t, proto.Equal(msg, got), "%T", msg)
+	}
+	// Unexpected encodings (unpacked repeated numbers, unknown fields) go
+	// to protobuf, which keeps what it knows.
+	b := protowire.AppendTag(nil, 2, protowire.BytesType)
+	inner := protowire.AppendTag(nil, 1, protowire.VarintType)
+	inner = protowire.AppendVarint(inner, 42)
+	inner = protowire.AppendTag(inner, 99, protowire.BytesType)
+	inner = protowire.AppendBytes(inner, []byte("future"))
+	b = protowire.AppendBytes(b, inner)
+	var got pb.SelectReply
+	require.NoError(t, clientCodec{protoCodec}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, &got))
+	assert.Equal(t, []int64{42}, got.GetPacked().GetIds())
+	// Garbage is an error, not a panic.
+	assert.Error(t, clientCodec{protoCodec}.Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0x12, 0x05, 0x0a})}, &got))
+}
+
+// The server's codec marshals as protobuf does and recycles the columns.
+func TestServerCodec(t *testing.T) {
+	ns := []recorder.Notification{notification(1, uuid.NewString(), "t", []byte("abc"))}
+	want, err := proto.Marshal(&pb.SelectReply{Packed: pack(ns)})
+	require.NoError(t, err)
+	msg := &pb.SelectReply{Packed: pack(ns)}
+	data, err := serverCodec{protoCodec}.Marshal(msg)
+	require.NoError(t, err)
+	assert.Equal(t, want, data.Materialize())
+	assert.Nil(t, msg.GetPacked().GetStates(), "the columns went back to the pool")
+	data.Free()
 }

@@ -205,6 +205,8 @@ func (s *Server) Start(ctx context.Context) error {
 		// without waiting for window updates.
 		grpc.InitialWindowSize(windowSize),
 		grpc.InitialConnWindowSize(windowSize),
+		// The protobuf codec, recycling packed pages' columns (codec.go).
+		grpc.ForceServerCodecV2(serverCodec{protoCodec}),
 	)
 	pb.RegisterApplicationServer(s.grpc, &handler{s: s})
 	s.health = health.NewServer()
