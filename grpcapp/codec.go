@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	protobuf "google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/eventsourcing-go/eventsourcing/grpcapp/pb"
 )
@@ -28,15 +30,51 @@ var protoCodec = encoding.GetCodecV2(proto.Name)
 type serverCodec struct{ encoding.CodecV2 }
 
 func (c serverCodec) Marshal(v any) (mem.BufferSlice, error) {
-	data, err := c.CodecV2.Marshal(v)
-	// The bytes are out: the columns can serve the next page.
-	switch m := v.(type) {
+	var m protoreflect.ProtoMessage
+	var packed *pb.PackedNotifications
+	switch r := v.(type) {
 	case *pb.SelectReply:
-		releasePacked(m.Packed)
+		m, packed = r, r.Packed
 	case *pb.NotificationBatch:
-		releasePacked(m.Packed)
+		m, packed = r, r.Packed
 	}
-	return data, err
+	if packed == nil {
+		return c.CodecV2.Marshal(v)
+	}
+	// Into a buffer of pages (which, unlike gRPC's pool, is not cleared
+	// before reuse: marshalling overwrites every byte handed out).
+	size := protobuf.Size(m)
+	buf := pagePool.Get(size)
+	out, err := protobuf.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], m)
+	// The bytes are out: the columns can serve the next page.
+	releasePacked(packed)
+	if err != nil {
+		pagePool.Put(buf)
+		return nil, err
+	}
+	*buf = out
+	return mem.BufferSlice{mem.NewBuffer(buf, pagePool)}, nil
+}
+
+// pagePool holds marshalled pages' buffers; gRPC puts each back once it
+// has written it.
+var pagePool = &bufferPool{}
+
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get(n int) *[]byte {
+	if b, ok := p.pool.Get().(*[]byte); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func (p *bufferPool) Put(b *[]byte) {
+	if cap(*b) <= 2*maxPooled {
+		p.pool.Put(b)
+	}
 }
 
 // packBuffers are a packed page's columns, reused from page to page.
