@@ -489,12 +489,14 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 			top = r.rec(top).prev
 		}
 	}
-	m := 0
+	m, size := 0, 0
 	for nid := top; nid != 0; nid = r.rec(nid).prev {
-		if q.After != nil && r.rec(nid).version <= *q.After {
+		rec := r.rec(nid)
+		if q.After != nil && rec.version <= *q.After {
 			break
 		}
 		m++
+		size += int(rec.state.n)
 	}
 	if m == 0 {
 		return nil, nil
@@ -502,36 +504,49 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 	n := m
 	if q.Limit > 0 && n > q.Limit {
 		n = q.Limit
-	}
-	if !q.Desc {
-		for range m - n { // the limit keeps the lowest versions
-			top = r.rec(top).prev
+		if !q.Desc {
+			for range m - n { // the limit keeps the lowest versions
+				top = r.rec(top).prev
+			}
+		}
+		size = 0
+		for k, nid := 0, top; k < n; k++ {
+			size += int(r.rec(nid).state.n)
+			nid = r.rec(nid).prev
 		}
 	}
+	// The states are copied out into one allocation, so callers cannot change
+	// the store. The walk runs down the versions, so ascending results are
+	// filled from the end, states as well as events.
 	out := make([]recorder.StoredEvent, n)
+	buf := make([]byte, size)
 	originator := r.bytes.string(r.streams.at(int(s)).id)
-	size := 0
+	off := 0
+	if !q.Desc {
+		off = size
+	}
 	nid := top
 	for k := range n {
 		rec := r.rec(nid)
-		j := k
+		j, l := k, int(rec.state.n)
 		if !q.Desc {
 			j = n - 1 - k
+			off -= l
 		}
-		out[j] = recorder.StoredEvent{
-			OriginatorID:      originator,
-			OriginatorVersion: rec.version,
-			Topic:             r.topics[rec.topic],
-			State:             r.bytes.bytes(rec.state),
+		state := buf[off : off+l : off+l]
+		copy(state, r.bytes.bytes(rec.state))
+		if q.Desc {
+			off += l
 		}
-		size += int(rec.state.n)
+		// Field by field: a struct literal would be copied in with a bulk
+		// write barrier whenever the collector runs, which is most of the
+		// time at this allocation rate.
+		e := &out[j]
+		e.OriginatorID = originator
+		e.OriginatorVersion = rec.version
+		e.Topic = r.topics[rec.topic]
+		e.State = state
 		nid = rec.prev
-	}
-	// Copy the states out in one allocation, so callers cannot change the store.
-	buf := make([]byte, size)
-	for i := range out {
-		k := copy(buf, out[i].State)
-		out[i].State, buf = buf[:k:k], buf[k:]
 	}
 	return out, nil
 }
@@ -588,24 +603,23 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 	if n == 0 {
 		return nil, nil
 	}
-	out := make([]recorder.Notification, 0, n)
+	out := make([]recorder.Notification, n)
 	buf := make([]byte, size)
+	j := 0
 	for i := lo; i <= last; i++ {
 		rec := r.records.at(i)
 		if filter && !slices.Contains(want, rec.topic) {
 			continue
 		}
 		k := copy(buf, r.bytes.bytes(rec.state))
-		out = append(out, recorder.Notification{
-			StoredEvent: recorder.StoredEvent{
-				OriginatorID:      r.bytes.string(r.streams.at(int(rec.stream)).id),
-				OriginatorVersion: rec.version,
-				Topic:             r.topics[rec.topic],
-				State:             buf[:k:k],
-			},
-			ID: int64(i + 1),
-		})
+		note := &out[j] // field by field, as in SelectEvents
+		note.ID = int64(i + 1)
+		note.OriginatorID = r.bytes.string(r.streams.at(int(rec.stream)).id)
+		note.OriginatorVersion = rec.version
+		note.Topic = r.topics[rec.topic]
+		note.State = buf[:k:k]
 		buf = buf[k:]
+		j++
 	}
 	return out, nil
 }
