@@ -14,10 +14,11 @@ import "unsafe"
 //     by spans (chunk, offset, length);
 //   - topics are interned: a record holds a small index into the topic table;
 //   - the index from UUID originator ids to streams is a map of [16]byte to
-//     uint32, which the collector does not scan either.
+//     uint32, which the collector does not scan either (text ids are keyed by
+//     views of the arena, one pointer per text-id originator).
 //
-// The collector then sees a few dozen large pointer-free blocks, whatever the
-// number of events.
+// The collector then marks one large pointer-free block per few thousand
+// events and scans none of them.
 
 // table is a chunked slice: appending never copies what is stored (one growing
 // slice would copy the whole table again and again as it grows), and a chunk is
