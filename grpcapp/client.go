@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,14 +140,6 @@ func NewClient(addr string, opts ...ClientOption) (*Client, error) {
 		grpc.WithInitialWindowSize(windowSize),
 		grpc.WithInitialConnWindowSize(windowSize),
 	}, o.dial...)
-	if o.callTimeout > 0 {
-		// The per-attempt deadline is the unary methods' timeout in the
-		// channel's service config: gRPC then derives each call's context
-		// with that deadline in place of the one it derives anyway, which
-		// saves a context and a timer per call. A sooner deadline of the
-		// caller's context still wins.
-		dial = append([]grpc.DialOption{grpc.WithDefaultServiceConfig(unaryTimeoutConfig(o.callTimeout))}, dial...)
-	}
 	conn, err := grpc.NewClient(addr, dial...)
 	if err != nil {
 		return nil, fmt.Errorf("grpcapp: client for %s: %w", addr, err)
@@ -210,14 +201,6 @@ func (c *Client) Close() error {
 // attempts.
 func (c *Client) Ping(ctx context.Context) error {
 	return c.retry(ctx, "Ping", true, func(ctx context.Context) error {
-		// Ping is left out of the service config's timeouts, so that a
-		// bare Ping on the connection stays the bare round trip that
-		// benchmarks compare calls with; its deadline is set here.
-		if c.opts.callTimeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, c.opts.callTimeout)
-			defer cancel()
-		}
 		_, err := c.rpc.Ping(ctx, &pb.PingRequest{})
 		return err
 	})
@@ -300,24 +283,39 @@ func (c *Client) retry(ctx context.Context, name string, retryable bool, attempt
 	return err
 }
 
-// once runs one attempt; its deadline is set by gRPC from the service
-// config (see unaryTimeoutConfig).
+// once runs one attempt within the call timeout. The timeout is the
+// client's own: a timer cancels the attempt, and gRPC cancels the server's
+// context with it (RST_STREAM), so that the server need not arm a timer of
+// its own for every call as it does for a deadline sent in the request
+// (the caller's own deadline, if any, is still sent). An attempt cut short
+// by the timer fails with DeadlineExceeded.
 func (c *Client) once(ctx context.Context, attempt func(ctx context.Context) error) error {
-	return attempt(ctx)
+	if c.opts.callTimeout <= 0 {
+		return attempt(ctx)
+	}
+	t := attemptTimer{}
+	actx, cancel := context.WithCancel(ctx)
+	t.cancel = cancel
+	t.timer = time.AfterFunc(c.opts.callTimeout, t.fire)
+	err := attempt(actx)
+	t.timer.Stop()
+	cancel()
+	if t.fired.Load() && status.Code(err) == codes.Canceled && ctx.Err() == nil {
+		return status.Errorf(codes.DeadlineExceeded, "no answer within the call timeout (%s)", c.opts.callTimeout)
+	}
+	return err
 }
 
-// unaryTimeoutConfig is a service config giving the unary methods of the
-// protocol but Ping (see Client.Ping) the timeout d. The notification stream
-// has none: it runs for as long as the follower does.
-func unaryTimeoutConfig(d time.Duration) string {
-	var names []string
-	for _, m := range pb.Application_ServiceDesc.Methods {
-		if m.MethodName == "Ping" {
-			continue
-		}
-		names = append(names, fmt.Sprintf(`{"service":%q,"method":%q}`, pb.Application_ServiceDesc.ServiceName, m.MethodName))
-	}
-	return fmt.Sprintf(`{"methodConfig":[{"name":[%s],"timeout":"%d.%09ds"}]}`, strings.Join(names, ","), d/time.Second, d%time.Second)
+// attemptTimer cancels an attempt when its time is up.
+type attemptTimer struct {
+	cancel context.CancelFunc
+	timer  *time.Timer
+	fired  atomic.Bool
+}
+
+func (t *attemptTimer) fire() {
+	t.fired.Store(true)
+	t.cancel()
 }
 
 func (c *Client) mapErr(ctx context.Context, err error, name string) error {
