@@ -192,22 +192,30 @@ func (a *Aggregate) create(e Event) {
 // Replayed events are not pending.
 func Replay(root Root, events ...Event) error {
 	a := root.aggregate()
-	for _, e := range events {
-		if a.id == uuid.Nil && a.version == 0 && a.createdOn.IsZero() {
-			a.create(e)
-			root.Apply(e.Data)
-			continue
+	for i := range events {
+		if err := replay(root, a, &events[i]); err != nil {
+			return err
 		}
-		if e.OriginatorID != a.id {
-			return fmt.Errorf("%w: event of %s applied to aggregate %s", ErrOriginatorID, e.OriginatorID, a.id)
-		}
-		if e.OriginatorVersion != a.version+1 {
-			return fmt.Errorf("%w: event version %d applied to aggregate %s at version %d",
-				ErrOriginatorVersion, e.OriginatorVersion, a.id, a.version)
-		}
-		root.Apply(e.Data)
-		a.version, a.modifiedOn = e.OriginatorVersion, e.Timestamp
 	}
+	return nil
+}
+
+// replay applies one event to root, whose base is a, as Replay does.
+func replay(root Root, a *Aggregate, e *Event) error {
+	if a.id == uuid.Nil && a.version == 0 && a.createdOn.IsZero() {
+		a.create(*e)
+		root.Apply(e.Data)
+		return nil
+	}
+	if e.OriginatorID != a.id {
+		return fmt.Errorf("%w: event of %s applied to aggregate %s", ErrOriginatorID, e.OriginatorID, a.id)
+	}
+	if e.OriginatorVersion != a.version+1 {
+		return fmt.Errorf("%w: event version %d applied to aggregate %s at version %d",
+			ErrOriginatorVersion, e.OriginatorVersion, a.id, a.version)
+	}
+	root.Apply(e.Data)
+	a.version, a.modifiedOn = e.OriginatorVersion, e.Timestamp
 	return nil
 }
 

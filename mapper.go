@@ -169,29 +169,107 @@ func (m *Mapper) ToEvent(s recorder.StoredEvent) (Event, error) {
 // the string sid it selected by and as id: s.OriginatorID equal to sid is
 // not parsed again.
 func (m *Mapper) toEvent(s recorder.StoredEvent, sid string, id uuid.UUID) (Event, error) {
-	fail := func(err error) (Event, error) {
-		return Event{}, fmt.Errorf("%w: topic %q originator %s version %d: %w",
-			ErrDeserialisation, s.Topic, s.OriginatorID, s.OriginatorVersion, err)
-	}
 	ti, err := m.types.infoByTopic(s.Topic)
 	if err != nil {
-		return fail(err)
+		return Event{}, decodeError(&s, err)
 	}
-	if sid == "" || s.OriginatorID != sid {
-		if id, err = uuid.Parse(s.OriginatorID); err != nil {
-			return fail(fmt.Errorf("originator id: %w", err))
-		}
+	if id, err = m.originator(&s, sid, id); err != nil {
+		return Event{}, decodeError(&s, err)
 	}
-	state, err := m.open(s.State)
+	state, err := m.openEvent(s.State, ti)
 	if err != nil {
-		return fail(err)
+		return Event{}, decodeError(&s, err)
 	}
 	e, err := m.types.decodeEvent(state, ti)
 	if err != nil {
-		return fail(err)
+		return Event{}, decodeError(&s, err)
 	}
 	e.OriginatorID, e.OriginatorVersion = id, s.OriginatorVersion
 	return e, nil
+}
+
+// decodeError is how every failure to decode s reads.
+func decodeError(s *recorder.StoredEvent, err error) error {
+	return fmt.Errorf("%w: topic %q originator %s version %d: %w",
+		ErrDeserialisation, s.Topic, s.OriginatorID, s.OriginatorVersion, err)
+}
+
+// originator returns the originator id of s, parsing it only when it is not
+// sid, the id (as id) a reader selected by.
+func (m *Mapper) originator(s *recorder.StoredEvent, sid string, id uuid.UUID) (uuid.UUID, error) {
+	if sid != "" && s.OriginatorID == sid {
+		return id, nil
+	}
+	id, err := uuid.Parse(s.OriginatorID)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("originator id: %w", err)
+	}
+	return id, nil
+}
+
+// openEvent returns the event state of a stored state of type ti: opened,
+// then upcast to the type's class version.
+func (m *Mapper) openEvent(state []byte, ti *typeInfo) ([]byte, error) {
+	state, err := m.open(state)
+	if err != nil || len(ti.upcasters) == 0 {
+		return state, err
+	}
+	return m.types.upcast(state, ti)
+}
+
+// replay applies stored events, selected by the originator id sid (id
+// parsed), to root in order: what ToEvent then Replay do for each, but
+// with the work that is the same for all events done once. The type of a
+// run of events with one topic is looked up once, and the run's payloads
+// are decoded into one allocation (see payloadArena); the events are
+// applied as they are decoded, never collected. When ti is not nil, a
+// creation event must be of that aggregate type (else ErrAggregateType).
+func (m *Mapper) replay(root Root, stored []recorder.StoredEvent, sid string, id uuid.UUID, ti *typeInfo) error {
+	a := root.aggregate()
+	var (
+		topic    string // of the run being decoded
+		info     *typeInfo
+		payloads payloadArena
+	)
+	for i := range stored {
+		s := &stored[i]
+		if info == nil || s.Topic != topic {
+			var err error
+			if info, err = m.types.infoByTopic(s.Topic); err != nil {
+				return decodeError(s, err)
+			}
+			run := 1
+			for run < len(stored)-i && stored[i+run].Topic == s.Topic {
+				run++
+			}
+			topic, payloads = s.Topic, newPayloadArena(info, run)
+		}
+		e := Event{OriginatorVersion: s.OriginatorVersion}
+		var err error
+		if e.OriginatorID, err = m.originator(s, sid, id); err != nil {
+			return decodeError(s, err)
+		}
+		state, err := m.openEvent(s.State, info)
+		if err != nil {
+			return decodeError(s, err)
+		}
+		payload := payloads.next()
+		var creator []byte
+		if e.Timestamp, creator, err = m.types.decodeEventState(state, info, payload); err != nil {
+			return decodeError(s, err)
+		}
+		if ti != nil && len(creator) > 0 {
+			// Indexing with string(creator) does not allocate.
+			if other, ok := m.types.reg.Load().byTopic[string(creator)]; !ok || other != ti {
+				return fmt.Errorf("%w: recorded as %q, asked for %q", ErrAggregateType, creator, ti.topic)
+			}
+		}
+		e.Data = payloads.box(payload)
+		if err := replay(root, a, &e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // seal compresses then encrypts.

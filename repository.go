@@ -144,19 +144,8 @@ func (r *Repository) load(ctx context.Context, root Root, id uuid.UUID, version 
 	if after == nil && len(stored) == 0 {
 		return fmt.Errorf("get %s: %w", id, ErrAggregateNotFound)
 	}
-	for _, s := range stored {
-		e, err := r.mapper.toEvent(s, sid, id)
-		if err != nil {
-			return fmt.Errorf("get %s: %w", id, err)
-		}
-		if e.IsCreation() {
-			if other, err := r.mapper.types.infoByTopic(e.OriginatorTopic); err != nil || other != ti {
-				return fmt.Errorf("get %s: %w: recorded as %q, asked for %q", id, ErrAggregateType, e.OriginatorTopic, ti.topic)
-			}
-		}
-		if err := Replay(root, e); err != nil {
-			return fmt.Errorf("get %s: %w", id, err)
-		}
+	if err := r.mapper.replay(root, stored, sid, id, ti); err != nil {
+		return fmt.Errorf("get %s: %w", id, err)
 	}
 	return nil
 }

@@ -575,19 +575,19 @@ func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
 			return Event{}, err
 		}
 	}
-	var e Event
-	// The payload is decoded into a pooled scratch value and then boxed into
-	// e.Data, which copies it: one allocation per event instead of two
-	// (reflect.New, then the copy Interface makes of an addressable value).
-	scratch := ti.scratch.Get()
-	if scratch == nil {
-		scratch = reflect.New(ti.typ).Interface()
+	payloads := newPayloadArena(ti, 1)
+	payload := payloads.next()
+	ts, topic, err := t.decodeEventState(state, ti, payload)
+	if err != nil {
+		return Event{}, err
 	}
-	payload := reflect.ValueOf(scratch).Elem()
-	defer func() {
-		payload.SetZero() // drop references before the value is reused
-		ti.scratch.Put(scratch)
-	}()
+	return Event{Timestamp: ts, OriginatorTopic: string(topic), Data: payloads.box(payload)}, nil
+}
+
+// decodeEventState decodes upcast event state: the payload into payload, a
+// zero value of ti's type, and the envelope's timestamp and originator topic
+// (nil when absent; it aliases state or a scratch buffer).
+func (t *Types) decodeEventState(state []byte, ti *typeInfo, payload reflect.Value) (ts time.Time, topic []byte, err error) {
 	c := ti.codec(t)
 	d := decoder{t: t, data: state}
 	next := 0
@@ -599,9 +599,9 @@ func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
 		}
 		switch string(key) {
 		case "timestamp":
-			err = d.timeValue(&e.Timestamp)
+			err = d.timeValue(&ts)
 		case "originator_topic":
-			e.OriginatorTopic, err = d.str()
+			topic, err = d.strBytes()
 		default:
 			next, err = d.member(c, payload, key, next)
 		}
@@ -612,11 +612,7 @@ func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
 	if err == nil {
 		err = d.end()
 	}
-	if err != nil {
-		return Event{}, err
-	}
-	e.Data = payload.Interface()
-	return e, nil
+	return ts, topic, err
 }
 
 // upcast brings old state up to the type's class version.

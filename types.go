@@ -37,8 +37,8 @@ type typeInfo struct {
 	typ          reflect.Type
 	upcasters    []Upcaster
 	classVersion int
-	scratch      sync.Pool // of *T, T the registered type: see decodeEvent
 	codecCache   atomic.Pointer[structCodec]
+	payloads     payloadType
 }
 
 // codec returns the type's struct codec, kept here to spare every event
@@ -112,7 +112,7 @@ func (t *Types) register(rt reflect.Type, topic string, opts []TypeOption) error
 	if topic == "" {
 		return fmt.Errorf("register %s: %w: empty topic", rt, ErrArgument)
 	}
-	ti := &typeInfo{topic: topic, typ: rt, classVersion: 1}
+	ti := &typeInfo{topic: topic, typ: rt, classVersion: 1, payloads: newPayloadType(rt)}
 	var aliases []string
 	for _, o := range opts {
 		o(ti, &aliases)

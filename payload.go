@@ -1,0 +1,106 @@
+package eventsourcing
+
+import (
+	"reflect"
+	"unsafe"
+)
+
+// Decoded event payloads reach Root.Apply as Event.Data, an interface. Boxing
+// a struct value into an interface copies it into a fresh allocation of its
+// own (unless the type is pointer-shaped), which made it one allocation per
+// event, on top of the value decoded into. A payload arena instead decodes a
+// run of events straight into one slice and boxes each element in place:
+// the interface points at the element, so a run of n events costs one
+// allocation instead of n.
+//
+// An interface's data word pointing into a slice is what the runtime makes
+// of a boxed value, as long as the value is never written again: arena
+// elements are decoded once, then handed out, and the arena never returns
+// them again. The interface keeps the whole slice alive, which is why a run
+// is carved into chunks of at most maxArena events.
+
+// arenaSizes are the lengths of the arrays a run is carved into, each twice
+// the one before; the largest bounds how many payloads share one allocation,
+// and so how much an aggregate keeping one payload (its last event, say)
+// keeps alive.
+const arenaSizes = 5 // 1, 2, 4, 8, 16
+
+// payloadType is what a registered type needs to box its values in place.
+type payloadType struct {
+	// arrays[i] is [1<<i]T. An array (reflect.New) is one allocation where a
+	// slice (reflect.MakeSlice) is two: the elements and the header.
+	arrays [arenaSizes]reflect.Type
+	// typed is a boxed T: its type word is copied into every boxed element.
+	typed any
+	// indirect is whether an interface holds T through a pointer to a copy,
+	// as it does for every T but the pointer-shaped ones; only those can be
+	// boxed in place.
+	indirect bool
+}
+
+func newPayloadType(rt reflect.Type) payloadType {
+	typed := reflect.Zero(rt).Interface()
+	// The zero value of a pointer-shaped type is held as a nil data word;
+	// any other type is held through a (non-nil) pointer to its value.
+	pt := payloadType{typed: typed, indirect: eface(&typed).data != nil}
+	for i := range pt.arrays {
+		pt.arrays[i] = reflect.ArrayOf(1<<i, rt)
+	}
+	return pt
+}
+
+// efaceWords is the runtime's layout of an interface without methods.
+type efaceWords struct {
+	typ, data unsafe.Pointer
+}
+
+func eface(x *any) *efaceWords { return (*efaceWords)(unsafe.Pointer(x)) }
+
+// payloadArena hands out zeroed payload values of one type, addressable so
+// that the decoder can fill them, and boxes them in place.
+type payloadArena struct {
+	pt    *payloadType
+	chunk reflect.Value // [n]T, handed out up to used
+	used  int
+	left  int // events still expected, to size the next chunk
+}
+
+// newPayloadArena returns an arena for n events of ti's type.
+func newPayloadArena(ti *typeInfo, n int) payloadArena {
+	return payloadArena{pt: &ti.payloads, left: n}
+}
+
+// next returns a zero T to decode an event into.
+func (p *payloadArena) next() reflect.Value {
+	if !p.pt.indirect {
+		// Boxing copies the value's one word: one element, reused.
+		if !p.chunk.IsValid() {
+			p.chunk = reflect.New(p.pt.arrays[0]).Elem()
+		}
+		return p.chunk.Index(0)
+	}
+	if !p.chunk.IsValid() || p.used == p.chunk.Len() {
+		// The smallest array that holds the events left, or the largest.
+		i := 0
+		for i < arenaSizes-1 && 1<<i < p.left {
+			i++
+		}
+		p.chunk, p.used = reflect.New(p.pt.arrays[i]).Elem(), 0
+	}
+	p.left--
+	p.used++
+	return p.chunk.Index(p.used - 1)
+}
+
+// box returns v, which next returned and the decoder filled, as an interface.
+// v must not be changed afterwards.
+func (p *payloadArena) box(v reflect.Value) any {
+	if !p.pt.indirect {
+		x := v.Interface()
+		v.SetZero() // reused by next
+		return x
+	}
+	x := p.pt.typed
+	eface(&x).data = v.Addr().UnsafePointer()
+	return x
+}
