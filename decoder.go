@@ -497,6 +497,19 @@ func (d *decoder) canonicalTagged(name string) ([]byte, bool) {
 }
 
 func (d *decoder) timeValue(dst *time.Time) error {
+	// Every event has a timestamp, written in canonical form: reading the
+	// tag's head, then the date and time and `"}` in one pass is much cheaper
+	// than finding the string's end first and parsing it after.
+	const head = `{"_type_":"` + TagDatetime + `","_data_":"`
+	d.ws()
+	if s := d.data[d.pos:]; len(s) > len(head) && string(s[:len(head)]) == head {
+		s = s[len(head):]
+		if t, n, ok := parseCanonicalISO(s); ok && len(s) >= n+2 && s[n] == '"' && s[n+1] == '}' {
+			*dst = t
+			d.pos += len(head) + n + 2
+			return nil
+		}
+	}
 	data, _, err := d.tagged(TagDatetime, true)
 	if err != nil {
 		return err
@@ -741,34 +754,51 @@ func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
 // (YYYY-MM-DDTHH:MM:SS[.f…]+00:00 or Z) without allocating, and anything else
 // through parseISO.
 func parseISOBytes(b []byte) (time.Time, error) {
-	if len(b) >= 20 && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' {
-		cy, yy := digits2(b, 0), digits2(b, 2)
-		mo, dd := digits2(b, 5), digits2(b, 8)
-		h, mi, sec := digits2(b, 11), digits2(b, 14), digits2(b, 17)
-		y := 100*cy + yy
-		i, ns := 19, 0
-		if b[i] == '.' {
-			i++
-			digits := 0
-			for i < len(b) && b[i] >= '0' && b[i] <= '9' && digits < 9 {
-				ns = ns*10 + int(b[i]-'0')
-				i++
-				digits++
-			}
-			for ; digits < 9 && digits > 0; digits++ {
-				ns *= 10
-			}
-		}
-		rest := string(b[i:]) // compared, not kept: no allocation
-		if cy >= 0 && yy >= 0 && y >= 1 && mo >= 1 && mo <= 12 && dd >= 1 && dd <= daysIn(y, mo) &&
-			h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 && (rest == "+00:00" || rest == "Z") {
-			// Every event has a timestamp: computing the Unix time directly
-			// is several times cheaper than time.Date's normalisation.
-			secs := unixDays(y, mo, dd)*86400 + int64(h*3600+mi*60+sec)
-			return time.Unix(secs, int64(ns)).UTC(), nil
-		}
+	if t, n, ok := parseCanonicalISO(b); ok && n == len(b) {
+		return t, nil
 	}
 	return parseISO(string(b))
+}
+
+// parseCanonicalISO parses the canonical form at the start of b, reporting
+// the bytes it takes, or false when b does not start so.
+func parseCanonicalISO(b []byte) (t time.Time, n int, ok bool) {
+	if len(b) < 20 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+		return time.Time{}, 0, false
+	}
+	cy, yy := digits2(b, 0), digits2(b, 2)
+	mo, dd := digits2(b, 5), digits2(b, 8)
+	h, mi, sec := digits2(b, 11), digits2(b, 14), digits2(b, 17)
+	y := 100*cy + yy
+	i, ns := 19, 0
+	if b[i] == '.' {
+		i++
+		digits := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' && digits < 9 {
+			ns = ns*10 + int(b[i]-'0')
+			i++
+			digits++
+		}
+		for ; digits < 9 && digits > 0; digits++ {
+			ns *= 10
+		}
+	}
+	switch rest := b[i:]; {
+	case len(rest) >= 6 && string(rest[:6]) == "+00:00":
+		i += 6
+	case len(rest) >= 1 && rest[0] == 'Z':
+		i++
+	default:
+		return time.Time{}, 0, false
+	}
+	if cy < 0 || yy < 0 || y < 1 || mo < 1 || mo > 12 || dd < 1 || dd > daysIn(y, mo) ||
+		h < 0 || h >= 24 || mi < 0 || mi >= 60 || sec < 0 || sec >= 60 {
+		return time.Time{}, 0, false
+	}
+	// Computing the Unix time directly is several times cheaper than
+	// time.Date's normalisation.
+	secs := unixDays(y, mo, dd)*86400 + int64(h*3600+mi*60+sec)
+	return time.Unix(secs, int64(ns)).UTC(), i, true
 }
 
 // digits2 returns the two decimal digits at b[i:i+2] as a number, or a
