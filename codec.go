@@ -104,6 +104,30 @@ func (d *decoder) member(c *structCodec, v reflect.Value, key []byte, next int) 
 	if i < 0 {
 		return next, d.skip()
 	}
+	return d.fieldValue(c, v, i)
+}
+
+// nextField reads the member of field next into v when it comes next, with
+// its key exactly as the encoder writes it, which is the usual case: then
+// the key is neither scanned nor looked up. ok is false when nothing was
+// read and the member is to be read by key and member.
+func (d *decoder) nextField(c *structCodec, v reflect.Value, next int) (n int, ok bool, err error) {
+	if next >= len(c.fields) {
+		return next, false, nil
+	}
+	key := c.fields[next].key
+	d.ws()
+	if len(d.data)-d.pos < len(key) || string(d.data[d.pos:d.pos+len(key)]) != string(key) {
+		return next, false, nil
+	}
+	d.pos += len(key)
+	n, err = d.fieldValue(c, v, next)
+	return n, true, err
+}
+
+// fieldValue reads the value of field i into v, and returns the index of
+// the field expected next.
+func (d *decoder) fieldValue(c *structCodec, v reflect.Value, i int) (int, error) {
 	f := &c.fields[i]
 	fv := v.FieldByIndex(f.index)
 	ok, err := d.inline(f, fv)
@@ -114,7 +138,7 @@ func (d *decoder) member(c *structCodec, v reflect.Value, key []byte, next int) 
 		d.pos = h.pos
 	}
 	if err != nil {
-		return i + 1, fmt.Errorf("field %q: %w", key, err)
+		return i + 1, fmt.Errorf("field %q: %w", f.name, err)
 	}
 	return i + 1, nil
 }

@@ -733,12 +733,18 @@ func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
 			next := 0
 			more, err := d.openObject()
 			for more && err == nil {
-				var key []byte
-				if key, err = d.key(); err != nil {
+				var known bool
+				if next, known, err = d.nextField(c, v, next); err != nil {
 					return err
 				}
-				if next, err = d.member(c, v, key, next); err != nil {
-					return err
+				if !known {
+					var key []byte
+					if key, err = d.key(); err != nil {
+						return err
+					}
+					if next, err = d.member(c, v, key, next); err != nil {
+						return err
+					}
 				}
 				more, err = d.nextMember()
 			}

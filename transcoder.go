@@ -593,17 +593,28 @@ func (t *Types) decodeEventState(state []byte, ti *typeInfo, payload reflect.Val
 	next := 0
 	more, err := d.openObject()
 	for more && err == nil {
-		var key []byte
-		if key, err = d.key(); err != nil {
-			break
-		}
-		switch string(key) {
-		case "timestamp":
+		// Keys mostly come as the encoder writes them: the timestamp, then
+		// the payload's fields in order; those are matched, not scanned.
+		d.ws()
+		var known bool
+		if known = d.literal(`"timestamp":`); known {
 			err = d.timeValue(&ts)
-		case "originator_topic":
-			topic, err = d.strBytes()
-		default:
-			next, err = d.member(c, payload, key, next)
+		} else {
+			next, known, err = d.nextField(c, payload, next)
+		}
+		if !known && err == nil {
+			var key []byte
+			if key, err = d.key(); err != nil {
+				break
+			}
+			switch string(key) {
+			case "timestamp":
+				err = d.timeValue(&ts)
+			case "originator_topic":
+				topic, err = d.strBytes()
+			default:
+				next, err = d.member(c, payload, key, next)
+			}
 		}
 		if err == nil {
 			more, err = d.nextMember()
