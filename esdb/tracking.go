@@ -320,7 +320,5 @@ func (r *ProcessRecorder) HasTrackingID(ctx context.Context, applicationName str
 
 // Wait returns when the upstream's position has reached notificationID.
 func (r *ProcessRecorder) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
-	return recorder.WaitFor(ctx, timeout, &r.f.tracking.signal, func(ctx context.Context) (bool, error) {
-		return r.HasTrackingID(ctx, applicationName, notificationID)
-	})
+	return recorder.WaitTracking(ctx, r.HasTrackingID, &r.f.tracking.signal, applicationName, notificationID, timeout)
 }

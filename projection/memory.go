@@ -85,13 +85,10 @@ func (v *MemoryView) MaxTrackingID(_ context.Context, applicationName string) (i
 
 // HasTrackingID reports whether the position has reached notificationID.
 func (v *MemoryView) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
-	id, ok, err := v.MaxTrackingID(ctx, applicationName)
-	return ok && id >= notificationID, err
+	return recorder.HasTrackingID(ctx, v.MaxTrackingID, applicationName, notificationID)
 }
 
 // Wait returns when the position has reached notificationID; see recorder.WaitFor.
 func (v *MemoryView) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
-	return recorder.WaitFor(ctx, timeout, &v.signal, func(ctx context.Context) (bool, error) {
-		return v.HasTrackingID(ctx, applicationName, notificationID)
-	})
+	return recorder.WaitTracking(ctx, v.HasTrackingID, &v.signal, applicationName, notificationID, timeout)
 }

@@ -175,3 +175,22 @@ func WaitFor(ctx context.Context, timeout time.Duration, signal *Signal, reached
 		}
 	}
 }
+
+// HasTrackingID derives TrackingRecorder.HasTrackingID from a recorder's
+// MaxTrackingID: the position has reached id when the last tracked id is at
+// least id.
+func HasTrackingID(ctx context.Context, maxTrackingID func(context.Context, string) (int64, bool, error), applicationName string, id int64) (bool, error) {
+	last, ok, err := maxTrackingID(ctx, applicationName)
+	if err != nil {
+		return false, err
+	}
+	return ok && last >= id, nil
+}
+
+// WaitTracking derives TrackingRecorder.Wait from a recorder's HasTrackingID
+// and the Signal its commits fire; see WaitFor.
+func WaitTracking(ctx context.Context, hasTrackingID func(context.Context, string, int64) (bool, error), signal *Signal, applicationName string, id int64, timeout time.Duration) error {
+	return WaitFor(ctx, timeout, signal, func(ctx context.Context) (bool, error) {
+		return hasTrackingID(ctx, applicationName, id)
+	})
+}

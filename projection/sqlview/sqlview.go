@@ -303,14 +303,11 @@ func (v *View) MaxTrackingID(ctx context.Context, applicationName string) (int64
 
 // HasTrackingID reports whether the position has reached notificationID.
 func (v *View) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
-	id, ok, err := v.MaxTrackingID(ctx, applicationName)
-	return ok && id >= notificationID, err
+	return recorder.HasTrackingID(ctx, v.MaxTrackingID, applicationName, notificationID)
 }
 
 // Wait returns when the position has reached notificationID; see recorder.WaitFor.
 // Commits of this process wake it at once; others are seen by polling.
 func (v *View) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
-	return recorder.WaitFor(ctx, timeout, &v.signal, func(ctx context.Context) (bool, error) {
-		return v.HasTrackingID(ctx, applicationName, notificationID)
-	})
+	return recorder.WaitTracking(ctx, v.HasTrackingID, &v.signal, applicationName, notificationID, timeout)
 }

@@ -15,7 +15,6 @@ package memory
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -676,16 +675,10 @@ func (r *Recorder) MaxTrackingID(ctx context.Context, applicationName string) (i
 
 // HasTrackingID reports whether the position has reached notificationID.
 func (r *Recorder) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
-	id, ok, err := r.MaxTrackingID(ctx, applicationName)
-	if err != nil {
-		return false, fmt.Errorf("has tracking id: %w", err)
-	}
-	return ok && id >= notificationID, nil
+	return recorder.HasTrackingID(ctx, r.MaxTrackingID, applicationName, notificationID)
 }
 
 // Wait returns when the position has reached notificationID; see recorder.WaitFor.
 func (r *Recorder) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
-	return recorder.WaitFor(ctx, timeout, &r.signal, func(ctx context.Context) (bool, error) {
-		return r.HasTrackingID(ctx, applicationName, notificationID)
-	})
+	return recorder.WaitTracking(ctx, r.HasTrackingID, &r.signal, applicationName, notificationID, timeout)
 }

@@ -362,18 +362,12 @@ func (r *TrackingRecorder) MaxTrackingID(ctx context.Context, applicationName st
 
 // HasTrackingID reports whether the position has reached notificationID.
 func (r *TrackingRecorder) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
-	id, ok, err := r.MaxTrackingID(ctx, applicationName)
-	if err != nil {
-		return false, err
-	}
-	return ok && id >= notificationID, nil
+	return recorder.HasTrackingID(ctx, r.MaxTrackingID, applicationName, notificationID)
 }
 
 // Wait returns when the position has reached notificationID; see recorder.WaitFor.
 func (r *TrackingRecorder) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
-	return recorder.WaitFor(ctx, timeout, r.db.signal, func(ctx context.Context) (bool, error) {
-		return r.HasTrackingID(ctx, applicationName, notificationID)
-	})
+	return recorder.WaitTracking(ctx, r.HasTrackingID, r.db.signal, applicationName, notificationID, timeout)
 }
 
 // ProcessRecorder stores events and tracking positions atomically.
