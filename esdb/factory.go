@@ -199,21 +199,10 @@ func grpcCode(err error) codes.Code {
 	return codes.OK
 }
 
-// wrap maps a client error onto the recorder's kinds, keeping it as the cause.
+// wrap maps a client error onto the recorder's kinds (see recorder.Wrap); a
+// cancelled call surfaces as a gRPC Canceled status, and Wrap says why.
 func wrap(ctx context.Context, op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var re *recorder.Error
-	if errors.As(err, &re) {
-		return err
-	}
-	// A cancelled call surfaces as a gRPC Canceled status or a client error;
-	// say why, so that errors.Is(err, context.Canceled) holds.
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		err = fmt.Errorf("%w: %w", cerr, err)
-	}
-	return &recorder.Error{Kind: kindOf(err), Op: op, Err: err}
+	return recorder.Wrap(ctx, op, err, kindOf)
 }
 
 func kindOf(err error) error {

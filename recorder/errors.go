@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -108,3 +109,23 @@ func Errorf(kind error, op string, format string, args ...any) error {
 
 // ErrConfiguration reports a malformed or missing setting.
 var ErrConfiguration = errors.New("configuration error")
+
+// Wrap is how backends turn a driver's error into an *Error: nil stays nil, an
+// *Error passes through unchanged (it was classified deeper down), and any
+// other error gets the kind that kindOf assigns, with the driver's error kept
+// as the cause for errors.As. When ctx has ended, its error is joined in, so
+// errors.Is(err, context.Canceled) holds whatever the driver reported for an
+// interrupted call.
+func Wrap(ctx context.Context, op string, err error, kindOf func(error) error) error {
+	if err == nil {
+		return nil
+	}
+	var re *Error
+	if errors.As(err, &re) {
+		return err
+	}
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		err = fmt.Errorf("%w: %w", cerr, err)
+	}
+	return &Error{Kind: kindOf(err), Op: op, Err: err}
+}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"strings"
 
@@ -15,21 +14,11 @@ import (
 // errClosed is the cause of every operation on a closed factory.
 var errClosed = errors.New("postgres: connection pool is closed")
 
-// wrap maps a driver error onto the recorder's error kinds, keeping it as the
-// cause, so that errors.Is(err, recorder.ErrIntegrity) holds for every unique
+// wrap maps a driver error onto the recorder's error kinds (see recorder.Wrap),
+// so that errors.Is(err, recorder.ErrIntegrity) holds for every unique
 // violation and errors.As still finds the *pgconn.PgError.
 func wrap(ctx context.Context, op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var re *recorder.Error
-	if errors.As(err, &re) {
-		return err
-	}
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		err = fmt.Errorf("%w: %w", cerr, err)
-	}
-	return &recorder.Error{Kind: kindOf(err), Op: op, Err: err}
+	return recorder.Wrap(ctx, op, err, kindOf)
 }
 
 func kindOf(err error) error {

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/eventsourcing-go/eventsourcing/recorder"
@@ -14,22 +13,10 @@ import (
 // errClosed is the cause of every operation on a closed factory.
 var errClosed = errors.New("sqlite: database is closed")
 
-// wrap maps a driver error onto the recorder's error kinds, keeping the driver
-// error as the cause so that callers can still reach it with errors.As.
+// wrap maps a driver error onto the recorder's error kinds (see recorder.Wrap);
+// an interrupted statement reports SQLITE_INTERRUPT, and Wrap says why.
 func wrap(ctx context.Context, op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var re *recorder.Error
-	if errors.As(err, &re) {
-		return err
-	}
-	// An interrupted statement reports SQLITE_INTERRUPT; say why it was
-	// interrupted, so that errors.Is(err, context.Canceled) holds.
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		err = fmt.Errorf("%w: %w", cerr, err)
-	}
-	return &recorder.Error{Kind: kindOf(err), Op: op, Err: err}
+	return recorder.Wrap(ctx, op, err, kindOf)
 }
 
 func kindOf(err error) error {
