@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -151,6 +152,12 @@ func fromStatus(ctx context.Context, err error, method string) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("grpcapp: %s: %w", method, ctxErr)
 	}
+	if status.Code(err) == codes.DeadlineExceeded && callerDeadlinePassed(ctx) {
+		// The caller's deadline travels with the request, and the server's
+		// timer for it can fire a moment before the caller's own: the call
+		// still ended because of the caller's deadline.
+		return fmt.Errorf("grpcapp: %s: %w", method, context.DeadlineExceeded)
+	}
 	s, ok := status.FromError(err)
 	if !ok {
 		return fmt.Errorf("grpcapp: %s: %w", method, err)
@@ -179,4 +186,15 @@ func fromStatus(ctx context.Context, err error, method string) error {
 		}
 	}
 	return e
+}
+
+// deadlineSkew is how far ahead of the caller's own timer the server's copy of
+// the caller's deadline may fire on the same host.
+const deadlineSkew = 20 * time.Millisecond
+
+// callerDeadlinePassed reports whether ctx has a deadline that has passed, or
+// is about to (within deadlineSkew).
+func callerDeadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) <= deadlineSkew
 }
