@@ -3,6 +3,8 @@ package recorder_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -38,40 +40,50 @@ func TestModuleName(t *testing.T) {
 }
 
 func TestRegisterAndOpen(t *testing.T) {
+	p := registryPrefix()
 	broken := errors.New("cannot reach the database")
-	recorder.Register("registry-test-ok", func(_ context.Context, env recorder.Env) (recorder.Factory, error) {
+	recorder.Register(p+"ok", func(_ context.Context, env recorder.Env) (recorder.Factory, error) {
 		return fakeFactory{env: env}, nil
-	}, "registry-test-alias")
-	recorder.Register("registry-test-broken", func(context.Context, recorder.Env) (recorder.Factory, error) {
+	}, p+"alias")
+	recorder.Register(p+"broken", func(context.Context, recorder.Env) (recorder.Factory, error) {
 		return nil, broken
 	})
-	assert.Subset(t, recorder.Modules(), []string{"registry-test-ok", "registry-test-alias", "registry-test-broken"})
+	assert.Subset(t, recorder.Modules(), []string{p + "ok", p + "alias", p + "broken"})
 	assert.IsIncreasing(t, recorder.Modules())
 
-	for _, name := range []string{"registry-test-ok", "registry-test-alias"} {
+	for _, name := range []string{p + "ok", p + "alias"} {
 		f, err := recorder.Open(t.Context(), recorder.NewEnvFrom("app", map[string]string{"PERSISTENCE_MODULE": name}, nil))
 		require.NoError(t, err)
 		assert.Equal(t, "app", f.(fakeFactory).env.Name(), "the module sees the application's env")
 	}
 
-	_, err := recorder.Open(t.Context(), recorder.NewEnvFrom("app", map[string]string{"PERSISTENCE_MODULE": "registry-test-broken"}, nil))
+	_, err := recorder.Open(t.Context(), recorder.NewEnvFrom("app", map[string]string{"PERSISTENCE_MODULE": p + "broken"}, nil))
 	require.ErrorIs(t, err, recorder.ErrInfrastructureFactory)
 	require.ErrorIs(t, err, broken, "the module's error is kept")
-	assert.Contains(t, err.Error(), `"registry-test-broken"`)
+	assert.Contains(t, err.Error(), `"`+p+`broken"`)
 
-	_, err = recorder.Open(t.Context(), recorder.NewEnvFrom("app", map[string]string{"PERSISTENCE_MODULE": "registry-test-missing"}, nil))
+	_, err = recorder.Open(t.Context(), recorder.NewEnvFrom("app", map[string]string{"PERSISTENCE_MODULE": p + "missing"}, nil))
 	require.ErrorIs(t, err, recorder.ErrInfrastructureFactory)
-	assert.Contains(t, err.Error(), `"registry-test-missing" is not registered`)
+	assert.Contains(t, err.Error(), `"`+p+`missing" is not registered`)
 	assert.Contains(t, err.Error(), "import the module's package", "the message says how to link a module in")
 }
 
 func TestRegisterTwicePanicsAndRegistersNothing(t *testing.T) {
+	p := registryPrefix()
 	open := func(context.Context, recorder.Env) (recorder.Factory, error) { return nil, nil }
-	recorder.Register("registry-test-taken", open)
-	assert.Panics(t, func() { recorder.Register("registry-test-taken", open) })
-	assert.Panics(t, func() { recorder.Register("registry-test-fresh", open, "registry-test-taken") })
-	assert.NotContains(t, recorder.Modules(), "registry-test-fresh", "a failed Register leaves the registry unchanged")
-	assert.Panics(t, func() { recorder.Register("registry-test-self", open, "registry-test-self") })
-	assert.Panics(t, func() { recorder.Register("registry-test-nil", nil) })
-	assert.NotContains(t, recorder.Modules(), "registry-test-nil")
+	recorder.Register(p+"taken", open)
+	assert.Panics(t, func() { recorder.Register(p+"taken", open) })
+	assert.Panics(t, func() { recorder.Register(p+"fresh", open, p+"taken") })
+	assert.NotContains(t, recorder.Modules(), p+"fresh", "a failed Register leaves the registry unchanged")
+	assert.Panics(t, func() { recorder.Register(p+"self", open, p+"self") })
+	assert.Panics(t, func() { recorder.Register(p+"nil", nil) })
+	assert.NotContains(t, recorder.Modules(), p+"nil")
 }
+
+// registryPrefix gives each run of a test its own module names, because the
+// registry is global and a name can be registered only once (go test -count).
+func registryPrefix() string {
+	return fmt.Sprintf("registry-test-%d-", registryRuns.Add(1))
+}
+
+var registryRuns atomic.Int64
