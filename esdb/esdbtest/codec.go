@@ -110,25 +110,16 @@ func (f *appendFrame) keep(b []byte) []byte {
 func (f *appendFrame) decode(b []byte) error {
 	*f = appendFrame{lastType: f.lastType, arena: f.arena}
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
+		fld, rest, err := nextField(b)
+		if err != nil {
+			return err
 		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return protowire.ParseError(n)
-			}
-			b = b[n:]
+		b = rest
+		if fld.typ != protowire.BytesType {
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		switch num {
+		v := fld.bytes
+		switch fld.num {
 		case 1:
 			o := &streams.AppendReq_Options{}
 			if err := protobuf.Unmarshal(v, o); err != nil {
@@ -149,25 +140,16 @@ func (f *appendFrame) decodeEvent(b []byte) error {
 	f.hasEvent = true
 	e := &f.event
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
+		fld, rest, err := nextField(b)
+		if err != nil {
+			return err
 		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return protowire.ParseError(n)
-			}
-			b = b[n:]
+		b = rest
+		if fld.typ != protowire.BytesType {
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		switch num {
+		v := fld.bytes
+		switch fld.num {
 		case 1: // id
 			id, err := decodeUUID(v)
 			if err != nil {
@@ -214,47 +196,29 @@ func internContentType(v []byte) string {
 func decodeUUID(b []byte) (uuid.UUID, error) {
 	var id uuid.UUID
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return id, protowire.ParseError(n)
+		fld, rest, err := nextField(b)
+		if err != nil {
+			return id, err
 		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return id, protowire.ParseError(n)
-			}
-			b = b[n:]
+		b = rest
+		if fld.typ != protowire.BytesType {
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return id, protowire.ParseError(n)
-		}
-		b = b[n:]
-		switch num {
+		v := fld.bytes
+		switch fld.num {
 		case 1:
 			var most, least uint64
 			for len(v) > 0 {
-				fnum, ftyp, m := protowire.ConsumeTag(v)
-				if m < 0 {
-					return id, protowire.ParseError(m)
+				fld, rest, err := nextField(v)
+				if err != nil {
+					return id, err
 				}
-				v = v[m:]
-				if ftyp != protowire.VarintType {
-					m = protowire.ConsumeFieldValue(fnum, ftyp, v)
-					if m < 0 {
-						return id, protowire.ParseError(m)
-					}
-					v = v[m:]
+				v = rest
+				if fld.typ != protowire.VarintType {
 					continue
 				}
-				x, m := protowire.ConsumeVarint(v)
-				if m < 0 {
-					return id, protowire.ParseError(m)
-				}
-				v = v[m:]
-				switch fnum {
+				x := fld.varint
+				switch fld.num {
 				case 1:
 					most = x
 				case 2:
@@ -273,25 +237,16 @@ func decodeUUID(b []byte) (uuid.UUID, error) {
 
 func mapEntry(b []byte) (key, val []byte, err error) {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, nil, protowire.ParseError(n)
+		fld, rest, err := nextField(b)
+		if err != nil {
+			return nil, nil, err
 		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return nil, nil, protowire.ParseError(n)
-			}
-			b = b[n:]
+		b = rest
+		if fld.typ != protowire.BytesType {
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return nil, nil, protowire.ParseError(n)
-		}
-		b = b[n:]
-		switch num {
+		v := fld.bytes
+		switch fld.num {
 		case 1:
 			key = v
 		case 2:
@@ -299,4 +254,36 @@ func mapEntry(b []byte) (key, val []byte, err error) {
 		}
 	}
 	return key, val, nil
+}
+
+// field is one field of an encoded protobuf message, as the hand-written
+// decoders of the hot append path read them.
+type field struct {
+	num    protowire.Number
+	typ    protowire.Type
+	bytes  []byte // the value of a BytesType field
+	varint uint64 // the value of a VarintType field
+}
+
+// nextField reads the field at the start of b and returns it with the rest of
+// b; fields of other wire types are skipped over, their values not kept.
+func nextField(b []byte) (field, []byte, error) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return field{}, nil, protowire.ParseError(n)
+	}
+	b = b[n:]
+	f := field{num: num, typ: typ}
+	switch typ {
+	case protowire.BytesType:
+		f.bytes, n = protowire.ConsumeBytes(b)
+	case protowire.VarintType:
+		f.varint, n = protowire.ConsumeVarint(b)
+	default:
+		n = protowire.ConsumeFieldValue(num, typ, b)
+	}
+	if n < 0 {
+		return field{}, nil, protowire.ParseError(n)
+	}
+	return f, b[n:], nil
 }
