@@ -46,6 +46,7 @@ const usage = `usage:
   eventsourcing-grpc call [-timeout 5s] ADDRESS METHOD [JSON-ARG...]
   eventsourcing-grpc notifications ADDRESS [-start N] [-limit N] [-topic T]...
   eventsourcing-grpc ssl [-dir ssl] [HOST...]
+  eventsourcing-grpc health [-timeout 3s] [ADDRESS]
 `
 
 func main() {
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = notificationsCmd(ctx, args[1:], stdout)
 	case "ssl":
 		err = sslCmd(args[1:], stdout)
+	case "health":
+		err = healthCmd(ctx, args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
