@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing/esdb/esdbtest"
@@ -132,5 +134,37 @@ func BenchmarkReadAll(b *testing.B) {
 			n += readAll()
 		}
 		report(b, n, cpu0)
+	})
+}
+
+// BenchmarkBatchAppend100 appends 100 events of 100 bytes per write through
+// Streams.Append (the official client, one message per event) and through
+// Streams.BatchAppend (one call kept open, one request per write, as the
+// clients that use it do); BatchAppend must be at least as fast.
+func BenchmarkBatchAppend100(b *testing.B) {
+	b.Run("Append", func(b *testing.B) {
+		_, c := startClient(b)
+		appendN(b, c, 100)
+	})
+	b.Run("BatchAppend", func(b *testing.B) {
+		ba := openBatch(b, dialRaw(b, startServer(b)))
+		name := streamName()
+		batch := binaryEvents(100)
+		cpu0 := esdbtest.CPUTime(b)
+		for b.Loop() {
+			for i := range batch {
+				batch[i].EventID = uuid.New()
+			}
+			req := &streams.BatchAppendReq{CorrelationId: structuredUUID(uuid.New()),
+				Options: batchOptions(name, esdb.Any{}), ProposedMessages: proposedOf(batch...), IsFinal: true}
+			if err := ba.Send(req); err != nil {
+				b.Fatal(err)
+			}
+			resp, err := ba.Recv()
+			if err != nil || resp.GetSuccess() == nil {
+				b.Fatal(err, resp)
+			}
+		}
+		report(b, b.N*100, cpu0)
 	})
 }

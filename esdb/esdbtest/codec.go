@@ -58,15 +58,23 @@ type encCache struct {
 }
 
 func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if f, ok := v.(*appendFrame); ok {
-		if len(data) == 1 {
-			// A message in one buffer, as nearly all are: decode it in
-			// place, without a copy; decode copies out what it keeps.
-			return f.decode(data[0].ReadOnlyData())
-		}
-		return f.decode(data.Materialize())
+	switch f := v.(type) {
+	case *appendFrame:
+		return f.decode(contiguous(data))
+	case *batchFrame:
+		return f.decode(contiguous(data))
 	}
 	return c.CodecV2.Unmarshal(data, v)
+}
+
+// contiguous returns a message's bytes. A message in one buffer, as nearly
+// all are, is decoded in place, without a copy; the decoders copy out what
+// they keep.
+func contiguous(data mem.BufferSlice) []byte {
+	if len(data) == 1 {
+		return data[0].ReadOnlyData()
+	}
+	return data.Materialize()
 }
 
 // appendFrame is one AppendReq decoded by hand. Appends arrive as one

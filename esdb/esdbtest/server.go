@@ -125,8 +125,8 @@ func NewServer(opts ...Option) (*Server, error) {
 	s.subs.load()
 
 	sopts := append(transportOptions(),
-		grpc.ChainUnaryInterceptor(s.unaryAuth),
-		grpc.ChainStreamInterceptor(s.streamAuth),
+		grpc.ChainUnaryInterceptor(s.unaryCall, s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamCall, s.streamAuth),
 	)
 	if cfg.tls {
 		cert, err := s.makeTLS()
@@ -381,6 +381,7 @@ func (*featuresServer) GetSupportedMethods(context.Context, *shared.Empty) (*ser
 		Methods: []*serverfeatures.SupportedMethod{
 			m(streamsSvc, "read", "position", "events"),
 			m(streamsSvc, "append"),
+			m(streamsSvc, "batchappend"),
 			m(streamsSvc, "delete"),
 			m(streamsSvc, "tombstone"),
 			m(psSvc, "create", both...),

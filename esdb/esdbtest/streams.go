@@ -206,7 +206,7 @@ func (ss *streamsServer) Append(stream streams.Streams_AppendServer) error {
 			problem = badRequest(setTrailer, "missing event id")
 			continue
 		}
-		size += len(e.Data) + len(e.Meta)
+		size += sizeOnDisk(e)
 		*events = append(*events, *e)
 	}
 	if problem != nil {
@@ -222,6 +222,9 @@ func (ss *streamsServer) Append(stream streams.Streams_AppendServer) error {
 	res, err := ss.srv.store.append(name, exp, *events)
 	if err != nil {
 		return storeErr(setTrailer, err)
+	}
+	if res.wrong {
+		noteOutcome(stream.Context(), "WrongExpectedVersion")
 	}
 	return stream.SendAndClose(appendResp(res))
 }
@@ -365,6 +368,7 @@ func (ss *streamsServer) readStream(stream streams.Streams_ReadServer, name stri
 		return storeErr(stream.SetTrailer, &streamDeletedError{stream: name})
 	}
 	if len(v.revs) == 0 || (v.hasMeta && v.meta.tb == softDeletedTB) {
+		noteOutcome(stream.Context(), "StreamNotFound")
 		return stream.Send(&streams.ReadResp{Content: &streams.ReadResp_StreamNotFound_{
 			StreamNotFound: &streams.ReadResp_StreamNotFound{StreamIdentifier: streamID(name)}}})
 	}
