@@ -174,7 +174,7 @@ func (p *persistentSubs) newGroup(c psConfig) (*psGroup, error) {
 	g := &psGroup{srv: p.srv, cfg: c, inflight: make(map[uuid.UUID][]*delivery),
 		wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	if c.Filter != nil {
-		f, err := newFilter(c.Filter.OnStream, expr{c.Filter.Regex, c.Filter.Prefixes}, c.Filter.Window, c.Filter.HasMax, c.Filter.Mult)
+		f, err := newFilter(p.srv.log, c.Filter.OnStream, expr{c.Filter.Regex, c.Filter.Prefixes}, c.Filter.Window, c.Filter.HasMax, c.Filter.Mult)
 		if err != nil {
 			return nil, err
 		}
@@ -630,7 +630,7 @@ func (ps *persistentServer) Create(ctx context.Context, req *persistent.CreateRe
 	}
 	g, err := p.newGroup(cfg)
 	if err != nil {
-		return nil, badRequest(unaryTrailer(ctx), err.Error())
+		return nil, ps.srv.filterErr(unaryTrailer(ctx), err)
 	}
 	p.groups[key] = g
 	if err := p.saveLocked(); err != nil {

@@ -136,6 +136,17 @@ func expectedString(e expectation) string {
 	}
 }
 
+// filterErr answers a filter that cannot be used: a regex the .NET engine
+// rejects fails the call as an exception in the server's handler does.
+func (s *Server) filterErr(setTrailer func(metadata.MD), err error) error {
+	var inv *invalidFilterError
+	if errors.As(err, &inv) {
+		s.log.Debug("esdbtest: refusing filter", "err", err)
+		return status.Error(codes.Unknown, "Exception was thrown by handler.")
+	}
+	return badRequest(setTrailer, err.Error())
+}
+
 func badRequest(setTrailer func(metadata.MD), msg string) error {
 	return trailerErr(setTrailer, codes.InvalidArgument, msg, "exception", "bad-request")
 }
@@ -326,9 +337,9 @@ func (ss *streamsServer) Read(req *streams.ReadReq, stream streams.Streams_ReadS
 	}
 	asString := opts.UuidOption.GetString_() != nil
 	backwards := opts.ReadDirection == streams.ReadReq_Options_Backwards
-	filter, err := compileFilter(opts.GetFilter())
+	filter, err := ss.srv.compileFilter(opts.GetFilter())
 	if err != nil {
-		return badRequest(setTrailer, err.Error())
+		return ss.srv.filterErr(setTrailer, err)
 	}
 	switch so := opts.StreamOption.(type) {
 	case *streams.ReadReq_Options_Stream:

@@ -3,86 +3,12 @@ package esdbtest
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"strings"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
-
-// defaultWindow is the checkpoint window a real node uses for a filter
-// sent with a "count" window.
-const defaultWindow = 32
-
-// filter selects $all records by event type or stream name.
-type filter struct {
-	onStream bool
-	re       *regexp.Regexp
-	prefixes []string
-	interval uint64 // records considered between checkpoints
-}
-
-// expression is what both the streams and persistent filter expressions
-// look like.
-type expression interface {
-	GetRegex() string
-	GetPrefix() []string
-}
-
-func newFilter(onStream bool, e expression, window uint32, hasMax bool, mult uint32) (*filter, error) {
-	f := &filter{onStream: onStream, prefixes: e.GetPrefix()}
-	if rx := e.GetRegex(); rx != "" {
-		// Clients send .NET patterns; the RE2 subset is what both agree on.
-		re, err := regexp.Compile(rx)
-		if err != nil {
-			return nil, fmt.Errorf("invalid filter regex %q: %w", rx, err)
-		}
-		f.re = re
-	}
-	w := uint64(defaultWindow)
-	if hasMax && window > 0 {
-		w = uint64(window)
-	}
-	m := uint64(mult)
-	if m == 0 {
-		m = 1
-	}
-	f.interval = w * m
-	return f, nil
-}
-
-func compileFilter(fo *streams.ReadReq_Options_FilterOptions) (*filter, error) {
-	if fo == nil {
-		return nil, nil
-	}
-	_, hasMax := fo.Window.(*streams.ReadReq_Options_FilterOptions_Max)
-	switch e := fo.Filter.(type) {
-	case *streams.ReadReq_Options_FilterOptions_StreamIdentifier:
-		return newFilter(true, e.StreamIdentifier, fo.GetMax(), hasMax, fo.CheckpointIntervalMultiplier)
-	case *streams.ReadReq_Options_FilterOptions_EventType:
-		return newFilter(false, e.EventType, fo.GetMax(), hasMax, fo.CheckpointIntervalMultiplier)
-	default:
-		return nil, fmt.Errorf("a filter needs a stream or event type expression")
-	}
-}
-
-func (f *filter) match(r *record) bool {
-	s := r.Type
-	if f.onStream {
-		s = r.Stream
-	}
-	if f.re != nil && f.re.MatchString(s) {
-		return true
-	}
-	for _, p := range f.prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}
 
 func confirmation() *streams.ReadResp {
 	return &streams.ReadResp{Content: &streams.ReadResp_Confirmation{Confirmation: &streams.ReadResp_SubscriptionConfirmation{
