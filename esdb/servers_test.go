@@ -1,8 +1,15 @@
 package esdb_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -10,73 +17,89 @@ import (
 	esdbclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
+	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing/esdb"
 )
 
-// target is a server the tests run against: esdbtest always, a real node
-// when one is available.
+// target is a server the tests run against: esdbtest always, a node in
+// another process when one is available.
 type target struct {
 	name string
 	uri  func(t testing.TB) string
 }
 
 func targets() []target {
+	name := "docker"
+	if os.Getenv("EVENTSTOREDB_URI") != "" {
+		name = "EVENTSTOREDB_URI"
+	}
 	return []target{
 		{"esdbtest", esdbtestURI},
-		{"EventStoreDB", realURI},
+		{name, realURI},
 	}
 }
 
-var real struct {
-	once    sync.Once
-	uri     string
-	skip    string
-	cleanup func()
+// realImage is EventStoreDB's own image, used instead of the emulator's
+// when the engine already has it (it is never pulled).
+const realImage = "eventstore/eventstore:24.10"
+
+var shared struct {
+	once sync.Once
+	uri  string
+	err  error
 }
 
-// realURI returns the URI of a real EventStoreDB: EVENTSTOREDB_URI when set,
-// else a container (eventstore/eventstore:24.10, insecure) started once for
-// the test binary when a Docker engine answers. Otherwise the test is
-// skipped with one line.
+// realURI returns the URI of a node outside the test process: EVENTSTOREDB_URI
+// when set, else a container started once for the test binary when a Docker
+// engine answers (EventStoreDB's image when the engine has it, else the
+// emulator's image, built from this repository). Without either the test is
+// skipped with one line; with an engine, a container that does not start
+// fails the test.
 func realURI(t testing.TB) string {
 	t.Helper()
-	real.once.Do(startReal)
-	if real.skip != "" {
-		t.Skip(real.skip)
+	if uri := os.Getenv("EVENTSTOREDB_URI"); uri != "" {
+		return uri
 	}
-	return real.uri
+	pool := dockerPool(t)
+	_, err := pool.Client.InspectImage(realImage)
+	useReal := err == nil
+	if !useReal {
+		buildEmulator(t)
+	}
+	shared.once.Do(func() {
+		if useReal {
+			shared.uri, shared.err = startRealNode(pool)
+			return
+		}
+		var n *node
+		if n, shared.err = startNode(context.Background(), pool, nodeOptions{env: []string{"EVENTSTORE_MEM_DB=true"}}); shared.err == nil {
+			shared.uri = n.uri
+			addCleanup(n.purge)
+		}
+	})
+	if shared.err != nil {
+		t.Fatalf("the shared container: %v", shared.err)
+	}
+	return shared.uri
 }
 
-func startReal() {
-	if uri := os.Getenv("EVENTSTOREDB_URI"); uri != "" {
-		real.uri = uri
-		return
-	}
-	const skip = "no EventStoreDB: set EVENTSTOREDB_URI or run a Docker engine"
-	pool, err := dockertest.NewPool("")
-	if err != nil || pool.Client.Ping() != nil {
-		real.skip = skip
-		return
-	}
+// startRealNode runs EventStoreDB's image, insecure and in memory.
+func startRealNode(pool *dockertest.Pool) (string, error) {
 	res, err := pool.RunWithOptions(&dockertest.RunOptions{
 		Repository: "eventstore/eventstore", Tag: "24.10",
 		Env: []string{"EVENTSTORE_INSECURE=true", "EVENTSTORE_MEM_DB=true", "EVENTSTORE_RUN_PROJECTIONS=None"},
 	}, func(hc *docker.HostConfig) { hc.AutoRemove = true })
 	if err != nil {
-		real.skip = skip + " (docker run failed: " + err.Error() + ")"
-		return
+		return "", fmt.Errorf("docker run %s: %w", realImage, err)
 	}
-	_ = res.Expire(600) // never outlive a crashed test binary by long
+	addCleanup(func() { _ = pool.Purge(res) })
 	uri := "esdb://" + res.GetHostPort("2113/tcp") + "?tls=false"
 	pool.MaxWait = 90 * time.Second
 	if err := pool.Retry(func() error { return ping(uri) }); err != nil {
-		_ = pool.Purge(res)
-		real.skip = skip + " (the container did not answer: " + err.Error() + ")"
-		return
+		return "", fmt.Errorf("%s did not answer: %w", realImage, err)
 	}
-	real.uri = uri
-	real.cleanup = func() { _ = pool.Purge(res) }
+	return uri, nil
 }
 
 func ping(uri string) error {
@@ -96,11 +119,26 @@ func ping(uri string) error {
 	return err
 }
 
+// cleanups are run by TestMain after every test: containers and images
+// shared by the tests of this binary.
+var cleanups struct {
+	sync.Mutex
+	fs []func()
+}
+
+func addCleanup(f func()) {
+	cleanups.Lock()
+	defer cleanups.Unlock()
+	cleanups.fs = append(cleanups.fs, f)
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if real.cleanup != nil {
-		real.cleanup()
+	cleanups.Lock()
+	for i := len(cleanups.fs) - 1; i >= 0; i-- {
+		cleanups.fs[i]()
 	}
+	cleanups.Unlock()
 	os.Exit(code)
 }
 
@@ -118,4 +156,179 @@ func newClient(t testing.TB, uri string) *esdbclient.Client {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// --- Docker ---
+
+var engine struct {
+	once sync.Once
+	pool *dockertest.Pool
+	err  error
+
+	imageOnce sync.Once
+	tag       string // of emulatorRepository
+	imageErr  error
+}
+
+const emulatorRepository = "esdb-emulator"
+
+// dockerPool returns a pool on the local Docker engine, or skips the test
+// with one line when no engine answers.
+func dockerPool(t testing.TB) *dockertest.Pool {
+	t.Helper()
+	engine.once.Do(func() {
+		engine.pool, engine.err = dockertest.NewPool("")
+		if engine.err == nil {
+			engine.err = engine.pool.Client.Ping()
+		}
+	})
+	if engine.err != nil {
+		t.Skipf("no Docker engine answers (%v): the tests on containers skip", engine.err)
+	}
+	return engine.pool
+}
+
+// buildEmulator builds the emulator's image once for the test binary, as
+// `make images` does: a static binary built here, in an image FROM scratch
+// (docker/esdb-emulator.Dockerfile). It is removed when the tests end.
+func buildEmulator(t testing.TB) {
+	t.Helper()
+	pool := dockerPool(t)
+	engine.imageOnce.Do(func() { engine.tag, engine.imageErr = buildEmulatorImage(pool) })
+	if engine.imageErr != nil {
+		t.Fatalf("building the emulator image: %v", engine.imageErr)
+	}
+}
+
+func buildEmulatorImage(pool *dockertest.Pool) (string, error) {
+	dir, err := os.MkdirTemp("", "esdb-emulator-image-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	ver, err := pool.Client.Version()
+	if err != nil {
+		return "", fmt.Errorf("engine version: %w", err)
+	}
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "esdb-emulator"), "../cmd/esdb-emulator")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+ver.Get("Arch"))
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	dockerfile, err := os.ReadFile("../docker/esdb-emulator.Dockerfile")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), dockerfile, 0o644); err != nil {
+		return "", err
+	}
+	for _, d := range []string{"data", "tmp"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	tag := "test-" + randomHex(6)
+	name := emulatorRepository + ":" + tag
+	var out bytes.Buffer
+	if err := pool.Client.BuildImage(docker.BuildImageOptions{
+		Name: name, ContextDir: dir, Dockerfile: "Dockerfile", OutputStream: &out, RmTmpContainer: true,
+	}); err != nil {
+		return "", fmt.Errorf("docker build: %w\n%s", err, out.String())
+	}
+	addCleanup(func() { _ = pool.Client.RemoveImage(name) })
+	return tag, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// node is an emulator container, reached on a loopback port of this host.
+type node struct {
+	pool *dockertest.Pool
+	res  *dockertest.Resource
+	addr string // 127.0.0.1:port
+	uri  string // insecure; a TLS node's tests make their own
+}
+
+type nodeOptions struct {
+	env    []string
+	mounts []string // host-path:container-path[:ro], or volume:container-path
+	// hostPort is the loopback port to publish 2113 on (default: any free
+	// one); a fixed port outlives a restart or a replaced container.
+	hostPort string
+}
+
+// startNode runs the emulator's image and waits until it serves.
+func startNode(ctx context.Context, pool *dockertest.Pool, o nodeOptions) (*node, error) {
+	res, err := pool.RunWithOptions(&dockertest.RunOptions{
+		Repository: emulatorRepository, Tag: engine.tag, Env: o.env, Mounts: o.mounts,
+		PortBindings: map[docker.Port][]docker.PortBinding{"2113/tcp": {{HostIP: "127.0.0.1", HostPort: o.hostPort}}},
+	}, func(hc *docker.HostConfig) { hc.PublishAllPorts = false })
+	if err != nil {
+		return nil, fmt.Errorf("docker run %s:%s: %w", emulatorRepository, engine.tag, err)
+	}
+	n := &node{pool: pool, res: res, addr: res.GetHostPort("2113/tcp")}
+	n.uri = "esdb://" + n.addr + "?tls=false"
+	if err := n.waitServing(ctx); err != nil {
+		n.purge()
+		return nil, err
+	}
+	return n, nil
+}
+
+// startTestNode is startNode for one test: the container is removed when
+// the test ends.
+func startTestNode(t testing.TB, o nodeOptions) *node {
+	t.Helper()
+	pool := dockerPool(t)
+	buildEmulator(t)
+	n, err := startNode(t.Context(), pool, o)
+	require.NoError(t, err)
+	t.Cleanup(n.purge)
+	return n
+}
+
+// waitServing runs the image's health command in the container until it
+// succeeds (the image has no shell; the command is the one its
+// HEALTHCHECK runs). Starting takes well under a second; 30 s means it
+// never will.
+func (n *node) waitServing(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	for {
+		out.Reset()
+		code, err := n.res.Exec([]string{"/usr/local/bin/esdb-emulator", "health", "-timeout", "1s"}, dockertest.ExecOptions{StdOut: &out, StdErr: &out})
+		if err == nil && code == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			logs := n.logs()
+			return fmt.Errorf("the container never served (health: exit %d, %v: %s; logs: %s)", code, err, out.String(), logs)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (n *node) logs() string {
+	var out bytes.Buffer
+	_ = n.pool.Client.Logs(docker.LogsOptions{Container: n.res.Container.ID, OutputStream: &out, ErrorStream: &out, Stdout: true, Stderr: true})
+	return out.String()
+}
+
+func (n *node) purge() { _ = n.pool.Purge(n.res) }
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	require.NoError(t, err)
+	return port
 }
