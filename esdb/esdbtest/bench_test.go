@@ -34,18 +34,6 @@ func report(b *testing.B, events int, cpu0 time.Duration) {
 	b.ReportMetric(float64(esdbtest.CPUTime(b)-cpu0)/float64(events), "cpu-ns/event")
 }
 
-// dial connects the official client to a connection string.
-func dial(tb testing.TB, uri string) *esdb.Client {
-	tb.Helper()
-	cfg, err := esdb.ParseConnectionString(uri)
-	require.NoError(tb, err)
-	cfg.Logger = esdb.NoopLogging()
-	c, err := esdb.NewClient(cfg)
-	require.NoError(tb, err)
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 // benchBoth runs body against the server and against the floor.
 func benchBoth(b *testing.B, body func(b *testing.B, c *esdb.Client, real bool)) {
 	b.Run("server", func(b *testing.B) {
@@ -53,7 +41,7 @@ func benchBoth(b *testing.B, body func(b *testing.B, c *esdb.Client, real bool))
 		body(b, c, true)
 	})
 	b.Run("floor", func(b *testing.B) {
-		body(b, dial(b, esdbtest.StartFloor(b, readAllEvents)), false)
+		body(b, esdbtest.Dial(b, esdbtest.StartFloor(b, readAllEvents)), false)
 	})
 }
 

@@ -9,22 +9,14 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing/esdb/esdbtest"
 )
 
-// newClient connects the official client to srv the way users do: through
-// ParseConnectionString, never a hand-built Configuration.
+// newClient connects the official client to srv.
 func newClient(t testing.TB, srv *esdbtest.Server) *esdb.Client {
 	t.Helper()
-	cfg, err := esdb.ParseConnectionString(srv.URI())
-	require.NoError(t, err)
-	cfg.Logger = esdb.NoopLogging()
-	c, err := esdb.NewClient(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return esdbtest.Dial(t, srv.URI())
 }
 
 func startClient(t testing.TB, opts ...esdbtest.Option) (*esdbtest.Server, *esdb.Client) {

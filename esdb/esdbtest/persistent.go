@@ -15,6 +15,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
@@ -225,22 +226,28 @@ func (g *psGroup) poke() {
 	}
 }
 
+// timerTick is how often a real node looks for persistent subscription
+// messages whose timeout has passed: a message is retried at the first
+// tick after its timeout, not at the timeout itself, so an ack that comes
+// late but before that tick still counts.
+const timerTick = time.Second
+
 func (g *psGroup) run() {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	period := g.srv.cfg.tick
+	if period <= 0 {
+		period = timerTick
+	}
+	ticker := time.NewTicker(period)
+	defer ticker.Stop()
 	for {
 		g.mu.Lock()
-		notify, next := g.dispatchLocked(time.Now())
+		notify := g.dispatchLocked(time.Now())
 		g.mu.Unlock()
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = max(time.Until(next), time.Millisecond)
-		}
-		timer.Reset(wait)
 		select {
 		case <-notify:
 		case <-g.wake:
-		case <-timer.C:
+		case now := <-ticker.C:
+			g.tick(now)
 		case <-g.stop:
 			return
 		case <-g.srv.ctx.Done():
@@ -249,22 +256,13 @@ func (g *psGroup) run() {
 	}
 }
 
-func (g *psGroup) timeout() time.Duration {
-	if ms := g.cfg.Settings.MessageTimeoutMs; ms > 0 {
-		return time.Duration(ms) * time.Millisecond
-	}
-	return 0 // zero means no timeout
-}
-
-// dispatchLocked retries timed-out events and hands queued and new events
-// to consumers with free slots. It returns the log signal to wait on and
-// the next message deadline.
-func (g *psGroup) dispatchLocked(now time.Time) (<-chan struct{}, time.Time) {
-	var next time.Time
+// tick retries (or parks) the messages whose timeout passed before now.
+func (g *psGroup) tick(now time.Time) {
+	g.mu.Lock()
 	for id, ds := range g.inflight {
 		keep := ds[:0]
 		for _, d := range ds {
-			if !d.deadline.IsZero() && !now.Before(d.deadline) {
+			if !d.deadline.IsZero() && d.deadline.Before(now) {
 				d.client.inflight--
 				g.requeueLocked(d, d.retries+1)
 				continue
@@ -277,7 +275,20 @@ func (g *psGroup) dispatchLocked(now time.Time) (<-chan struct{}, time.Time) {
 			g.inflight[id] = keep
 		}
 	}
+	g.mu.Unlock()
+	g.poke()
+}
 
+func (g *psGroup) timeout() time.Duration {
+	if ms := g.cfg.Settings.MessageTimeoutMs; ms > 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return 0 // zero means no timeout
+}
+
+// dispatchLocked hands queued and new events to consumers with free
+// slots. It returns the log signal to wait on.
+func (g *psGroup) dispatchLocked(now time.Time) <-chan struct{} {
 	var notify <-chan struct{}
 	for len(g.retry) > 0 {
 		c := g.pickLocked(g.retry[0].rec)
@@ -317,14 +328,7 @@ func (g *psGroup) dispatchLocked(now time.Time) (<-chan struct{}, time.Time) {
 			g.sendLocked(c, &delivery{rec: r}, now)
 		}
 	}
-	for _, ds := range g.inflight {
-		for _, d := range ds {
-			if !d.deadline.IsZero() && (next.IsZero() || d.deadline.Before(next)) {
-				next = d.deadline
-			}
-		}
-	}
-	return notify, next
+	return notify
 }
 
 // requeueLocked redelivers an event later, or parks it once it has been
@@ -523,9 +527,46 @@ type persistentServer struct {
 func (ps *persistentServer) subs() *persistentSubs { return ps.srv.subs }
 
 func notExist(ctx context.Context, stream, group string) error {
-	return trailerErr(unaryTrailer(ctx), codes.NotFound,
-		fmt.Sprintf("Subscription group '%s' on stream '%s' does not exist.", group, stream),
-		"exception", "persistent-subscription-does-not-exist", "stream-name", stream, "group-name", group)
+	return groupErr(unaryTrailer(ctx), codes.NotFound, "persistent-subscription-does-not-exist", stream, group,
+		fmt.Sprintf("Subscription group %s on stream %s does not exist.", group, stream))
+}
+
+// groupErr is a real node's answer about a group: the status and the
+// exception, stream-name and group-name trailers, then any others.
+func groupErr(setTrailer func(metadata.MD), c codes.Code, exception, stream, group, msg string, kv ...string) error {
+	return trailerErr(setTrailer, c, msg,
+		append([]string{"exception", exception, "stream-name", stream, "group-name", group}, kv...)...)
+}
+
+// groupFailed is how a real node refuses the settings of a group it
+// creates or updates.
+func groupFailed(ctx context.Context, stream, group, reason string) error {
+	return groupErr(unaryTrailer(ctx), codes.Internal, "persistent-subscription-failed", stream, group,
+		fmt.Sprintf("Subscription group %s on stream %s failed: '%s'", group, stream, reason), "reason", reason)
+}
+
+// consumerStrategies are the strategies a real node knows, by name.
+var consumerStrategies = map[string]bool{
+	"RoundRobin": true, "DispatchToSingle": true, "Pinned": true, "PinnedByCorrelation": true,
+}
+
+// strategyProblem and bufferProblem are the reasons a real node refuses a
+// group's settings, "" for none. It checks the strategy first and the
+// buffer sizes once it knows the group is new (or, to update, exists).
+func strategyProblem(s psSettings) string {
+	if !consumerStrategies[s.Strategy] {
+		return fmt.Sprintf("Consumer strategy %s does not exist.", s.Strategy)
+	}
+	return ""
+}
+
+func bufferProblem(s psSettings) string {
+	if s.ReadBatchSize >= s.HistoryBufferSize {
+		// The server's ArgumentOutOfRangeException, whose one argument is
+		// taken as the parameter name.
+		return "Specified argument was out of the range of valid values. (Parameter 'ReadBatchSize may not be greater than or equal to BufferSize')"
+	}
+	return ""
 }
 
 type createSettings interface {
@@ -618,15 +659,20 @@ func (ps *persistentServer) Create(ctx context.Context, req *persistent.CreateRe
 	if cfg.Stream == "" {
 		return nil, badRequest(unaryTrailer(ctx), "a stream is required")
 	}
+	if reason := strategyProblem(cfg.Settings); reason != "" {
+		return nil, groupFailed(ctx, cfg.Stream, cfg.Group, reason)
+	}
 
 	p := ps.subs()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	key := groupKey(cfg.Stream, cfg.Group)
 	if _, ok := p.groups[key]; ok {
-		return nil, trailerErr(unaryTrailer(ctx), codes.AlreadyExists,
-			fmt.Sprintf("Subscription group '%s' on stream '%s' exists.", cfg.Group, cfg.Stream),
-			"exception", "persistent-subscription-exists", "stream-name", cfg.Stream, "group-name", cfg.Group)
+		return nil, groupErr(unaryTrailer(ctx), codes.AlreadyExists, "persistent-subscription-exists", cfg.Stream, cfg.Group,
+			fmt.Sprintf("Subscription group %s on stream %s exists.", cfg.Group, cfg.Stream))
+	}
+	if reason := bufferProblem(cfg.Settings); reason != "" {
+		return nil, groupFailed(ctx, cfg.Stream, cfg.Group, reason)
 	}
 	g, err := p.newGroup(cfg)
 	if err != nil {
@@ -680,9 +726,16 @@ func (ps *persistentServer) Update(ctx context.Context, req *persistent.UpdateRe
 		return nil, notExist(ctx, stream, o.GetGroupName())
 	}
 	s := o.GetSettings()
+	settings := toSettings(s, s.GetNamedConsumerStrategy().String())
+	if reason := strategyProblem(settings); reason != "" {
+		return nil, groupFailed(ctx, stream, o.GetGroupName(), reason)
+	}
+	if reason := bufferProblem(settings); reason != "" {
+		return nil, groupFailed(ctx, stream, o.GetGroupName(), reason)
+	}
 	g.mu.Lock()
 	g.cfg.Start = start
-	g.cfg.Settings = toSettings(s, s.GetNamedConsumerStrategy().String())
+	g.cfg.Settings = settings
 	g.mu.Unlock()
 	if err := p.saveLocked(); err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
@@ -736,9 +789,8 @@ func (ps *persistentServer) Read(stream persistent.PersistentSubscriptions_ReadS
 	name := streamOf(o.GetAll(), o.GetStreamIdentifier())
 	g := ps.get(name, o.GroupName)
 	if g == nil {
-		return trailerErr(stream.SetTrailer, codes.NotFound,
-			fmt.Sprintf("Subscription group '%s' on stream '%s' does not exist.", o.GroupName, name),
-			"exception", "persistent-subscription-does-not-exist", "stream-name", name, "group-name", o.GroupName)
+		return groupErr(stream.SetTrailer, codes.NotFound, "persistent-subscription-does-not-exist", name, o.GroupName,
+			fmt.Sprintf("Subscription group %s on stream %s does not exist.", o.GroupName, name))
 	}
 	size := int(o.BufferSize)
 	if size <= 0 {
@@ -750,8 +802,8 @@ func (ps *persistentServer) Read(stream persistent.PersistentSubscriptions_ReadS
 		c.from = pr.Addr.String()
 	}
 	if err := g.join(c); err != nil {
-		return trailerErr(stream.SetTrailer, codes.FailedPrecondition, "Maximum subscriber count reached.",
-			"exception", "maximum-subscribers-reached")
+		return groupErr(stream.SetTrailer, codes.FailedPrecondition, "maximum-subscribers-reached", name, o.GroupName,
+			fmt.Sprintf("Maximum subscriptions reached for subscription group %s on stream %s.", o.GroupName, name))
 	}
 	defer g.leave(c)
 	if err := stream.Send(&persistent.ReadResp{Content: &persistent.ReadResp_SubscriptionConfirmation_{
@@ -848,16 +900,18 @@ func (g *psGroup) info() *persistent.SubscriptionInfo {
 	defer g.mu.Unlock()
 	c := g.cfg
 	isAll := c.Stream == "$all"
+	// A real node prints a start as a revision, or for $all as a position
+	// (the end being C:-1/P:-1).
 	var startFrom string
-	switch c.Start.Kind {
-	case "start":
-		startFrom = "0"
-	case "end":
+	switch {
+	case c.Start.Kind == "end" && isAll:
+		startFrom = "C:-1/P:-1"
+	case c.Start.Kind == "end":
 		startFrom = "-1"
-	case "revision":
-		startFrom = strconv.FormatUint(c.Start.Value, 10)
-	default:
+	case isAll:
 		startFrom = fmt.Sprintf("C:%d/P:%d", c.Start.Value, c.Start.Value)
+	default:
+		startFrom = strconv.FormatUint(c.Start.Value, 10)
 	}
 	var conns []*persistent.SubscriptionInfo_ConnectionInfo
 	inflight := 0

@@ -5,8 +5,14 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/persistent"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 func psNext(t *testing.T, sub *esdb.PersistentSubscription) *esdb.EventAppeared {
@@ -118,7 +124,7 @@ func TestPersistentAllGroup(t *testing.T) {
 }
 
 func TestPersistentMaxSubscribers(t *testing.T) {
-	_, c := startClient(t)
+	srv, c := startClient(t)
 	ctx := ctxT(t)
 	name := streamName()
 	s := esdb.SubscriptionSettingsDefault()
@@ -129,4 +135,21 @@ func TestPersistentMaxSubscribers(t *testing.T) {
 	defer sub.Close()
 	_, err = c.SubscribeToPersistentSubscription(ctx, name, "g", esdb.SubscribeToPersistentSubscriptionOptions{})
 	require.Error(t, err)
+
+	// The answer to the letter, as a real node builds it.
+	var trailer metadata.MD
+	rd, err := persistent.NewPersistentSubscriptionsClient(dialRaw(t, srv)).Read(ctxT(t), grpc.Trailer(&trailer))
+	require.NoError(t, err)
+	require.NoError(t, rd.Send(&persistent.ReadReq{Content: &persistent.ReadReq_Options_{Options: &persistent.ReadReq_Options{
+		StreamOption: &persistent.ReadReq_Options_StreamIdentifier{StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(name)}},
+		GroupName:    "g", BufferSize: 10,
+		UuidOption: &persistent.ReadReq_Options_UUIDOption{Content: &persistent.ReadReq_Options_UUIDOption_String_{String_: &shared.Empty{}}},
+	}}}))
+	_, err = rd.Recv()
+	st := status.Convert(err)
+	assert.Equal(t, codes.FailedPrecondition, st.Code())
+	assert.Equal(t, "Maximum subscriptions reached for subscription group g on stream "+name+".", st.Message())
+	assert.Equal(t, []string{"maximum-subscribers-reached"}, trailer.Get("exception"))
+	assert.Equal(t, []string{name}, trailer.Get("stream-name"))
+	assert.Equal(t, []string{"g"}, trailer.Get("group-name"))
 }

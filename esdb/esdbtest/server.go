@@ -44,6 +44,9 @@ type config struct {
 	users   map[string]string
 	dataDir string
 	logger  *slog.Logger
+	// tick is the period of the persistent subscriptions' timer (default
+	// one second, as on a real node); tests of the package change it.
+	tick time.Duration
 }
 
 // WithAddr sets the listen address (default "127.0.0.1:0", a free port).

@@ -11,21 +11,10 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/esdb/esdbtest"
 )
 
-func clientFor(t *testing.T, uri string) *esdb.Client {
-	t.Helper()
-	cfg, err := esdb.ParseConnectionString(uri)
-	require.NoError(t, err)
-	cfg.Logger = esdb.NoopLogging()
-	c, err := esdb.NewClient(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 func TestTLS(t *testing.T) {
 	srv := esdbtest.Start(t, esdbtest.WithTLS())
 	assert.Contains(t, srv.URI(), "tls=true")
-	c := clientFor(t, srv.URI())
+	c := esdbtest.Dial(t, srv.URI())
 	_, err := c.AppendToStream(ctxT(t), streamName(), esdb.AppendToStreamOptions{}, evs(1)...)
 	require.NoError(t, err)
 
@@ -45,15 +34,15 @@ func TestTLS(t *testing.T) {
 func TestUsers(t *testing.T) {
 	srv := esdbtest.Start(t, esdbtest.WithTLS(), esdbtest.WithUsers(map[string]string{"admin": "changeit"}))
 
-	ok := clientFor(t, srv.URIWithCredentials("admin", "changeit"))
+	ok := esdbtest.Dial(t, srv.URIWithCredentials("admin", "changeit"))
 	_, err := ok.AppendToStream(ctxT(t), streamName(), esdb.AppendToStreamOptions{}, evs(1)...)
 	require.NoError(t, err)
 
-	anon := clientFor(t, srv.URI())
+	anon := esdbtest.Dial(t, srv.URI())
 	_, err = anon.AppendToStream(ctxT(t), streamName(), esdb.AppendToStreamOptions{}, evs(1)...)
 	assert.Equal(t, esdb.ErrorCodeAccessDenied, errCode(err))
 
-	bad := clientFor(t, srv.URIWithCredentials("admin", "wrong"))
+	bad := esdbtest.Dial(t, srv.URIWithCredentials("admin", "wrong"))
 	_, err = bad.AppendToStream(ctxT(t), streamName(), esdb.AppendToStreamOptions{}, evs(1)...)
 	assert.Equal(t, esdb.ErrorCodeUnauthenticated, errCode(err))
 
@@ -68,7 +57,7 @@ func TestDataDirRestart(t *testing.T) {
 	srv, err := esdbtest.NewServer(esdbtest.WithDataDir(dir))
 	require.NoError(t, err)
 	addr := srv.Addr().String()
-	c := clientFor(t, srv.URI())
+	c := esdbtest.Dial(t, srv.URI())
 	ctx := ctxT(t)
 	name := streamName()
 	_, err = c.AppendToStream(ctx, name, esdb.AppendToStreamOptions{}, evs(10)...)
@@ -82,7 +71,7 @@ func TestDataDirRestart(t *testing.T) {
 
 	srv2 := esdbtest.Start(t, esdbtest.WithDataDir(dir), esdbtest.WithAddr(addr))
 	assert.Equal(t, srv.URI(), srv2.URI())
-	c2 := clientFor(t, srv2.URI())
+	c2 := esdbtest.Dial(t, srv2.URI())
 	after, err := readAll(t, c2, esdb.ReadAllOptions{}, 10000)
 	require.NoError(t, err)
 	require.Len(t, after, len(before))

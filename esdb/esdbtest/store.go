@@ -348,6 +348,9 @@ func (s *store) append(name string, exp expectation, events []proposed) (writeRe
 	res := writeResult{expected: exp}
 	last := int64(-1)
 	soft := false
+	if s.metaOfTombstonedLocked(name) {
+		return res, &streamDeletedError{stream: name}
+	}
 	if st != nil {
 		if st.tombstone >= 0 {
 			return res, &streamDeletedError{stream: name}
@@ -473,6 +476,28 @@ func jsonInt(v int64) []byte {
 	return b
 }
 
+// metaOfTombstonedLocked reports whether name is the metadata stream of a
+// tombstoned stream, which a real node treats as deleted too. The caller
+// holds the lock.
+func (s *store) metaOfTombstonedLocked(name string) bool {
+	target, ok := metaTarget(name)
+	if !ok {
+		return false
+	}
+	st := s.streams[target]
+	return st != nil && st.tombstone >= 0
+}
+
+// deleteRefused is the error of a delete or tombstone refused before its
+// expected-revision check: the stream is tombstoned, or soft-deleted and
+// expected to exist. The caller holds the lock.
+func deleteRefused(st *stream, name string, exp expectation) error {
+	if st != nil && (st.tombstone >= 0 || (exp.kind == expectExists && st.softDeleted())) {
+		return &streamDeletedError{stream: name}
+	}
+	return nil
+}
+
 // checkDelete applies the expected-revision check of a delete or tombstone.
 func checkDelete(st *stream, exp expectation, soft bool) (int64, bool) {
 	last := int64(-1)
@@ -498,8 +523,8 @@ func (s *store) softDelete(name string, exp expectation) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.streams[name]
-	if st != nil && st.tombstone >= 0 {
-		return 0, &streamDeletedError{stream: name}
+	if err := deleteRefused(st, name, exp); err != nil {
+		return 0, err
 	}
 	last, ok := checkDelete(st, exp, true)
 	if !ok {
@@ -517,8 +542,8 @@ func (s *store) tombstone(name string, exp expectation) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.streams[name]
-	if st != nil && st.tombstone >= 0 {
-		return 0, &streamDeletedError{stream: name}
+	if err := deleteRefused(st, name, exp); err != nil {
+		return 0, err
 	}
 	last, ok := checkDelete(st, exp, false)
 	if !ok {
@@ -554,13 +579,16 @@ type streamView struct {
 	tombstone int
 	meta      streamMeta
 	hasMeta   bool
+	// metaOfTombstoned: the stream is the metadata of a tombstoned stream.
+	metaOfTombstoned bool
 	snapshot
 }
 
 func (s *store) streamSnap(name string) streamView {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v := streamView{tombstone: -1, snapshot: snapshot{log: s.log, next: s.nextPos, notify: s.notify}}
+	v := streamView{tombstone: -1, snapshot: snapshot{log: s.log, next: s.nextPos, notify: s.notify},
+		metaOfTombstoned: s.metaOfTombstonedLocked(name)}
 	if st := s.streams[name]; st != nil {
 		v.exists = len(st.revs) > 0 || st.tombstone >= 0
 		v.revs = st.revs

@@ -375,7 +375,7 @@ func (ss *streamsServer) Read(req *streams.ReadReq, stream streams.Streams_ReadS
 
 func (ss *streamsServer) readStream(stream streams.Streams_ReadServer, name string, o *streams.ReadReq_Options_StreamOptions, backwards bool, count uint64, asString bool) error {
 	v := ss.srv.store.streamSnap(name)
-	if v.tombstone >= 0 {
+	if v.tombstone >= 0 || v.metaOfTombstoned {
 		return storeErr(stream.SetTrailer, &streamDeletedError{stream: name})
 	}
 	if len(v.revs) == 0 || (v.hasMeta && v.meta.tb == softDeletedTB) {
