@@ -124,14 +124,14 @@ type countProjection struct{ view *countView }
 
 func (countProjection) Name() string     { return "CountProjection" }
 func (countProjection) Topics() []string { return []string{topicRegistered, topicTrickAdded} }
-func (p countProjection) Process(ctx context.Context, e eventsourcing.Event, t recorder.Tracking) error {
+func (p countProjection) Process(ctx context.Context, e eventsourcing.Event, t recorder.Tracking) (bool, error) {
 	switch e.Data.(type) {
 	case Registered:
-		return p.view.Update(ctx, t, func() error { p.view.dogs++; return nil })
+		return true, p.view.Update(ctx, t, func() error { p.view.dogs++; return nil })
 	case TrickAdded:
-		return p.view.Update(ctx, t, func() error { p.view.tricks++; return nil })
+		return true, p.view.Update(ctx, t, func() error { p.view.tricks++; return nil })
 	}
-	return p.view.InsertTracking(ctx, t)
+	return false, nil
 }
 
 // The seed's flow: register, add tricks, reconstruct the application and

@@ -462,11 +462,17 @@ func (l *LogProxy) SelectNotifications(ctx context.Context, q recorder.Notificat
 // reconnects by itself (with backoff, from the last id it received) when the
 // server is unavailable; other failures are returned by Next.
 func (l *LogProxy) Subscribe(ctx context.Context, after *int64, topics []string) (*Subscription, error) {
+	return l.subscribe(ctx, after, topics, true)
+}
+
+// subscribe opens a stream; without reconnect, the stream ends with the
+// first failure (the follow runtime reconnects by itself).
+func (l *LogProxy) subscribe(ctx context.Context, after *int64, topics []string, reconnect bool) (*Subscription, error) {
 	if l.c.closed.Load() {
 		return nil, fmt.Errorf("grpcapp: SubscribeNotifications: %w", ErrClientClosed)
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Subscription{c: l.c, ctx: sctx, cancel: cancel, topics: topics, ch: make(chan []recorder.Notification, 4)}
+	s := &Subscription{c: l.c, ctx: sctx, cancel: cancel, topics: topics, ch: make(chan []recorder.Notification, 4), reconnect: reconnect}
 	if after != nil {
 		s.after = recorder.Ptr(*after)
 	}
@@ -485,6 +491,9 @@ type Subscription struct {
 	ch     chan []recorder.Notification
 	err    error // the pump's terminal error, set before ch closes
 	buf    []recorder.Notification
+	// reconnect makes the pump open the stream again when the server is
+	// unavailable.
+	reconnect bool
 }
 
 var _ recorder.Subscription = (*Subscription)(nil)
@@ -492,7 +501,7 @@ var _ recorder.Subscription = (*Subscription)(nil)
 func (s *Subscription) pump() {
 	defer close(s.ch)
 	for n := 1; ; n++ {
-		stream, err := s.c.rpc.SubscribeNotifications(s.ctx, &pb.SubscribeRequest{After: s.after, Topics: s.topics, Packed: true}, grpc.WaitForReady(true), grpc.ForceCodecV2(clientCodec{protoCodec}))
+		stream, err := s.c.rpc.SubscribeNotifications(s.ctx, &pb.SubscribeRequest{After: s.after, Topics: s.topics, Packed: true}, grpc.WaitForReady(s.reconnect), grpc.ForceCodecV2(clientCodec{protoCodec}))
 		if err == nil {
 			for {
 				var b *pb.NotificationBatch
@@ -522,8 +531,10 @@ func (s *Subscription) pump() {
 		if s.ctx.Err() != nil {
 			return
 		}
-		if !errors.Is(err, io.EOF) && status.Code(err) != codes.Unavailable && status.Code(err) != codes.Canceled {
-			s.err = fromStatus(s.ctx, err, "SubscribeNotifications")
+		if !s.reconnect || !errors.Is(err, io.EOF) && status.Code(err) != codes.Unavailable && status.Code(err) != codes.Canceled {
+			if !errors.Is(err, io.EOF) {
+				s.err = fromStatus(s.ctx, err, "SubscribeNotifications")
+			}
 			return
 		}
 		if sleep(s.ctx, s.c.backoff(n)) != nil {

@@ -5,260 +5,159 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"reflect"
 	"sync/atomic"
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/follow"
+	"github.com/eventsourcing-go/eventsourcing/internal/lifecycle"
+	"github.com/eventsourcing-go/eventsourcing/projection"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/system"
 )
 
-// Followers over gRPC. A follower subscribes to each leader's notification
-// stream from its last tracked position and hands what arrives to
-// system.Follower.PullAndProcess through streamSource, a NotificationSource
-// that answers from the stream's buffer. So the pull-and-process code (decode,
-// policy, atomic write with tracking) is the system package's, and delivery is
-// at-least-once while effects are exactly-once: a notification delivered twice
-// (by the stream and by a periodic pull) is dropped by position, and one
-// processed twice would fail on its tracking record and commit nothing.
+// Followers and projections over gRPC run on follow.Follower, as they do in
+// process: the source is the leader's server (SelectNotifications while
+// behind, one SubscribeNotifications stream while caught up, Status for the
+// head). A dropped stream surfaces to the follower, which reads pages from
+// its last position and subscribes again with jittered backoff.
 
-// DefaultMaxFailures is how many consecutive processing failures of one
-// leader's notification a follower retries (with backoff) before it parks
-// that leader and reports the error.
-const DefaultMaxFailures = 5
-
-// maxBuffered bounds what a stream buffers ahead of processing.
-const maxBuffered = 10000
-
-// streamSource serves a follower's selects from a leader's notification
-// stream, and from the leader's log (a remote select) when the stream cannot.
-type streamSource struct {
-	leader string
-	log    *LogProxy
-	topics []string
-
-	mu     sync.Mutex
-	buf    []recorder.Notification
-	from   int64 // the stream delivers every notification after from
-	broken bool  // the stream ended for good: pull remotely
-	space  chan struct{}
-
-	dirty    atomic.Bool // something to process
-	forced   atomic.Bool // the next empty buffer read pulls remotely
-	failures int
-	parked   bool
+// RemoteSource is a leader's notification log on its server, as a
+// follow.Source.
+type RemoteSource struct {
+	c      *Client
+	sparse atomic.Bool
 }
 
-// SelectNotifications implements system.NotificationSource.
-func (s *streamSource) SelectNotifications(ctx context.Context, q recorder.NotificationQuery) ([]recorder.Notification, error) {
-	var after int64
-	if q.Start != nil {
-		after = *q.Start
-		if !q.ExclusiveStart {
-			after--
-		}
-	}
-	s.mu.Lock()
-	// Drop what the follower has already processed.
-	i := 0
-	for i < len(s.buf) && s.buf[i].ID <= after {
-		i++
-	}
-	if i > 0 {
-		s.buf = append(s.buf[:0:0], s.buf[i:]...)
-		s.from = max(s.from, after)
-		select {
-		case s.space <- struct{}{}:
-		default:
-		}
-	}
-	covered := !s.broken && after >= s.from && q.Stop == nil
-	if covered && (len(s.buf) > 0 || !s.forced.Load()) {
-		n := min(q.Limit, len(s.buf))
-		page := make([]recorder.Notification, n)
-		copy(page, s.buf)
-		s.mu.Unlock()
-		return page, nil
-	}
-	s.mu.Unlock()
-	s.forced.Store(false)
-	return s.log.Select(ctx, q)
+var _ follow.Source = (*RemoteSource)(nil)
+
+// NewRemoteSource returns the source of the application served at c.
+func NewRemoteSource(c *Client) *RemoteSource { return &RemoteSource{c: c} }
+
+// SelectNotifications implements follow.Source.
+func (r *RemoteSource) SelectNotifications(ctx context.Context, q recorder.NotificationQuery) ([]recorder.Notification, error) {
+	return r.c.Log().Select(ctx, q)
 }
 
-// pump moves the stream's batches into the buffer and wakes the follower.
-func (s *streamSource) pump(ctx context.Context, sub *Subscription, wake func(), logger *slog.Logger) {
-	defer sub.Close()
-	for {
-		ns, err := sub.NextBatch(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				logger.Warn("notification stream ended; pulling instead", "leader", s.leader, "error", err)
-				s.mu.Lock()
-				s.broken = true
-				s.mu.Unlock()
-				s.dirty.Store(true)
-				s.forced.Store(true)
-				wake()
+// Subscribe implements follow.Source: one stream, which ends (rather than
+// reconnecting by itself) when the server goes away.
+func (r *RemoteSource) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
+	return r.c.Log().subscribe(ctx, after, topics, false)
+}
+
+// MaxNotificationID implements follow.Source, from the server's Status.
+func (r *RemoteSource) MaxNotificationID(ctx context.Context) (int64, bool, error) {
+	st, err := r.c.status(ctx, true)
+	if err != nil {
+		return 0, false, err
+	}
+	r.sparse.Store(st.SparseIDs)
+	return st.Head, st.HasHead, nil
+}
+
+// SparseNotificationIDs reports what the server last said of its ids.
+func (r *RemoteSource) SparseNotificationIDs() bool { return r.sparse.Load() }
+
+// Retryable is follow.DefaultRetryable, and a server that cannot be reached
+// or does not answer in time.
+func Retryable(err error) bool {
+	return follow.DefaultRetryable(err) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrDeadlineExceeded)
+}
+
+// remoteConfig is the follow.Config change of a follower whose leader is remote.
+func remoteConfig(logger *slog.Logger) func(*follow.Config) {
+	return func(c *follow.Config) {
+		c.Retryable = Retryable
+		c.PageSize = DefaultMaxSelectLimit
+		c.Logger = logger
+	}
+}
+
+// runner runs a server's followers or projection in the server's lifecycle.
+type runner struct {
+	lc      lifecycle.Lifecycle
+	runs    []func(ctx context.Context) error
+	report  func(error)
+	closers []func() error
+}
+
+func (r *runner) start(ctx context.Context) error {
+	if _, err := r.lc.Begin(ctx); err != nil {
+		return err
+	}
+	for _, run := range r.runs {
+		r.lc.Go(func(ctx context.Context) error {
+			err := run(ctx)
+			if err != nil && ctx.Err() == nil {
+				r.report(err)
 			}
-			return
-		}
-		for {
-			s.mu.Lock()
-			full := len(s.buf) >= maxBuffered
-			if !full {
-				s.buf = append(s.buf, ns...)
-			}
-			s.mu.Unlock()
-			if !full {
-				break
-			}
-			// Back-pressure: wait until the follower consumes.
-			select {
-			case <-s.space:
-			case <-ctx.Done():
-				return
-			}
-		}
-		s.dirty.Store(true)
-		wake()
-	}
-}
-
-// remoteFollower runs one application's system.Follower against leaders
-// served by other servers.
-type remoteFollower struct {
-	f        *system.Follower
-	sources  []*streamSource
-	clients  []*Client
-	interval time.Duration
-	logger   *slog.Logger
-	report   func(error)
-	wakeCh   chan struct{}
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-}
-
-func (w *remoteFollower) wake() {
-	select {
-	case w.wakeCh <- struct{}{}:
-	default:
-	}
-}
-
-// start subscribes to every leader from the follower's tracked position and
-// starts the processing loop.
-func (w *remoteFollower) start(ctx context.Context) error {
-	pr, _ := w.f.App().ProcessRecorder()
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w.cancel = cancel
-	for _, s := range w.sources {
-		last, ok, err := pr.MaxTrackingID(ctx, s.leader)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("follower %s: tracking position of %s: %w", w.f.App().Name(), s.leader, err)
-		}
-		var after *int64
-		if ok {
-			after = &last
-			s.from = last
-		}
-		sub, err := s.log.Subscribe(runCtx, after, s.topics)
-		if err != nil {
-			cancel()
 			return err
-		}
-		w.wg.Go(func() { s.pump(runCtx, sub, w.wake, w.logger) })
+		})
 	}
-	w.wg.Go(func() { w.run(runCtx) })
 	return nil
 }
 
-func (w *remoteFollower) stop(context.Context) error {
-	if w.cancel != nil {
-		w.cancel()
+func (r *runner) stop(ctx context.Context) error {
+	timeout := time.Duration(0)
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(d), time.Millisecond)
 	}
-	w.wg.Wait()
+	err := r.lc.Stop(timeout)
 	var errs []error
-	for _, c := range w.clients {
-		errs = append(errs, c.Close())
+	if err != nil && !errors.Is(err, r.lc.Err()) {
+		errs = append(errs, err)
+	}
+	for _, c := range r.closers {
+		errs = append(errs, c())
 	}
 	return errors.Join(errs...)
 }
 
-func (w *remoteFollower) run(ctx context.Context) {
-	var tick <-chan time.Time
-	if w.interval > 0 {
-		t := time.NewTicker(w.interval)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.wakeCh:
-		case <-tick:
-			// The safety net: pull each leader's log even if its stream
-			// is quiet, in case the stream missed something.
-			for _, s := range w.sources {
-				s.forced.Store(true)
-				s.dirty.Store(true)
-			}
-		}
-		for _, s := range w.sources {
-			if s.parked || !s.dirty.Swap(false) {
-				continue
-			}
-			_, err := w.f.PullAndProcess(ctx, s.leader)
-			if err == nil {
-				s.failures = 0
-				continue
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			w.retryLater(ctx, s, err)
-		}
-	}
+// followers is a server's progress for a process application.
+type followers struct {
+	f *system.Follower
 }
 
-// retryLater handles a failed pull: a leader that is unreachable is retried
-// with backoff for as long as it takes; any other failure is retried a few
-// times with backoff, then the leader is parked and the error reported, so
-// that a poisoned event neither stalls silently nor spins.
-func (w *remoteFollower) retryLater(ctx context.Context, s *streamSource, err error) {
-	var pe *system.PullingError
-	unreachable := errors.As(err, &pe) && (errors.Is(err, ErrUnavailable) || errors.Is(err, ErrDeadlineExceeded))
-	if !unreachable {
-		s.failures++
-		if s.failures >= DefaultMaxFailures {
-			s.parked = true
-			w.logger.Error("follower parked a leader after repeated failures", "leader", s.leader, "failures", s.failures, "error", err)
-			w.report(err)
-			return
-		}
+func (p followers) Status(ctx context.Context) []follow.Status { return p.f.Status(ctx) }
+
+func (p followers) Wait(ctx context.Context, upstream string, id int64, timeout time.Duration) error {
+	if _, err := p.f.Upstream(upstream); err != nil {
+		return fmt.Errorf("%w: %w", eventsourcing.ErrArgument, err)
 	}
-	delay := min(DefaultBackoffMin<<min(s.failures, 5), DefaultBackoffMax)
-	if unreachable {
-		delay = DefaultBackoffMax
-	}
-	w.logger.Warn("follower will retry", "leader", s.leader, "in", delay, "error", err)
-	s.forced.Store(true)
-	time.AfterFunc(delay, func() {
-		if ctx.Err() == nil {
-			s.dirty.Store(true)
-			w.wake()
-		}
-	})
+	pr, _ := p.f.App().ProcessRecorder()
+	return pr.Wait(ctx, upstream, id, timeout)
 }
 
-// NewSystemServer builds the named application of sys with env (overrides
-// of the process environment) and returns a server for it that, while
-// started, also follows the application's leaders in sys over gRPC: their
+func (followers) Rebuild(context.Context) error { return ErrNotProjection }
+
+// projectionProgress is a server's progress for a projection.
+type projectionProgress struct{ p *projection.Follower }
+
+func (p projectionProgress) Status(ctx context.Context) []follow.Status {
+	return []follow.Status{p.p.Status(ctx)}
+}
+
+func (p projectionProgress) Wait(ctx context.Context, upstream string, id int64, timeout time.Duration) error {
+	if upstream != "" && upstream != p.p.Upstream() {
+		return fmt.Errorf("%w: projection %s reads %s, not %q", eventsourcing.ErrArgument, p.p.Name(), p.p.Upstream(), upstream)
+	}
+	return p.p.Wait(ctx, id, timeout)
+}
+
+func (p projectionProgress) Rebuild(ctx context.Context) error { return p.p.Rebuild(ctx) }
+
+// NewSystemServer builds the named member of sys with env (overrides of
+// the process environment) and returns a server for it. For an
+// application, the server also follows the application's leaders over
+// gRPC while started; for a projection, it follows the projection's
+// upstream and serves the view's query methods, Wait and Status. Leaders'
 // addresses are <LEADER>_GRPC_SERVER_ADDRESS, and the TLS files are this
-// process's. The server owns the application and closes it on Stop.
+// process's. The server owns what it built and closes it on Stop.
 func NewSystemServer(ctx context.Context, sys *system.System, name string, env map[string]string, opts ...ServerOption) (*Server, error) {
+	if p, ok := sys.Projection(name); ok {
+		return newProjectionServer(ctx, sys, p, env, opts...)
+	}
 	def, ok := sys.App(name)
 	if !ok {
 		return nil, fmt.Errorf("grpcapp: %w: %q", system.ErrAppNotFound, name)
@@ -272,7 +171,7 @@ func NewSystemServer(ctx context.Context, sys *system.System, name string, env m
 		return nil, errors.Join(err, app.Close())
 	}
 	s.onLifecycle(func(context.Context) error { return nil }, func(context.Context) error {
-		// Registered first, so stopped last: after the follower's loop.
+		// Registered first, so stopped last: after the followers.
 		if err := app.Close(); err != nil {
 			return fmt.Errorf("grpcapp: close %s: %w", name, err)
 		}
@@ -291,21 +190,18 @@ func NewSystemServer(ctx context.Context, sys *system.System, name string, env m
 	if err != nil {
 		return fail(fmt.Errorf("grpcapp: %w", err))
 	}
-	f.SetPageSize(DefaultMaxSelectLimit)
 	cfg, err := ConfigFromEnv(app.Env())
 	if err != nil {
 		return fail(err)
 	}
-	w := &remoteFollower{
-		f: f, interval: cfg.MaxPullInterval, logger: s.logger.With("follower", name),
-		report: s.reportErr, wakeCh: make(chan struct{}, 1),
-	}
-	envOf := app.Env()
+	f.Configure(remoteConfig(s.logger.With("follower", name)))
+	w := &runner{report: s.reportErr}
 	for _, leader := range leaders {
-		addr, err := AddressOf(envOf, leader)
+		c, err := leaderClient(app.Env(), leader, cfg, s.logger)
 		if err != nil {
 			return fail(fmt.Errorf("grpcapp: %s follows %s: %w", name, leader, err))
 		}
+		w.closers = append(w.closers, c.Close)
 		types, err := leaderTypes(sys, leader, app)
 		if err != nil {
 			return fail(err)
@@ -314,35 +210,118 @@ func NewSystemServer(ctx context.Context, sys *system.System, name string, env m
 		if err != nil {
 			return fail(fmt.Errorf("grpcapp: %w", err))
 		}
-		// A follower's selects give up quickly: the stream, which waits
-		// for the leader by itself, and the retry loop do the waiting.
-		c, err := NewClient(addr, WithTLS(cfg.TLS), WithTypes(types), WithMaxAttempts(2),
-			WithClientLogger(w.logger))
-		if err != nil {
-			return fail(fmt.Errorf("grpcapp: %s follows %s: %w", name, leader, err))
-		}
-		w.clients = append(w.clients, c)
-		src := &streamSource{leader: leader, log: c.Log(), topics: def.Topics(), space: make(chan struct{}, 1)}
-		w.sources = append(w.sources, src)
-		if err := f.Follow(system.Upstream{Name: leader, Source: src, Mapper: m, Topics: def.Topics()}); err != nil {
+		if err := f.Follow(system.Upstream{Name: leader, Source: NewRemoteSource(c), Mapper: m, Topics: def.Topics()}); err != nil {
 			return fail(fmt.Errorf("grpcapp: %w", err))
 		}
+		ff, _ := f.Upstream(leader)
+		w.runs = append(w.runs, ff.Run)
 	}
+	s.progress = followers{f}
 	s.onLifecycle(w.start, w.stop)
 	return s, nil
 }
 
-// leaderTypes returns a leader's type registry: from the registry of
-// applications when it is registered (no construction), else the follower's
-// own registry when the leader's topics are in it.
+// leaderClient connects to a leader's server. Its calls give up quickly:
+// the follower's own retries do the waiting.
+func leaderClient(env recorder.Env, leader string, cfg Config, logger *slog.Logger) (*Client, error) {
+	addr, err := AddressOf(env, leader)
+	if err != nil {
+		return nil, err
+	}
+	var topts []ClientOption
+	if r, ok := appByName(leader); ok && r.Types != nil {
+		topts = append(topts, WithTypes(r.Types()))
+	}
+	return NewClient(addr, append(topts, WithTLS(cfg.TLS), WithMaxAttempts(2), WithClientLogger(logger))...)
+}
+
+// projectionApp is a projection as the server sees it: the view's own
+// query methods, no notification log.
+type projectionApp struct {
+	name  string
+	env   recorder.Env
+	types *eventsourcing.Types
+	view  projection.View
+}
+
+func (a *projectionApp) Name() string                           { return a.name }
+func (a *projectionApp) Env() recorder.Env                      { return a.env }
+func (a *projectionApp) Types() *eventsourcing.Types            { return a.types }
+func (a *projectionApp) Recorder() recorder.ApplicationRecorder { return nil }
+func (a *projectionApp) methodTarget() any                      { return a.view }
+
+func newProjectionServer(ctx context.Context, sys *system.System, def *system.Projection, env map[string]string, opts ...ServerOption) (*Server, error) {
+	name, upstream := def.Name(), def.Upstream()
+	penv := recorder.NewEnv(name, env)
+	types, err := leaderTypes(sys, upstream, nil)
+	if err != nil {
+		return nil, err
+	}
+	p, view, err := def.Build(ctx, env)
+	if err != nil {
+		return nil, fmt.Errorf("grpcapp: %w", err)
+	}
+	var closers []func() error
+	if c, ok := view.(interface{ Close() error }); ok {
+		closers = append(closers, c.Close)
+	}
+	fail := func(err error) (*Server, error) {
+		for _, c := range closers {
+			err = errors.Join(err, c())
+		}
+		return nil, err
+	}
+	s, err := NewServer(&projectionApp{name: name, env: penv, types: types, view: view}, opts...)
+	if err != nil {
+		return fail(err)
+	}
+	s.kind = KindProjection
+	cfg, err := ConfigFromEnv(penv)
+	if err != nil {
+		return fail(err)
+	}
+	c, err := leaderClient(penv, upstream, cfg, s.logger)
+	if err != nil {
+		return fail(fmt.Errorf("grpcapp: projection %s reads %s: %w", name, upstream, err))
+	}
+	closers = append([]func() error{c.Close}, closers...)
+	m, err := eventsourcing.NewMapperFromEnv(types, penv.WithName(upstream))
+	if err != nil {
+		return fail(fmt.Errorf("grpcapp: mapper of %s for %s: %w", upstream, name, err))
+	}
+	popts := append(def.Options(), projection.WithFollowConfig(remoteConfig(s.logger.With("projection", name))))
+	pf, err := projection.NewFollower(p, view, upstream, NewRemoteSource(c), m, popts...)
+	if err != nil {
+		return fail(fmt.Errorf("grpcapp: %w", err))
+	}
+	s.progress = projectionProgress{pf}
+	w := &runner{report: s.reportErr, runs: []func(context.Context) error{pf.Run}, closers: closers}
+	s.onLifecycle(w.start, w.stop)
+	return s, nil
+}
+
+// leaderTypes returns a leader's type registry without building it: from
+// its definition (system.WithTypes), else from the registry of
+// applications, else the follower's own registry (systems defined in one
+// package usually share one).
 func leaderTypes(sys *system.System, leader string, follower system.Application) (*eventsourcing.Types, error) {
+	def, ok := sys.App(leader)
+	if !ok {
+		return nil, fmt.Errorf("grpcapp: %w: leader %q", system.ErrAppNotFound, leader)
+	}
+	if fn := def.TypesFunc(); fn != nil {
+		return fn(), nil
+	}
 	if r, ok := appByName(leader); ok && r.Types != nil {
 		return r.Types(), nil
 	}
-	if _, ok := sys.App(leader); !ok {
-		return nil, fmt.Errorf("grpcapp: %w: leader %q", system.ErrAppNotFound, leader)
+	if follower != nil && !isNil(follower) {
+		return follower.Types(), nil
 	}
-	// Unregistered: assume the system shares its follower's registry, as
-	// systems defined in one package usually do.
-	return follower.Types(), nil
+	return nil, fmt.Errorf("grpcapp: %w: the event types of %q are unknown here; define it with system.WithTypes", recorder.ErrConfiguration, leader)
+}
+
+func isNil(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }

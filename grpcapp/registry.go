@@ -22,7 +22,50 @@ var (
 	appsBy  = map[string]*RegisteredApp{} // by application name
 	sysReg  = map[string]*registeredSystem{}
 	demos   = map[string]Demo{}
+	projReg = map[string]string{} // topic -> projection name
+	projBy  = map[string]string{} // projection name -> topic
 )
+
+// RegisterProjection registers a projection's name under a topic (and
+// aliases), so that APPLICATION_TOPIC may name it; the projection itself
+// is found in the system of SYSTEM_TOPIC.
+func RegisterProjection(topic, name string, aliases ...string) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	for _, t := range append([]string{topic}, aliases...) {
+		if _, dup := projReg[t]; dup {
+			panic("grpcapp: RegisterProjection called twice for " + t)
+		}
+		projReg[t] = name
+	}
+	projBy[name] = topic
+}
+
+// LookupMember returns the name of the system member (application or
+// projection) registered under topic, or the topic itself when it names
+// neither, for the system to resolve.
+func LookupMember(topic string) string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	if r, ok := appsReg[topic]; ok {
+		return r.App.Name()
+	}
+	if n, ok := projReg[topic]; ok {
+		return n
+	}
+	return topic
+}
+
+// memberTopic returns the topic a member is registered under, for subprocesses.
+func memberTopic(name string) (string, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	if r, ok := appsBy[name]; ok {
+		return r.Topic, true
+	}
+	t, ok := projBy[name]
+	return t, ok
+}
 
 // Demo shows a running system at work: the runner command runs the demo
 // registered for its system once the system is up (make run shows an order
@@ -121,11 +164,12 @@ func LookupSystem(topic string) (*system.System, string, error) {
 	return r.new(), r.topic, nil
 }
 
-// Topics returns the registered application and system topics, sorted.
+// Topics returns the registered application (and projection) and system
+// topics, sorted.
 func Topics() (apps, systems []string) {
 	regMu.RLock()
 	defer regMu.RUnlock()
-	return keys(appsReg), keys(sysReg)
+	return slices.Sorted(slices.Values(append(keys(appsReg), keys(projReg)...))), keys(sysReg)
 }
 
 func keys[V any](m map[string]V) []string {

@@ -153,6 +153,9 @@ func (r *Runner) start(ctx context.Context) error {
 	order = append(order, r.sys.Followers()...)
 	order = append(order, r.sys.LeadersOnly()...)
 	order = append(order, r.sys.Singles()...)
+	for _, p := range r.sys.Projections() {
+		order = append(order, p.Name())
+	}
 	if len(r.opts.command) > 0 {
 		if r.opts.topic == "" {
 			return fmt.Errorf("grpcapp: runner: %w: subprocesses need the system's topic (WithSystemTopic)", recorder.ErrConfiguration)
@@ -215,7 +218,9 @@ func (r *Runner) connect(ctx context.Context, name string) (*Client, error) {
 		return nil, err
 	}
 	opts := []ClientOption{WithTLS(cfg.TLS), WithMaxAttempts(50), WithClientLogger(r.opts.logger)}
-	if reg, ok := appByName(name); ok && reg.Types != nil {
+	if def, ok := r.sys.App(name); ok && def.TypesFunc() != nil {
+		opts = append(opts, WithTypes(def.TypesFunc()()))
+	} else if reg, ok := appByName(name); ok && reg.Types != nil {
 		opts = append(opts, WithTypes(reg.Types()))
 	}
 	opts = append(opts, r.opts.clientOpts...)
@@ -227,28 +232,41 @@ func (r *Runner) connect(ctx context.Context, name string) (*Client, error) {
 func (r *Runner) assignAddresses() error {
 	addrs := map[string]string{}
 	port := r.opts.firstPort
-	for _, a := range r.sys.Apps() {
-		key := strings.ToUpper(a.Name()) + "_" + EnvServerAddress
+	for _, name := range r.members() {
+		key := strings.ToUpper(name) + "_" + EnvServerAddress
 		if v, ok := r.env[key]; ok && v != "" {
-			addrs[a.Name()] = v
+			addrs[name] = v
 			continue
 		}
 		if v, ok := os.LookupEnv(key); ok && v != "" {
-			addrs[a.Name()] = v
+			addrs[name] = v
 			continue
 		}
 		addr, next, err := freeLocalhost(port)
 		if err != nil {
-			return fmt.Errorf("grpcapp: runner: address for %s: %w", a.Name(), err)
+			return fmt.Errorf("grpcapp: runner: address for %s: %w", name, err)
 		}
 		port = next
-		addrs[a.Name()] = addr
+		addrs[name] = addr
 		r.env[key] = addr
 	}
 	r.mu.Lock()
 	r.addrs = addrs
 	r.mu.Unlock()
 	return nil
+}
+
+// members returns the names of the system's applications and projections,
+// in the system's order.
+func (r *Runner) members() []string {
+	var names []string
+	for _, a := range r.sys.Apps() {
+		names = append(names, a.Name())
+	}
+	for _, p := range r.sys.Projections() {
+		names = append(names, p.Name())
+	}
+	return names
 }
 
 // freeLocalhost returns localhost:<port> for the first port from `from` that
@@ -280,17 +298,17 @@ func freeLocalhost(from int) (string, int, error) {
 
 // spawn starts the console's server for one application.
 func (r *Runner) spawn(name string) error {
-	reg, ok := appByName(name)
+	topic, ok := memberTopic(name)
 	if !ok {
-		return fmt.Errorf("grpcapp: runner: %w: application %q is not registered (RegisterApp), so a subprocess cannot name it", recorder.ErrConfiguration, name)
+		return fmt.Errorf("grpcapp: runner: %w: %q is not registered (RegisterApp, RegisterProjection), so a subprocess cannot name it", recorder.ErrConfiguration, name)
 	}
-	args := append(slices.Clone(r.opts.command[1:]), "server", reg.Topic)
+	args := append(slices.Clone(r.opts.command[1:]), "server", topic)
 	cmd := exec.Command(r.opts.command[0], args...)
 	env := os.Environ()
 	for k, v := range r.env {
 		env = append(env, k+"="+v)
 	}
-	env = append(env, EnvApplicationTop+"="+reg.Topic, EnvSystemTopic+"="+r.opts.topic)
+	env = append(env, EnvApplicationTop+"="+topic, EnvSystemTopic+"="+r.opts.topic)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = r.opts.output, r.opts.output
 	detach(cmd)

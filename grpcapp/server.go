@@ -105,6 +105,11 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 
+	// kind is KindApplication or KindProjection; progress serves Status,
+	// Wait and Rebuild (nil for an application that follows nothing).
+	kind     string
+	progress progress
+
 	// ctx ends when Stop begins, so that notification streams (which never
 	// end by themselves) let the graceful stop finish.
 	ctx    context.Context
@@ -150,7 +155,11 @@ func NewServer(app Application, opts ...ServerOption) (*Server, error) {
 	if o.tls == nil {
 		o.tls = &cfg.TLS
 	}
-	methods, err := methodsOf(app, o.only, o.queries)
+	var target any = app
+	if t, ok := app.(interface{ methodTarget() any }); ok {
+		target = t.methodTarget()
+	}
+	methods, err := methodsOf(target, o.only, o.queries)
 	if err != nil {
 		return nil, fmt.Errorf("grpcapp: server for %s: %w", app.Name(), err)
 	}
@@ -163,7 +172,7 @@ func NewServer(app Application, opts ...ServerOption) (*Server, error) {
 		}
 	}
 	s := &Server{
-		app: app, name: app.Name(), types: app.Types(), methods: methods, opts: o, creds: *o.tls,
+		app: app, name: app.Name(), types: app.Types(), methods: methods, opts: o, creds: *o.tls, kind: KindApplication,
 		logger: logger.With("app", app.Name()), served: make(chan struct{}), errored: make(chan struct{}),
 	}
 	// Check the credentials now, so that a misconfigured server fails at
@@ -425,7 +434,11 @@ func (h *handler) SelectNotifications(ctx context.Context, req *pb.SelectRequest
 	if req.Stop != nil {
 		q.Stop = req.Stop
 	}
-	ns, err := h.s.app.Recorder().SelectNotifications(ctx, q)
+	rec := h.s.app.Recorder()
+	if rec == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "%s is a %s: it has no notification log", h.s.name, h.s.kind)
+	}
+	ns, err := rec.SelectNotifications(ctx, q)
 	if err != nil {
 		return nil, toStatus(err, "SelectNotifications")
 	}
@@ -474,7 +487,11 @@ func (h *handler) SubscribeNotifications(req *pb.SubscribeRequest, stream grpc.S
 	if req.After != nil {
 		after = req.After
 	}
-	sub, err := h.s.app.Recorder().Subscribe(ctx, after, req.GetTopics())
+	rec := h.s.app.Recorder()
+	if rec == nil {
+		return status.Errorf(codes.FailedPrecondition, "%s is a %s: it has no notification log", h.s.name, h.s.kind)
+	}
+	sub, err := rec.Subscribe(ctx, after, req.GetTopics())
 	if err != nil {
 		return toStatus(err, "SubscribeNotifications")
 	}

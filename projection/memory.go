@@ -92,3 +92,15 @@ func (v *MemoryView) HasTrackingID(ctx context.Context, applicationName string, 
 func (v *MemoryView) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
 	return recorder.WaitTracking(ctx, v.HasTrackingID, &v.signal, applicationName, notificationID, timeout)
 }
+
+// ResetTracking forgets every position and runs fn (which empties the
+// view's own fields, and may be nil) under the view's lock: the core of a
+// view's Reset, for rebuilds.
+func (v *MemoryView) ResetTracking(fn func()) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	clear(v.positions)
+	if fn != nil {
+		fn()
+	}
+}

@@ -15,6 +15,8 @@ import (
 	"fmt"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/follow"
+	"github.com/eventsourcing-go/eventsourcing/internal/lifecycle"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -25,11 +27,19 @@ type View interface {
 
 // Batcher is implemented by views that can process several events in one
 // transaction (the SQL bases). Batch runs fn, whose updates made with ctx are
-// committed together with the last tracking record, or not at all. The runner
-// batches only when it is behind; a failed batch is retried event by event, so
-// that the events before a failing one are still recorded.
-type Batcher interface {
-	Batch(ctx context.Context, fn func(ctx context.Context) error) error
+// committed together with the last tracking record, or not at all. The
+// runtime batches only what it has read at once (a page while behind, a
+// burst while live); a failed batch is retried event by event, so that the
+// events before a failing one are still recorded.
+type Batcher = follow.Batcher
+
+// Rebuilder is implemented by views that can be rebuilt: Reset empties the
+// view's own tables and its tracking records, in one transaction where it
+// can, so that the projection reads its upstream from the start again.
+// The bases help: sqlview.View.ResetTracking, pgview.View.ResetTracking and
+// MemoryView.ResetTracking.
+type Rebuilder interface {
+	Reset(ctx context.Context) error
 }
 
 // Projection turns an application's events into a view.
@@ -37,12 +47,14 @@ type Projection interface {
 	// Name names the projection; its settings are read under it
 	// (COUNTPROJECTION_SQLITE_DBNAME).
 	Name() string
-	// Topics restricts the events the runner reads; nil means all.
+	// Topics restricts the events the runtime reads; nil means all. The
+	// positions of the events left out are tracked by the runtime.
 	Topics() []string
-	// Process updates the view for one event and records t in the same
-	// atomic write. For an event it does not care about, it records t alone
-	// (View.InsertTracking), so that the position still moves on.
-	Process(ctx context.Context, event eventsourcing.Event, t recorder.Tracking) error
+	// Process updates the view for one event, recording t in the same
+	// atomic write, and reports true; or, for an event it does not care
+	// about, records nothing and reports false. The runtime then records
+	// the position itself, coalesced with other ignored positions.
+	Process(ctx context.Context, event eventsourcing.Event, t recorder.Tracking) (recorded bool, err error)
 }
 
 // Upstream is the application a projection reads. *eventsourcing.Application
@@ -57,25 +69,19 @@ type Upstream interface {
 // Errors of the projection runner.
 var (
 	// ErrAlreadyStarted is returned by a second Start.
-	ErrAlreadyStarted = errors.New("projection runner already started")
+	ErrAlreadyStarted = fmt.Errorf("projection runner %w", lifecycle.ErrAlreadyStarted)
 	// ErrNotStarted is returned when the runner is used before Start.
 	ErrNotStarted = errors.New("projection runner not started")
 	// ErrStopped is returned by Wait when the runner was stopped before the
 	// position was reached, and by Start after Stop.
-	ErrStopped = errors.New("projection runner stopped")
+	ErrStopped = fmt.Errorf("projection runner %w", lifecycle.ErrStopped)
+	// ErrStopInHandler is returned by Stop called from inside a
+	// projection's Process: the runner stops once Process returns.
+	ErrStopInHandler = lifecycle.ErrStopInWorker
+	// ErrNotRebuildable is returned by Rebuild when the view has no Reset.
+	ErrNotRebuildable = errors.New("the view cannot be rebuilt: it does not implement projection.Rebuilder (Reset)")
 )
 
 // ProcessingError reports that a projection failed to process an event; the
 // event's tracking record was not written.
-type ProcessingError struct {
-	Projection     string
-	Application    string
-	NotificationID int64
-	Err            error
-}
-
-func (e *ProcessingError) Error() string {
-	return fmt.Sprintf("projection %s processing notification %d of %s: %v", e.Projection, e.NotificationID, e.Application, e.Err)
-}
-
-func (e *ProcessingError) Unwrap() error { return e.Err }
+type ProcessingError = follow.ProcessingError

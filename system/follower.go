@@ -7,14 +7,9 @@ import (
 	"sync"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/follow"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
-
-// NotificationSource is where a follower reads a leader's notifications: the
-// leader's application recorder in process, or a remote leader's client.
-type NotificationSource interface {
-	SelectNotifications(ctx context.Context, q recorder.NotificationQuery) ([]recorder.Notification, error)
-}
 
 // ProcessingEvent collects what a policy decides while processing one upstream
 // event. Its contents and the tracking record are recorded in one atomic write.
@@ -38,43 +33,20 @@ func (p *ProcessingEvent) CollectEvents(events ...eventsourcing.Event) {
 // notification: its policy failed, its leader's event could not be decoded, or
 // the atomic write failed (errors.Is(err, recorder.ErrIntegrity) when the
 // position was already processed). Nothing of that notification was recorded.
-type ProcessingError struct {
-	Follower       string
-	Leader         string
-	NotificationID int64
-	Err            error
-}
-
-func (e *ProcessingError) Error() string {
-	return fmt.Sprintf("%s processing notification %d of %s: %v", e.Follower, e.NotificationID, e.Leader, e.Err)
-}
-
-func (e *ProcessingError) Unwrap() error { return e.Err }
-
-// PullingError reports that a follower could not read a leader's notifications
-// or its own tracking position.
-type PullingError struct {
-	Follower, Leader string
-	Err              error
-}
-
-func (e *PullingError) Error() string {
-	return fmt.Sprintf("%s pulling notifications of %s: %v", e.Follower, e.Leader, e.Err)
-}
-
-func (e *PullingError) Unwrap() error { return e.Err }
+type ProcessingError = follow.ProcessingError
 
 // Upstream is a leader as a follower sees it.
 type Upstream struct {
 	// Name is the leader's application name; tracking records carry it.
 	Name string
-	// Source reads the leader's notifications.
-	Source NotificationSource
+	// Source reads the leader's notifications: its application recorder in
+	// process, its remote log over gRPC.
+	Source follow.Source
 	// Mapper decodes the leader's stored events. Build it with LeaderMapper so
 	// that it is configured under the leader's name (its cipher key and
 	// compressor) and knows the leader's event types.
 	Mapper *eventsourcing.Mapper
-	// Topics, when not empty, restricts the pulled notifications.
+	// Topics, when not empty, restricts the notifications read.
 	Topics []string
 }
 
@@ -89,20 +61,21 @@ func LeaderMapper(follower Application, leaderName string, leaderTypes *eventsou
 	return m, nil
 }
 
-// DefaultPageSize is how many notifications a follower pulls at once.
+// DefaultPageSize is how many notifications a follower reads at once.
 const DefaultPageSize = 100
 
-// Follower pulls its leaders' notifications and processes them with its
-// application's policy, exactly once. It is safe for concurrent use: pulls and
-// processing of one follower are serialised.
+// Follower processes its leaders' notifications with its application's
+// policy, exactly once: one follow.Follower per leader, whose handler runs
+// the policy and records what it collected with the tracking record. It is
+// safe for concurrent use.
 type Follower struct {
 	app      ProcessApplication
 	process  recorder.ProcessRecorder
 	pageSize int
+	opts     []func(*follow.Config)
 
-	mu       sync.Mutex // serialises processing
-	leadersM sync.RWMutex
-	leaders  []*Upstream
+	mu      sync.RWMutex
+	leaders []*follow.Follower
 }
 
 // NewFollower returns a follower for app, which must record through a process
@@ -118,97 +91,88 @@ func NewFollower(app ProcessApplication) (*Follower, error) {
 // App returns the follower's application.
 func (f *Follower) App() ProcessApplication { return f.app }
 
-// SetPageSize sets how many notifications one pull reads at once (at least 1).
+// SetPageSize sets how many notifications one read takes at once (at least
+// 1), for leaders followed after the call.
 func (f *Follower) SetPageSize(n int) { f.pageSize = max(n, 1) }
+
+// Configure adds a change to the follow.Config of leaders followed after
+// the call (backoff, checkpoints, the failure policy, a logger).
+func (f *Follower) Configure(fn func(*follow.Config)) { f.opts = append(f.opts, fn) }
 
 // Follow adds a leader. Following a name twice replaces the first upstream.
 func (f *Follower) Follow(u Upstream) error {
 	if u.Name == "" || u.Source == nil || u.Mapper == nil {
 		return fmt.Errorf("%w: follower %s: upstream needs a name, a source and a mapper", ErrSystem, f.app.Name())
 	}
-	u.Topics = slices.Clone(u.Topics)
-	f.leadersM.Lock()
-	defer f.leadersM.Unlock()
+	cfg := follow.Config{
+		Name: f.app.Name(), Upstream: u.Name, Source: u.Source, Mapper: u.Mapper,
+		Handler: policyHandler{f}, Tracker: f.process, Topics: slices.Clone(u.Topics),
+		PageSize: f.pageSize, Logger: f.app.Logger(),
+	}
+	for _, o := range f.opts {
+		o(&cfg)
+	}
+	ff, err := follow.New(cfg)
+	if err != nil {
+		return fmt.Errorf("%w: follower %s: %w", ErrSystem, f.app.Name(), err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for i, l := range f.leaders {
-		if l.Name == u.Name {
-			f.leaders[i] = &u
+		if l.Upstream() == u.Name {
+			f.leaders[i] = ff
 			return nil
 		}
 	}
-	f.leaders = append(f.leaders, &u)
+	f.leaders = append(f.leaders, ff)
 	return nil
 }
 
 // Leaders returns the names of the leaders followed.
 func (f *Follower) Leaders() []string {
-	f.leadersM.RLock()
-	defer f.leadersM.RUnlock()
+	f.mu.RLock()
+	defer f.mu.RUnlock()
 	names := make([]string, len(f.leaders))
 	for i, l := range f.leaders {
-		names[i] = l.Name
+		names[i] = l.Upstream()
 	}
 	return names
 }
 
-func (f *Follower) upstream(name string) (*Upstream, error) {
-	f.leadersM.RLock()
-	defer f.leadersM.RUnlock()
+// Upstream returns the follow.Follower of one leader.
+func (f *Follower) Upstream(name string) (*follow.Follower, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
 	for _, l := range f.leaders {
-		if l.Name == name {
+		if l.Upstream() == name {
 			return l, nil
 		}
 	}
 	return nil, fmt.Errorf("%w: %s does not follow %q", ErrNotFollowing, f.app.Name(), name)
 }
 
+// Status reports the progress of every leader followed.
+func (f *Follower) Status(ctx context.Context) []follow.Status {
+	f.mu.RLock()
+	leaders := slices.Clone(f.leaders)
+	f.mu.RUnlock()
+	out := make([]follow.Status, len(leaders))
+	for i, l := range leaders {
+		out[i] = l.Status(ctx)
+	}
+	return out
+}
+
 // PullAndProcess processes the leader's notifications after the follower's
-// last tracked position, page by page, until it has caught up. It returns the
-// number of notifications processed. It stops at the first failure, which is
-// a *ProcessingError or *PullingError; everything before it stays recorded.
+// position, page by page, until it has caught up, and returns how many it
+// handed to the policy. It stops at the first failure; everything before it
+// stays recorded.
 func (f *Follower) PullAndProcess(ctx context.Context, leader string) (int, error) {
-	u, err := f.upstream(leader)
+	l, err := f.Upstream(leader)
 	if err != nil {
 		return 0, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	last, ok, err := f.process.MaxTrackingID(ctx, leader)
-	if err != nil {
-		return 0, &PullingError{Follower: f.app.Name(), Leader: leader, Err: err}
-	}
-	q := recorder.NotificationQuery{ExclusiveStart: true, Limit: f.pageSize, Topics: u.Topics}
-	if ok {
-		q.Start = &last
-	}
-	done := 0
-	for {
-		page, err := u.Source.SelectNotifications(ctx, q)
-		if err != nil {
-			return done, &PullingError{Follower: f.app.Name(), Leader: leader, Err: err}
-		}
-		for _, n := range page {
-			// The filter is re-checked: a remote source may ignore it.
-			if recorder.MatchTopic(u.Topics, n.Topic) {
-				if err := f.processNotification(ctx, u, n); err != nil {
-					return done, err
-				}
-				done++
-			}
-			id := n.ID
-			q.Start = &id
-		}
-		if len(page) < q.Limit {
-			return done, nil
-		}
-	}
-}
-
-func (f *Follower) processNotification(ctx context.Context, u *Upstream, n recorder.Notification) error {
-	e, err := u.Mapper.ToEvent(n.StoredEvent)
-	if err != nil {
-		return &ProcessingError{Follower: f.app.Name(), Leader: u.Name, NotificationID: n.ID, Err: err}
-	}
-	return f.processEvent(ctx, e, recorder.Tracking{ApplicationName: u.Name, NotificationID: n.ID})
+	return l.CatchUp(ctx)
 }
 
 // ProcessEvent runs the policy on one upstream event and records what it
@@ -216,28 +180,38 @@ func (f *Follower) processNotification(ctx context.Context, u *Upstream, n recor
 // position at or below the last tracked one fails with recorder.ErrIntegrity
 // and records nothing.
 func (f *Follower) ProcessEvent(ctx context.Context, e eventsourcing.Event, t recorder.Tracking) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.processEvent(ctx, e, t)
+	if _, err := f.process1(ctx, e, t, true); err != nil {
+		return &ProcessingError{Follower: f.app.Name(), Upstream: t.ApplicationName, NotificationID: t.NotificationID, Err: err}
+	}
+	return nil
 }
 
-func (f *Follower) processEvent(ctx context.Context, e eventsourcing.Event, t recorder.Tracking) error {
+// policyHandler is the follow.Handler of a process application.
+type policyHandler struct{ f *Follower }
+
+func (h policyHandler) Handle(ctx context.Context, e eventsourcing.Event, t recorder.Tracking) (bool, error) {
+	return h.f.process1(ctx, e, t, false)
+}
+
+// process1 runs the policy and, when it collected something (or always,
+// with trackAlone), records it with the tracking record.
+func (f *Follower) process1(ctx context.Context, e eventsourcing.Event, t recorder.Tracking, trackAlone bool) (bool, error) {
 	p := &ProcessingEvent{Tracking: t}
-	fail := func(err error) error {
-		return &ProcessingError{Follower: f.app.Name(), Leader: t.ApplicationName, NotificationID: t.NotificationID, Err: err}
-	}
 	if err := f.app.Policy(ctx, e, p); err != nil {
-		return fail(fmt.Errorf("policy: %w", err))
+		return false, fmt.Errorf("policy: %w", err)
+	}
+	if len(p.roots) == 0 && len(p.events) == 0 && !trackAlone {
+		return false, nil
 	}
 	recs, err := f.app.SaveBatch(ctx, eventsourcing.Batch{Roots: p.roots, Events: p.events, Tracking: &t})
 	if err != nil {
 		if len(recs) > 0 {
-			// Recorded, but a save hook (a downstream follower run in this
-			// goroutine by the single-threaded runner) failed: that error is
-			// the downstream's own, so pass it on unwrapped.
-			return err
+			// Recorded, but a save hook failed: the position is recorded,
+			// and the hook's failure is its own, not this event's.
+			f.app.Logger().Warn("save hook failed after a follower recorded", "follower", f.app.Name(), "upstream", t.ApplicationName, "notification_id", t.NotificationID, "error", err)
+			return true, nil
 		}
-		return fail(err)
+		return false, err
 	}
-	return nil
+	return true, nil
 }

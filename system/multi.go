@@ -2,44 +2,25 @@ package system
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
-	"time"
+	"errors"
+	"fmt"
 )
 
-// MultiThreadedRunner runs one goroutine per follower. A leader's save
-// prompts its followers' goroutines, which pull the leader's new notifications
-// in pages and process them; the leader's Save does not wait for them.
+// MultiThreadedRunner runs every follower (one goroutine per leader it
+// follows) and every projection on its own goroutine, each a
+// follow.Follower: pages while behind, then one subscription to the leader
+// while caught up. A leader's Save does not wait for them.
 //
 // A processing error stops the follower that failed, without recording the
-// tracking of the failed notification (the other followers keep running); the
-// error is reported by Err, Errored and Stop.
+// tracking of the failed notification (the others keep running); the error
+// is reported by Err, Errored, Wait and Stop. Errors of the infrastructure
+// are retried with backoff (see Status).
 type MultiThreadedRunner struct {
 	core
-	opts    runnerOptions
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	workers []*worker
+	opts runnerOptions
 }
 
 var _ Runner = (*MultiThreadedRunner)(nil)
-
-type worker struct {
-	f       *Follower
-	leaders []string
-	dirty   map[string]*atomic.Bool // leader -> prompted since the last pull
-	wake    chan struct{}
-}
-
-// prompt marks a leader as having new events and wakes the worker, without
-// ever blocking the leader's save.
-func (w *worker) prompt(leader string) {
-	w.dirty[leader].Store(true)
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
 
 // NewMultiThreadedRunner returns a runner for sys whose applications are
 // built with env (overrides of the process environment).
@@ -47,89 +28,46 @@ func NewMultiThreadedRunner(sys *System, env map[string]string, opts ...RunnerOp
 	return &MultiThreadedRunner{core: newCore(sys, env), opts: applyRunnerOptions(opts)}
 }
 
-// Start builds the applications and starts a goroutine per follower, which
-// first catches up with what its leaders recorded before. ctx bounds the
-// start-up only: the goroutines run until Stop.
+// Start builds the applications and starts a goroutine per follower and
+// leader, and per projection, which first catch up with what was recorded
+// before. ctx bounds the start-up only: the goroutines run until Stop.
 func (r *MultiThreadedRunner) Start(ctx context.Context) error {
-	if err := r.build(ctx); err != nil {
+	if err := r.build(ctx, r.opts.configure(nil)); err != nil {
 		return err
 	}
-	workers := map[string]*worker{}
 	for _, def := range r.sys.apps {
 		f, ok := r.followers[def.name]
 		if !ok {
 			continue
 		}
-		f.SetPageSize(r.opts.pageSize)
-		w := &worker{f: f, leaders: r.sys.leadersOf[def.name], dirty: map[string]*atomic.Bool{}, wake: make(chan struct{}, 1)}
-		for _, l := range w.leaders {
-			w.dirty[l] = new(atomic.Bool)
-			w.dirty[l].Store(true) // catch up on start
+		for _, l := range r.sys.leadersOf[def.name] {
+			ff, err := f.Upstream(l)
+			if err != nil {
+				return errors.Join(err, r.Stop())
+			}
+			r.lc.Go(func(ctx context.Context) error {
+				if err := ff.Run(ctx); err != nil {
+					f.App().Logger().Error("follower stopped", "follower", def.name, "leader", l, "error", err)
+					return unwrapFatal(err)
+				}
+				return nil
+			})
 		}
-		w.wake <- struct{}{}
-		workers[def.name] = w
-		r.workers = append(r.workers, w)
 	}
-	for _, name := range r.sys.Leaders() {
-		var ws []*worker
-		for _, f := range r.sys.followers[name] {
-			ws = append(ws, workers[f])
-		}
-		r.byName[name].OnSave(func(context.Context, []eventsourcingRecording) error {
-			for _, w := range ws {
-				w.prompt(name)
+	for _, name := range r.projOrder {
+		p := r.projections[name]
+		r.lc.Go(func(ctx context.Context) error {
+			if err := p.Run(ctx); err != nil {
+				return fmt.Errorf("projection %s: %w", name, unwrapFatal(err))
 			}
 			return nil
 		})
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.cancel = cancel
-	for _, w := range r.workers {
-		r.wg.Go(func() { r.run(runCtx, w) })
-	}
 	return nil
 }
 
-func (r *MultiThreadedRunner) run(ctx context.Context, w *worker) {
-	var tick <-chan time.Time
-	if r.opts.pollInterval > 0 {
-		t := time.NewTicker(r.opts.pollInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.wake:
-		case <-tick:
-			for _, l := range w.leaders {
-				w.dirty[l].Store(true)
-			}
-		}
-		for _, l := range w.leaders {
-			if !w.dirty[l].Swap(false) {
-				continue
-			}
-			if _, err := w.f.PullAndProcess(ctx, l); err != nil {
-				if ctx.Err() != nil {
-					return // stopping: not a processing failure
-				}
-				r.setErr(err)
-				w.f.App().Logger().Error("follower stopped", "follower", w.f.App().Name(), "leader", l, "error", err)
-				return
-			}
-		}
-	}
-}
-
 // Stop stops the followers' goroutines, waits for them, closes the
-// applications, and returns the first processing error.
-func (r *MultiThreadedRunner) Stop() error {
-	return r.stop(func() {
-		if r.cancel != nil {
-			r.cancel()
-		}
-		r.wg.Wait()
-	})
-}
+// applications, and returns the first processing error. Called from inside
+// a policy, it returns ErrStopInPolicy and the runner stops when the policy
+// returns.
+func (r *MultiThreadedRunner) Stop() error { return r.stop(nil) }

@@ -7,6 +7,10 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+
+	"github.com/eventsourcing-go/eventsourcing/follow"
+	"github.com/eventsourcing-go/eventsourcing/internal/lifecycle"
+	"github.com/eventsourcing-go/eventsourcing/projection"
 )
 
 // Runner runs a system. Every runner (single-threaded, multi-threaded, gRPC)
@@ -68,57 +72,54 @@ func MustGet[A Application](r Runner, name ...string) A {
 }
 
 // core is what the in-process runners share: the applications, their
-// followers, the lifecycle state and the first error.
+// followers and projections, and the lifecycle.
 type core struct {
 	sys *System
 	env map[string]string
+	lc  lifecycle.Lifecycle
 
-	mu        sync.Mutex
-	started   bool
-	stopped   bool
-	apps      []Application // in the system's order; nil until started
-	byName    map[string]Application
-	followers map[string]*Follower // by follower name
-
-	errMu    sync.Mutex
-	firstErr error
-	errored  chan struct{}
-
-	stopOnce sync.Once
-	stopErr  error
+	mu          sync.Mutex
+	apps        []Application // in the system's order; nil until started
+	byName      map[string]Application
+	followers   map[string]*Follower // by follower name
+	projections map[string]*projection.Follower
+	projOrder   []string
+	projsOf     map[string][]*projection.Follower // by upstream name
 }
 
 func newCore(sys *System, env map[string]string) core {
-	return core{sys: sys, env: env, errored: make(chan struct{})}
+	return core{sys: sys, env: env}
 }
 
-// build constructs every application and a Follower for each follower, with
-// an upstream per leader. On failure it closes what it built.
-func (c *core) build(ctx context.Context) (err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.started {
+// build constructs every application, a Follower for each follower, with
+// an upstream per leader, and the projections. On failure it closes what it
+// built.
+func (c *core) build(ctx context.Context, configure func(*follow.Config)) (err error) {
+	if _, err := c.lc.Begin(ctx); err != nil {
+		if errors.Is(err, lifecycle.ErrStopped) {
+			return ErrRunnerStopped
+		}
 		return ErrRunnerAlreadyStarted
 	}
-	if c.stopped {
-		return ErrRunnerStopped
-	}
-	c.started = true
-	apps := make([]Application, 0, len(c.sys.apps))
-	byName := map[string]Application{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var closers []func() error
 	defer func() {
 		if err != nil {
-			for _, a := range slices.Backward(apps) {
-				err = errors.Join(err, a.Close())
+			for _, cl := range slices.Backward(closers) {
+				err = errors.Join(err, cl())
 			}
 		}
 	}()
+	apps := make([]Application, 0, len(c.sys.apps))
+	byName := map[string]Application{}
 	for _, def := range c.sys.apps {
 		app, err := def.Build(ctx, c.env)
 		if err != nil {
 			return err
 		}
 		apps = append(apps, app)
+		closers = append(closers, app.Close)
 		byName[def.name] = app
 	}
 	followers := map[string]*Follower{}
@@ -135,6 +136,9 @@ func (c *core) build(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		if configure != nil {
+			f.Configure(configure)
+		}
 		for _, l := range leaders {
 			leader := byName[l]
 			m, err := LeaderMapper(pa, l, leader.Types())
@@ -147,7 +151,41 @@ func (c *core) build(ctx context.Context) (err error) {
 		}
 		followers[def.name] = f
 	}
+	projections := map[string]*projection.Follower{}
+	projsOf := map[string][]*projection.Follower{}
+	var order []string
+	for _, def := range c.sys.projections {
+		p, view, err := def.Build(ctx, c.env)
+		if err != nil {
+			return err
+		}
+		if cl, ok := view.(interface{ Close() error }); ok {
+			closers = append(closers, cl.Close)
+		}
+		up := byName[def.Upstream()]
+		opts := def.Options()
+		if configure != nil {
+			opts = append(opts, projection.WithFollowConfig(configure))
+		}
+		opts = append(opts, projection.WithFollowConfig(func(c *follow.Config) {
+			if c.Logger == nil {
+				c.Logger = up.Logger()
+			}
+		}))
+		pf, err := projection.NewFollower(p, view, def.Upstream(), up.Recorder(), up.Mapper(), opts...)
+		if err != nil {
+			return err
+		}
+		projections[def.name] = pf
+		projsOf[def.Upstream()] = append(projsOf[def.Upstream()], pf)
+		order = append(order, def.name)
+	}
+	// Stop closes in reverse: the views, then the applications.
+	for _, cl := range closers {
+		c.lc.OnStop(func(context.Context) error { return cl() })
+	}
 	c.apps, c.byName, c.followers = apps, byName, followers
+	c.projections, c.projsOf, c.projOrder = projections, projsOf, order
 	return nil
 }
 
@@ -172,52 +210,73 @@ func (c *core) Apps() []Application {
 	return slices.Clone(c.apps)
 }
 
-// Err implements Runner.
-func (c *core) Err() error {
-	c.errMu.Lock()
-	defer c.errMu.Unlock()
-	return c.firstErr
-}
-
-// Errored returns a channel closed at the first processing error.
-func (c *core) Errored() <-chan struct{} { return c.errored }
-
-func (c *core) setErr(err error) {
-	c.errMu.Lock()
-	defer c.errMu.Unlock()
-	if c.firstErr == nil {
-		c.firstErr = err
-		close(c.errored)
-	}
-}
-
-func (c *core) isStopped() bool {
+// Projection returns the running projection with the given name.
+func (c *core) Projection(name string) (*projection.Follower, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.stopped
+	if c.apps == nil {
+		return nil, ErrRunnerNotStarted
+	}
+	p, ok := c.projections[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: no projection %q", ErrAppNotFound, name)
+	}
+	return p, nil
 }
 
-// stop marks the runner stopped, runs halt (which ends processing), closes
-// the applications, and returns the first error.
-func (c *core) stop(halt func()) error {
-	c.stopOnce.Do(func() {
-		c.mu.Lock()
-		c.stopped = true
-		apps := c.apps
-		c.mu.Unlock()
-		if halt != nil {
-			halt()
+// Status reports the progress of every follower (one line per leader) and
+// projection of the system.
+func (c *core) Status(ctx context.Context) []follow.Status {
+	c.mu.Lock()
+	var fs []*Follower
+	for _, def := range c.sys.apps {
+		if f, ok := c.followers[def.name]; ok {
+			fs = append(fs, f)
 		}
-		var closeErrs []error
-		for _, a := range slices.Backward(apps) {
-			if err := a.Close(); err != nil {
-				closeErrs = append(closeErrs, fmt.Errorf("close %s: %w", a.Name(), err))
-			}
-		}
-		c.stopErr = c.Err()
-		if c.stopErr == nil {
-			c.stopErr = errors.Join(closeErrs...)
-		}
-	})
-	return c.stopErr
+	}
+	var ps []*projection.Follower
+	for _, n := range c.projOrder {
+		ps = append(ps, c.projections[n])
+	}
+	c.mu.Unlock()
+	var out []follow.Status
+	for _, f := range fs {
+		out = append(out, f.Status(ctx)...)
+	}
+	for _, p := range ps {
+		out = append(out, p.Status(ctx))
+	}
+	return out
+}
+
+// Err implements Runner.
+func (c *core) Err() error { return c.lc.Err() }
+
+// Errored returns a channel closed at the first processing error.
+func (c *core) Errored() <-chan struct{} { return c.lc.Errored() }
+
+// Wait blocks until the runner fails (its error), is stopped
+// (ErrRunnerStopped) or ctx ends.
+func (c *core) Wait(ctx context.Context) error {
+	err := c.lc.Wait(ctx)
+	if errors.Is(err, lifecycle.ErrStopped) {
+		return ErrRunnerStopped
+	}
+	return err
+}
+
+func (c *core) isStopped() bool { return c.lc.Stopping() }
+
+// stop stops the runner: halt ends processing, then the views and the
+// applications are closed. Called from inside a policy or a projection, it
+// returns ErrStopInPolicy at once and the runner stops once that returns.
+func (c *core) stop(halt func(ctx context.Context) error) error {
+	if halt != nil && !c.lc.Stopping() {
+		c.lc.OnStop(halt)
+	}
+	err := c.lc.Stop(0)
+	if errors.Is(err, lifecycle.ErrStopInWorker) {
+		return ErrStopInPolicy
+	}
+	return err
 }

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"slices"
 	"sync"
+
+	"github.com/eventsourcing-go/eventsourcing/follow"
 )
 
-// SingleThreadedRunner processes followers synchronously inside their
-// leader's Save, on the caller's goroutine: when Save returns, every follower
-// downstream has processed the saved events (unless another goroutine was
-// already processing, in which case that goroutine processes them too before
-// it returns). Prompts made while processing (a follower's own saves
-// prompting its followers) are queued, not recursed into, so cycles terminate.
+// SingleThreadedRunner processes followers and projections synchronously
+// inside their leader's Save, on the caller's goroutine: when Save returns,
+// every follower and projection downstream has processed the saved events
+// (unless another goroutine was already processing, in which case that
+// goroutine processes them too before it returns). Prompts made while
+// processing (a follower's own saves prompting its followers) are queued,
+// not recursed into, so cycles terminate.
 //
 // A processing error is returned by the leader's Save, after the leader's own
 // events were recorded; the follower's tracking is not advanced, so the next
@@ -34,31 +37,36 @@ func NewSingleThreadedRunner(sys *System, env map[string]string, opts ...RunnerO
 	return &SingleThreadedRunner{core: newCore(sys, env), opts: applyRunnerOptions(opts)}
 }
 
-// Start builds the applications, connects leaders to followers, and processes
-// whatever the leaders recorded before (catch-up). A catch-up failure stops
-// the runner and is returned.
+// Start builds the applications, connects leaders to followers and
+// projections, and processes whatever the leaders recorded before
+// (catch-up). A catch-up failure stops the runner and is returned.
 func (r *SingleThreadedRunner) Start(ctx context.Context) error {
-	if err := r.build(ctx); err != nil {
+	if err := r.build(ctx, r.opts.configure(nil)); err != nil {
 		return err
 	}
-	for _, f := range r.followers {
-		f.SetPageSize(r.opts.pageSize)
+	var leaders []string
+	for _, a := range r.sys.apps {
+		if len(r.sys.followers[a.name]) > 0 || len(r.projsOf[a.name]) > 0 {
+			leaders = append(leaders, a.name)
+		}
 	}
-	for _, name := range r.sys.Leaders() {
+	for _, name := range leaders {
 		r.byName[name].OnSave(func(ctx context.Context, _ []eventsourcingRecording) error {
 			return r.prompt(ctx, name)
 		})
 	}
-	if err := r.prompt(ctx, r.sys.Leaders()...); err != nil {
+	if err := r.prompt(ctx, leaders...); err != nil {
 		return errors.Join(err, r.Stop())
 	}
 	return nil
 }
 
 // Stop closes the applications and returns the first processing error.
+// Called from inside a policy, it returns ErrStopInPolicy and the runner
+// stops when the processing under way ends.
 func (r *SingleThreadedRunner) Stop() error {
 	// Wait for processing in progress, so applications are not closed under it.
-	return r.stop(func() { r.processing.Lock(); defer r.processing.Unlock() })
+	return r.stop(func(context.Context) error { r.processing.Lock(); defer r.processing.Unlock(); return nil })
 }
 
 // prompt queues leaders and, unless a goroutine is already processing,
@@ -82,7 +90,9 @@ func (r *SingleThreadedRunner) prompt(ctx context.Context, leaders ...string) er
 			r.processing.Unlock()
 			break
 		}
+		leave := r.lc.Enter()
 		errs = append(errs, r.drain(ctx)...)
+		leave()
 		r.processing.Unlock()
 		r.promptMu.Lock()
 		more := len(r.prompted) > 0
@@ -92,7 +102,7 @@ func (r *SingleThreadedRunner) prompt(ctx context.Context, leaders ...string) er
 		}
 	}
 	for _, err := range errs {
-		r.setErr(err)
+		r.lc.Fail(err)
 	}
 	return errors.Join(errs...)
 }
@@ -101,7 +111,7 @@ func (r *SingleThreadedRunner) prompt(ctx context.Context, leaders ...string) er
 // follower does not keep the others from processing.
 func (r *SingleThreadedRunner) drain(ctx context.Context) []error {
 	var errs []error
-	for {
+	for !r.isStopped() {
 		r.promptMu.Lock()
 		leaders := r.prompted
 		r.prompted = nil
@@ -112,7 +122,12 @@ func (r *SingleThreadedRunner) drain(ctx context.Context) []error {
 		for _, l := range leaders {
 			for _, name := range r.sys.followers[l] {
 				if _, err := r.followers[name].PullAndProcess(ctx, l); err != nil {
-					errs = append(errs, err)
+					errs = append(errs, unwrapFatal(err))
+				}
+			}
+			for _, p := range r.projsOf[l] {
+				if _, err := p.CatchUp(ctx); err != nil {
+					errs = append(errs, unwrapFatal(err))
 				}
 			}
 		}
@@ -122,4 +137,15 @@ func (r *SingleThreadedRunner) drain(ctx context.Context) []error {
 			return errs
 		}
 	}
+	return errs
+}
+
+// unwrapFatal returns the *ProcessingError inside err when there is one, so
+// that callers see the failure itself.
+func unwrapFatal(err error) error {
+	var pe *follow.ProcessingError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return err
 }

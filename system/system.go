@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/internal/lifecycle"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -27,6 +28,10 @@ var (
 	// ErrAppNotFound reports that no application of a system has the name or
 	// type asked for.
 	ErrAppNotFound = errors.New("application not found in system")
+	// ErrStopInPolicy is returned by a runner's Stop called from inside a
+	// policy or a projection it runs: waiting there for processing to end
+	// would wait for the caller. The runner stops once the policy returns.
+	ErrStopInPolicy = lifecycle.ErrStopInWorker
 	// ErrNotFollowing reports a pull from a leader the follower does not follow.
 	ErrNotFollowing = errors.New("not following that leader")
 )
@@ -72,8 +77,19 @@ type App struct {
 	typ       reflect.Type
 	isProcess bool
 	topics    []string
+	types     func() *eventsourcing.Types
 	build     func(ctx context.Context, env map[string]string) (Application, error)
 }
+
+// WithTypes gives the application's type registry without building it, so
+// that followers and projections in other processes decode its events
+// without touching its storage.
+func WithTypes(types func() *eventsourcing.Types) AppOption {
+	return func(a *App) { a.types = types }
+}
+
+// TypesFunc returns the registry function given by WithTypes, or nil.
+func (a *App) TypesFunc() func() *eventsourcing.Types { return a.types }
 
 // AppOption configures an App.
 type AppOption func(*App)
@@ -157,10 +173,11 @@ func Pipe(apps ...*App) []*App { return apps }
 // System is a validated set of pipes, with the leaders and followers of each
 // application derived from them. It is immutable and safe for concurrent use.
 type System struct {
-	apps      []*App // in order of first appearance
-	byName    map[string]*App
-	leadersOf map[string][]string // follower -> its leaders, in order of appearance
-	followers map[string][]string // leader -> its followers
+	apps        []*App // in order of first appearance
+	byName      map[string]*App
+	leadersOf   map[string][]string // follower -> its leaders, in order of appearance
+	followers   map[string][]string // leader -> its followers
+	projections []*Projection
 }
 
 // New builds a system from pipes. Edges are the consecutive pairs of each

@@ -63,7 +63,7 @@ func TestPolicyErrorSingleThreaded(t *testing.T) {
 	var pe *system.ProcessingError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "Counters", pe.Follower)
-	assert.Equal(t, "DogSchool", pe.Leader)
+	assert.Equal(t, "DogSchool", pe.Upstream)
 	assert.EqualValues(t, 3, pe.NotificationID)
 
 	details, err := school.GetDog(ctx, dog)

@@ -113,9 +113,9 @@ var errRefused = errors.New("refused")
 // FailingProjection fails on the tricks named "fail".
 type FailingProjection struct{ dogschool.CountProjection }
 
-func (p FailingProjection) Process(ctx context.Context, e eventsourcing.Event, t recorder.Tracking) error {
+func (p FailingProjection) Process(ctx context.Context, e eventsourcing.Event, t recorder.Tracking) (bool, error) {
 	if d, ok := e.Data.(dogschool.TrickAdded); ok && d.Trick == "fail" {
-		return errRefused
+		return false, errRefused
 	}
 	return p.CountProjection.Process(ctx, e, t)
 }

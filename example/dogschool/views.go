@@ -20,6 +20,7 @@ import (
 // record of the event that caused it, atomically.
 type CountView interface {
 	projection.View
+	projection.Rebuilder
 	IncrDogCounter(ctx context.Context, t recorder.Tracking) error
 	IncrTrickCounter(ctx context.Context, t recorder.Tracking) error
 	DogCounter(ctx context.Context) (int, error)
@@ -35,15 +36,16 @@ func (CountProjection) Name() string { return "CountProjection" }
 // Topics implements projection.Projection: only the Dog's events are read.
 func (CountProjection) Topics() []string { return []string{TopicRegistered, TopicTrickAdded} }
 
-// Process implements projection.Projection.
-func (p CountProjection) Process(ctx context.Context, e eventsourcing.Event, t recorder.Tracking) error {
+// Process implements projection.Projection: it counts the events it
+// cares about and leaves the others' positions to the runtime.
+func (p CountProjection) Process(ctx context.Context, e eventsourcing.Event, t recorder.Tracking) (bool, error) {
 	switch e.Data.(type) {
 	case Registered:
-		return p.View.IncrDogCounter(ctx, t)
+		return true, p.View.IncrDogCounter(ctx, t)
 	case TrickAdded:
-		return p.View.IncrTrickCounter(ctx, t)
+		return true, p.View.IncrTrickCounter(ctx, t)
 	}
-	return p.View.InsertTracking(ctx, t)
+	return false, nil
 }
 
 // MemoryCountView is a CountView in memory.
@@ -65,6 +67,13 @@ func (v *MemoryCountView) IncrDogCounter(ctx context.Context, t recorder.Trackin
 // IncrTrickCounter implements CountView.
 func (v *MemoryCountView) IncrTrickCounter(ctx context.Context, t recorder.Tracking) error {
 	return v.Update(ctx, t, func() error { v.tricks++; return nil })
+}
+
+// Reset implements projection.Rebuilder: the counts and the position go
+// back to zero.
+func (v *MemoryCountView) Reset(context.Context) error {
+	v.ResetTracking(func() { v.dogs, v.tricks = 0, 0 })
+	return nil
 }
 
 // DogCounter implements CountView.
@@ -136,6 +145,11 @@ func (v *SQLiteCountView) IncrTrickCounter(ctx context.Context, t recorder.Track
 	return v.incr(ctx, t, "tricks")
 }
 
+// Reset implements projection.Rebuilder.
+func (v *SQLiteCountView) Reset(ctx context.Context) error {
+	return v.ResetTracking(ctx, "UPDATE count_view SET dogs = 0, tricks = 0 WHERE id = 1")
+}
+
 // DogCounter implements CountView.
 func (v *SQLiteCountView) DogCounter(ctx context.Context) (int, error) { return v.count(ctx, "dogs") }
 
@@ -186,6 +200,11 @@ func (v *PostgresCountView) IncrDogCounter(ctx context.Context, t recorder.Track
 // IncrTrickCounter implements CountView.
 func (v *PostgresCountView) IncrTrickCounter(ctx context.Context, t recorder.Tracking) error {
 	return v.incr(ctx, t, "tricks")
+}
+
+// Reset implements projection.Rebuilder.
+func (v *PostgresCountView) Reset(ctx context.Context) error {
+	return v.ResetTracking(ctx, "UPDATE "+v.table+" SET dogs = 0, tricks = 0 WHERE id = 1")
 }
 
 // DogCounter implements CountView.

@@ -286,14 +286,19 @@ func (a *Payments) Policy(_ context.Context, e eventsourcing.Event, p *system.Pr
 
 // The definitions of the system's applications.
 var (
-	OrdersApp       = system.NewApp("Orders", NewOrders)
-	ReservationsApp = system.NewApp("Reservations", NewReservations)
-	PaymentsApp     = system.NewApp("Payments", NewPayments)
+	OrdersApp       = system.NewApp("Orders", NewOrders, system.WithTypes(Types))
+	ReservationsApp = system.NewApp("Reservations", NewReservations, system.WithTypes(Types))
+	PaymentsApp     = system.NewApp("Payments", NewPayments, system.WithTypes(Types))
+	// OrdersSummaryProjection counts Orders' orders into a view.
+	OrdersSummaryProjection = system.NewProjection("OrdersSummary", OrdersApp, NewOrdersSummary)
 )
 
 // System returns [[Orders, Reservations, Orders, Payments, Orders]].
 func System() *system.System {
 	sys, err := system.New(system.Pipe(OrdersApp, ReservationsApp, OrdersApp, PaymentsApp, OrdersApp))
+	if err == nil {
+		sys, err = sys.WithProjections(OrdersSummaryProjection)
+	}
 	if err != nil {
 		panic(err) // the definition is static: a failure is a bug in this file
 	}

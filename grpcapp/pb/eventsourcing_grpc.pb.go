@@ -27,6 +27,518 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type StatusRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only the served log's head: followers read their leaders' heads this
+	// way, so that a cycle of applications does not ask itself around.
+	HeadOnly      bool `protobuf:"varint,1,opt,name=head_only,json=headOnly,proto3" json:"head_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusRequest) Reset() {
+	*x = StatusRequest{}
+	mi := &file_eventsourcing_grpc_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusRequest) ProtoMessage() {}
+
+func (x *StatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_eventsourcing_grpc_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
+func (*StatusRequest) Descriptor() ([]byte, []int) {
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *StatusRequest) GetHeadOnly() bool {
+	if x != nil {
+		return x.HeadOnly
+	}
+	return false
+}
+
+type StatusReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "application" or "projection".
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The last notification id of the served application's log (absent for
+	// a projection, or an empty log).
+	Head *int64 `protobuf:"varint,3,opt,name=head,proto3,oneof" json:"head,omitempty"`
+	// Notification ids are positions (EventStoreDB), not counts of events.
+	SparseIds     bool              `protobuf:"varint,4,opt,name=sparse_ids,json=sparseIds,proto3" json:"sparse_ids,omitempty"`
+	Upstreams     []*UpstreamStatus `protobuf:"bytes,5,rep,name=upstreams,proto3" json:"upstreams,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusReply) Reset() {
+	*x = StatusReply{}
+	mi := &file_eventsourcing_grpc_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusReply) ProtoMessage() {}
+
+func (x *StatusReply) ProtoReflect() protoreflect.Message {
+	mi := &file_eventsourcing_grpc_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusReply.ProtoReflect.Descriptor instead.
+func (*StatusReply) Descriptor() ([]byte, []int) {
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StatusReply) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *StatusReply) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *StatusReply) GetHead() int64 {
+	if x != nil && x.Head != nil {
+		return *x.Head
+	}
+	return 0
+}
+
+func (x *StatusReply) GetSparseIds() bool {
+	if x != nil {
+		return x.SparseIds
+	}
+	return false
+}
+
+func (x *StatusReply) GetUpstreams() []*UpstreamStatus {
+	if x != nil {
+		return x.Upstreams
+	}
+	return nil
+}
+
+type UpstreamStatus struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Follower string                 `protobuf:"bytes,1,opt,name=follower,proto3" json:"follower,omitempty"`
+	Upstream string                 `protobuf:"bytes,2,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	// idle, catching up, live, backing off, failed, stopped.
+	State    string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Position *int64 `protobuf:"varint,4,opt,name=position,proto3,oneof" json:"position,omitempty"`
+	Head     *int64 `protobuf:"varint,5,opt,name=head,proto3,oneof" json:"head,omitempty"`
+	Lag      int64  `protobuf:"varint,6,opt,name=lag,proto3" json:"lag,omitempty"`
+	// "events" or "positions".
+	LagUnit       string        `protobuf:"bytes,7,opt,name=lag_unit,json=lagUnit,proto3" json:"lag_unit,omitempty"`
+	Rate          float64       `protobuf:"fixed64,8,opt,name=rate,proto3" json:"rate,omitempty"`
+	Processed     uint64        `protobuf:"varint,9,opt,name=processed,proto3" json:"processed,omitempty"`
+	Subscriptions int64         `protobuf:"varint,10,opt,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	Error         string        `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
+	DeadLetters   []*DeadLetter `protobuf:"bytes,12,rep,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpstreamStatus) Reset() {
+	*x = UpstreamStatus{}
+	mi := &file_eventsourcing_grpc_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpstreamStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpstreamStatus) ProtoMessage() {}
+
+func (x *UpstreamStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_eventsourcing_grpc_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpstreamStatus.ProtoReflect.Descriptor instead.
+func (*UpstreamStatus) Descriptor() ([]byte, []int) {
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UpstreamStatus) GetFollower() string {
+	if x != nil {
+		return x.Follower
+	}
+	return ""
+}
+
+func (x *UpstreamStatus) GetUpstream() string {
+	if x != nil {
+		return x.Upstream
+	}
+	return ""
+}
+
+func (x *UpstreamStatus) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *UpstreamStatus) GetPosition() int64 {
+	if x != nil && x.Position != nil {
+		return *x.Position
+	}
+	return 0
+}
+
+func (x *UpstreamStatus) GetHead() int64 {
+	if x != nil && x.Head != nil {
+		return *x.Head
+	}
+	return 0
+}
+
+func (x *UpstreamStatus) GetLag() int64 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
+}
+
+func (x *UpstreamStatus) GetLagUnit() string {
+	if x != nil {
+		return x.LagUnit
+	}
+	return ""
+}
+
+func (x *UpstreamStatus) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *UpstreamStatus) GetProcessed() uint64 {
+	if x != nil {
+		return x.Processed
+	}
+	return 0
+}
+
+func (x *UpstreamStatus) GetSubscriptions() int64 {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return 0
+}
+
+func (x *UpstreamStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *UpstreamStatus) GetDeadLetters() []*DeadLetter {
+	if x != nil {
+		return x.DeadLetters
+	}
+	return nil
+}
+
+type DeadLetter struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	NotificationId    int64                  `protobuf:"varint,1,opt,name=notification_id,json=notificationId,proto3" json:"notification_id,omitempty"`
+	OriginatorId      string                 `protobuf:"bytes,2,opt,name=originator_id,json=originatorId,proto3" json:"originator_id,omitempty"`
+	OriginatorVersion int64                  `protobuf:"varint,3,opt,name=originator_version,json=originatorVersion,proto3" json:"originator_version,omitempty"`
+	Topic             string                 `protobuf:"bytes,4,opt,name=topic,proto3" json:"topic,omitempty"`
+	Error             string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	AtUnixNano        int64                  `protobuf:"varint,6,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *DeadLetter) Reset() {
+	*x = DeadLetter{}
+	mi := &file_eventsourcing_grpc_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeadLetter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeadLetter) ProtoMessage() {}
+
+func (x *DeadLetter) ProtoReflect() protoreflect.Message {
+	mi := &file_eventsourcing_grpc_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
+func (*DeadLetter) Descriptor() ([]byte, []int) {
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DeadLetter) GetNotificationId() int64 {
+	if x != nil {
+		return x.NotificationId
+	}
+	return 0
+}
+
+func (x *DeadLetter) GetOriginatorId() string {
+	if x != nil {
+		return x.OriginatorId
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetOriginatorVersion() int64 {
+	if x != nil {
+		return x.OriginatorVersion
+	}
+	return 0
+}
+
+func (x *DeadLetter) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
+type WaitRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Upstream       string                 `protobuf:"bytes,1,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	NotificationId int64                  `protobuf:"varint,2,opt,name=notification_id,json=notificationId,proto3" json:"notification_id,omitempty"`
+	TimeoutMillis  int64                  `protobuf:"varint,3,opt,name=timeout_millis,json=timeoutMillis,proto3" json:"timeout_millis,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *WaitRequest) Reset() {
+	*x = WaitRequest{}
+	mi := &file_eventsourcing_grpc_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitRequest) ProtoMessage() {}
+
+func (x *WaitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_eventsourcing_grpc_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitRequest.ProtoReflect.Descriptor instead.
+func (*WaitRequest) Descriptor() ([]byte, []int) {
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WaitRequest) GetUpstream() string {
+	if x != nil {
+		return x.Upstream
+	}
+	return ""
+}
+
+func (x *WaitRequest) GetNotificationId() int64 {
+	if x != nil {
+		return x.NotificationId
+	}
+	return 0
+}
+
+func (x *WaitRequest) GetTimeoutMillis() int64 {
+	if x != nil {
+		return x.TimeoutMillis
+	}
+	return 0
+}
+
+type WaitReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitReply) Reset() {
+	*x = WaitReply{}
+	mi := &file_eventsourcing_grpc_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitReply) ProtoMessage() {}
+
+func (x *WaitReply) ProtoReflect() protoreflect.Message {
+	mi := &file_eventsourcing_grpc_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitReply.ProtoReflect.Descriptor instead.
+func (*WaitReply) Descriptor() ([]byte, []int) {
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{5}
+}
+
+type RebuildRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebuildRequest) Reset() {
+	*x = RebuildRequest{}
+	mi := &file_eventsourcing_grpc_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebuildRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebuildRequest) ProtoMessage() {}
+
+func (x *RebuildRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_eventsourcing_grpc_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebuildRequest.ProtoReflect.Descriptor instead.
+func (*RebuildRequest) Descriptor() ([]byte, []int) {
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{6}
+}
+
+type RebuildReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebuildReply) Reset() {
+	*x = RebuildReply{}
+	mi := &file_eventsourcing_grpc_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebuildReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebuildReply) ProtoMessage() {}
+
+func (x *RebuildReply) ProtoReflect() protoreflect.Message {
+	mi := &file_eventsourcing_grpc_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebuildReply.ProtoReflect.Descriptor instead.
+func (*RebuildReply) Descriptor() ([]byte, []int) {
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{7}
+}
+
 type PingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -35,7 +547,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_eventsourcing_grpc_proto_msgTypes[0]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +559,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsourcing_grpc_proto_msgTypes[0]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +572,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{0}
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{8}
 }
 
 type PingReply struct {
@@ -71,7 +583,7 @@ type PingReply struct {
 
 func (x *PingReply) Reset() {
 	*x = PingReply{}
-	mi := &file_eventsourcing_grpc_proto_msgTypes[1]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -83,7 +595,7 @@ func (x *PingReply) String() string {
 func (*PingReply) ProtoMessage() {}
 
 func (x *PingReply) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsourcing_grpc_proto_msgTypes[1]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -96,7 +608,7 @@ func (x *PingReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingReply.ProtoReflect.Descriptor instead.
 func (*PingReply) Descriptor() ([]byte, []int) {
-	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{1}
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{9}
 }
 
 type DescribeRequest struct {
@@ -107,7 +619,7 @@ type DescribeRequest struct {
 
 func (x *DescribeRequest) Reset() {
 	*x = DescribeRequest{}
-	mi := &file_eventsourcing_grpc_proto_msgTypes[2]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -119,7 +631,7 @@ func (x *DescribeRequest) String() string {
 func (*DescribeRequest) ProtoMessage() {}
 
 func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsourcing_grpc_proto_msgTypes[2]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -132,7 +644,7 @@ func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRequest) Descriptor() ([]byte, []int) {
-	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{2}
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{10}
 }
 
 type DescribeReply struct {
@@ -148,7 +660,7 @@ type DescribeReply struct {
 
 func (x *DescribeReply) Reset() {
 	*x = DescribeReply{}
-	mi := &file_eventsourcing_grpc_proto_msgTypes[3]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -160,7 +672,7 @@ func (x *DescribeReply) String() string {
 func (*DescribeReply) ProtoMessage() {}
 
 func (x *DescribeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsourcing_grpc_proto_msgTypes[3]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -173,7 +685,7 @@ func (x *DescribeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeReply.ProtoReflect.Descriptor instead.
 func (*DescribeReply) Descriptor() ([]byte, []int) {
-	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{3}
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DescribeReply) GetName() string {
@@ -213,7 +725,7 @@ type Method struct {
 
 func (x *Method) Reset() {
 	*x = Method{}
-	mi := &file_eventsourcing_grpc_proto_msgTypes[4]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +737,7 @@ func (x *Method) String() string {
 func (*Method) ProtoMessage() {}
 
 func (x *Method) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsourcing_grpc_proto_msgTypes[4]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +750,7 @@ func (x *Method) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Method.ProtoReflect.Descriptor instead.
 func (*Method) Descriptor() ([]byte, []int) {
-	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{4}
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Method) GetName() string {
@@ -283,7 +795,7 @@ type CallRequest struct {
 
 func (x *CallRequest) Reset() {
 	*x = CallRequest{}
-	mi := &file_eventsourcing_grpc_proto_msgTypes[5]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +807,7 @@ func (x *CallRequest) String() string {
 func (*CallRequest) ProtoMessage() {}
 
 func (x *CallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsourcing_grpc_proto_msgTypes[5]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +820,7 @@ func (x *CallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRequest.ProtoReflect.Descriptor instead.
 func (*CallRequest) Descriptor() ([]byte, []int) {
-	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{5}
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CallRequest) GetMethod() string {
@@ -336,7 +848,7 @@ type CallReply struct {
 
 func (x *CallReply) Reset() {
 	*x = CallReply{}
-	mi := &file_eventsourcing_grpc_proto_msgTypes[6]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -348,7 +860,7 @@ func (x *CallReply) String() string {
 func (*CallReply) ProtoMessage() {}
 
 func (x *CallReply) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsourcing_grpc_proto_msgTypes[6]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -361,7 +873,7 @@ func (x *CallReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallReply.ProtoReflect.Descriptor instead.
 func (*CallReply) Descriptor() ([]byte, []int) {
-	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{6}
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CallReply) GetResult() []byte {
@@ -392,7 +904,7 @@ type SelectRequest struct {
 
 func (x *SelectRequest) Reset() {
 	*x = SelectRequest{}
-	mi := &file_eventsourcing_grpc_proto_msgTypes[7]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +916,7 @@ func (x *SelectRequest) String() string {
 func (*SelectRequest) ProtoMessage() {}
 
 func (x *SelectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsourcing_grpc_proto_msgTypes[7]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +929,7 @@ func (x *SelectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectRequest.ProtoReflect.Descriptor instead.
 func (*SelectRequest) Descriptor() ([]byte, []int) {
-	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{7}
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SelectRequest) GetStart() int64 {
@@ -474,7 +986,7 @@ type SelectReply struct {
 
 func (x *SelectReply) Reset() {
 	*x = SelectReply{}
-	mi := &file_eventsourcing_grpc_proto_msgTypes[8]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +998,7 @@ func (x *SelectReply) String() string {
 func (*SelectReply) ProtoMessage() {}
 
 func (x *SelectReply) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsourcing_grpc_proto_msgTypes[8]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +1011,7 @@ func (x *SelectReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectReply.ProtoReflect.Descriptor instead.
 func (*SelectReply) Descriptor() ([]byte, []int) {
-	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{8}
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SelectReply) GetNotifications() []*Notification {
@@ -532,7 +1044,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_eventsourcing_grpc_proto_msgTypes[9]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +1056,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsourcing_grpc_proto_msgTypes[9]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +1069,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{9}
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SubscribeRequest) GetAfter() int64 {
@@ -600,7 +1112,7 @@ type NotificationBatch struct {
 
 func (x *NotificationBatch) Reset() {
 	*x = NotificationBatch{}
-	mi := &file_eventsourcing_grpc_proto_msgTypes[10]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +1124,7 @@ func (x *NotificationBatch) String() string {
 func (*NotificationBatch) ProtoMessage() {}
 
 func (x *NotificationBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsourcing_grpc_proto_msgTypes[10]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +1137,7 @@ func (x *NotificationBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotificationBatch.ProtoReflect.Descriptor instead.
 func (*NotificationBatch) Descriptor() ([]byte, []int) {
-	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{10}
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NotificationBatch) GetNotifications() []*Notification {
@@ -660,7 +1172,7 @@ type Notification struct {
 
 func (x *Notification) Reset() {
 	*x = Notification{}
-	mi := &file_eventsourcing_grpc_proto_msgTypes[11]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +1184,7 @@ func (x *Notification) String() string {
 func (*Notification) ProtoMessage() {}
 
 func (x *Notification) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsourcing_grpc_proto_msgTypes[11]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +1197,7 @@ func (x *Notification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notification.ProtoReflect.Descriptor instead.
 func (*Notification) Descriptor() ([]byte, []int) {
-	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{11}
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Notification) GetId() int64 {
@@ -749,7 +1261,7 @@ type PackedNotifications struct {
 
 func (x *PackedNotifications) Reset() {
 	*x = PackedNotifications{}
-	mi := &file_eventsourcing_grpc_proto_msgTypes[12]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +1273,7 @@ func (x *PackedNotifications) String() string {
 func (*PackedNotifications) ProtoMessage() {}
 
 func (x *PackedNotifications) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsourcing_grpc_proto_msgTypes[12]
+	mi := &file_eventsourcing_grpc_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +1286,7 @@ func (x *PackedNotifications) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PackedNotifications.ProtoReflect.Descriptor instead.
 func (*PackedNotifications) Descriptor() ([]byte, []int) {
-	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{12}
+	return file_eventsourcing_grpc_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PackedNotifications) GetIds() []int64 {
@@ -837,7 +1349,49 @@ var File_eventsourcing_grpc_proto protoreflect.FileDescriptor
 
 const file_eventsourcing_grpc_proto_rawDesc = "" +
 	"\n" +
-	"\x18eventsourcing_grpc.proto\x12\x12eventsourcing_grpc\"\r\n" +
+	"\x18eventsourcing_grpc.proto\x12\x12eventsourcing_grpc\",\n" +
+	"\rStatusRequest\x12\x1b\n" +
+	"\thead_only\x18\x01 \x01(\bR\bheadOnly\"\xb8\x01\n" +
+	"\vStatusReply\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x17\n" +
+	"\x04head\x18\x03 \x01(\x03H\x00R\x04head\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"sparse_ids\x18\x04 \x01(\bR\tsparseIds\x12@\n" +
+	"\tupstreams\x18\x05 \x03(\v2\".eventsourcing_grpc.UpstreamStatusR\tupstreamsB\a\n" +
+	"\x05_head\"\x8c\x03\n" +
+	"\x0eUpstreamStatus\x12\x1a\n" +
+	"\bfollower\x18\x01 \x01(\tR\bfollower\x12\x1a\n" +
+	"\bupstream\x18\x02 \x01(\tR\bupstream\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1f\n" +
+	"\bposition\x18\x04 \x01(\x03H\x00R\bposition\x88\x01\x01\x12\x17\n" +
+	"\x04head\x18\x05 \x01(\x03H\x01R\x04head\x88\x01\x01\x12\x10\n" +
+	"\x03lag\x18\x06 \x01(\x03R\x03lag\x12\x19\n" +
+	"\blag_unit\x18\a \x01(\tR\alagUnit\x12\x12\n" +
+	"\x04rate\x18\b \x01(\x01R\x04rate\x12\x1c\n" +
+	"\tprocessed\x18\t \x01(\x04R\tprocessed\x12$\n" +
+	"\rsubscriptions\x18\n" +
+	" \x01(\x03R\rsubscriptions\x12\x14\n" +
+	"\x05error\x18\v \x01(\tR\x05error\x12A\n" +
+	"\fdead_letters\x18\f \x03(\v2\x1e.eventsourcing_grpc.DeadLetterR\vdeadLettersB\v\n" +
+	"\t_positionB\a\n" +
+	"\x05_head\"\xd7\x01\n" +
+	"\n" +
+	"DeadLetter\x12'\n" +
+	"\x0fnotification_id\x18\x01 \x01(\x03R\x0enotificationId\x12#\n" +
+	"\roriginator_id\x18\x02 \x01(\tR\foriginatorId\x12-\n" +
+	"\x12originator_version\x18\x03 \x01(\x03R\x11originatorVersion\x12\x14\n" +
+	"\x05topic\x18\x04 \x01(\tR\x05topic\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12 \n" +
+	"\fat_unix_nano\x18\x06 \x01(\x03R\n" +
+	"atUnixNano\"y\n" +
+	"\vWaitRequest\x12\x1a\n" +
+	"\bupstream\x18\x01 \x01(\tR\bupstream\x12'\n" +
+	"\x0fnotification_id\x18\x02 \x01(\x03R\x0enotificationId\x12%\n" +
+	"\x0etimeout_millis\x18\x03 \x01(\x03R\rtimeoutMillis\"\v\n" +
+	"\tWaitReply\"\x10\n" +
+	"\x0eRebuildRequest\"\x0e\n" +
+	"\fRebuildReply\"\r\n" +
 	"\vPingRequest\"\v\n" +
 	"\tPingReply\"\x11\n" +
 	"\x0fDescribeRequest\"\x83\x01\n" +
@@ -890,13 +1444,16 @@ const file_eventsourcing_grpc_proto_rawDesc = "" +
 	"\x06topics\x18\x05 \x03(\tR\x06topics\x12#\n" +
 	"\rtopic_indexes\x18\x06 \x03(\rR\ftopicIndexes\x12\x16\n" +
 	"\x06states\x18\a \x01(\fR\x06states\x12#\n" +
-	"\rstate_lengths\x18\b \x03(\rR\fstateLengths2\xb5\x03\n" +
+	"\rstate_lengths\x18\b \x03(\rR\fstateLengths2\x9c\x05\n" +
 	"\vApplication\x12F\n" +
 	"\x04Ping\x12\x1f.eventsourcing_grpc.PingRequest\x1a\x1d.eventsourcing_grpc.PingReply\x12R\n" +
 	"\bDescribe\x12#.eventsourcing_grpc.DescribeRequest\x1a!.eventsourcing_grpc.DescribeReply\x12F\n" +
 	"\x04Call\x12\x1f.eventsourcing_grpc.CallRequest\x1a\x1d.eventsourcing_grpc.CallReply\x12Y\n" +
 	"\x13SelectNotifications\x12!.eventsourcing_grpc.SelectRequest\x1a\x1f.eventsourcing_grpc.SelectReply\x12g\n" +
-	"\x16SubscribeNotifications\x12$.eventsourcing_grpc.SubscribeRequest\x1a%.eventsourcing_grpc.NotificationBatch0\x01B6Z4github.com/eventsourcing-go/eventsourcing/grpcapp/pbb\x06proto3"
+	"\x16SubscribeNotifications\x12$.eventsourcing_grpc.SubscribeRequest\x1a%.eventsourcing_grpc.NotificationBatch0\x01\x12L\n" +
+	"\x06Status\x12!.eventsourcing_grpc.StatusRequest\x1a\x1f.eventsourcing_grpc.StatusReply\x12F\n" +
+	"\x04Wait\x12\x1f.eventsourcing_grpc.WaitRequest\x1a\x1d.eventsourcing_grpc.WaitReply\x12O\n" +
+	"\aRebuild\x12\".eventsourcing_grpc.RebuildRequest\x1a .eventsourcing_grpc.RebuildReplyB6Z4github.com/eventsourcing-go/eventsourcing/grpcapp/pbb\x06proto3"
 
 var (
 	file_eventsourcing_grpc_proto_rawDescOnce sync.Once
@@ -910,43 +1467,59 @@ func file_eventsourcing_grpc_proto_rawDescGZIP() []byte {
 	return file_eventsourcing_grpc_proto_rawDescData
 }
 
-var file_eventsourcing_grpc_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_eventsourcing_grpc_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_eventsourcing_grpc_proto_goTypes = []any{
-	(*PingRequest)(nil),         // 0: eventsourcing_grpc.PingRequest
-	(*PingReply)(nil),           // 1: eventsourcing_grpc.PingReply
-	(*DescribeRequest)(nil),     // 2: eventsourcing_grpc.DescribeRequest
-	(*DescribeReply)(nil),       // 3: eventsourcing_grpc.DescribeReply
-	(*Method)(nil),              // 4: eventsourcing_grpc.Method
-	(*CallRequest)(nil),         // 5: eventsourcing_grpc.CallRequest
-	(*CallReply)(nil),           // 6: eventsourcing_grpc.CallReply
-	(*SelectRequest)(nil),       // 7: eventsourcing_grpc.SelectRequest
-	(*SelectReply)(nil),         // 8: eventsourcing_grpc.SelectReply
-	(*SubscribeRequest)(nil),    // 9: eventsourcing_grpc.SubscribeRequest
-	(*NotificationBatch)(nil),   // 10: eventsourcing_grpc.NotificationBatch
-	(*Notification)(nil),        // 11: eventsourcing_grpc.Notification
-	(*PackedNotifications)(nil), // 12: eventsourcing_grpc.PackedNotifications
+	(*StatusRequest)(nil),       // 0: eventsourcing_grpc.StatusRequest
+	(*StatusReply)(nil),         // 1: eventsourcing_grpc.StatusReply
+	(*UpstreamStatus)(nil),      // 2: eventsourcing_grpc.UpstreamStatus
+	(*DeadLetter)(nil),          // 3: eventsourcing_grpc.DeadLetter
+	(*WaitRequest)(nil),         // 4: eventsourcing_grpc.WaitRequest
+	(*WaitReply)(nil),           // 5: eventsourcing_grpc.WaitReply
+	(*RebuildRequest)(nil),      // 6: eventsourcing_grpc.RebuildRequest
+	(*RebuildReply)(nil),        // 7: eventsourcing_grpc.RebuildReply
+	(*PingRequest)(nil),         // 8: eventsourcing_grpc.PingRequest
+	(*PingReply)(nil),           // 9: eventsourcing_grpc.PingReply
+	(*DescribeRequest)(nil),     // 10: eventsourcing_grpc.DescribeRequest
+	(*DescribeReply)(nil),       // 11: eventsourcing_grpc.DescribeReply
+	(*Method)(nil),              // 12: eventsourcing_grpc.Method
+	(*CallRequest)(nil),         // 13: eventsourcing_grpc.CallRequest
+	(*CallReply)(nil),           // 14: eventsourcing_grpc.CallReply
+	(*SelectRequest)(nil),       // 15: eventsourcing_grpc.SelectRequest
+	(*SelectReply)(nil),         // 16: eventsourcing_grpc.SelectReply
+	(*SubscribeRequest)(nil),    // 17: eventsourcing_grpc.SubscribeRequest
+	(*NotificationBatch)(nil),   // 18: eventsourcing_grpc.NotificationBatch
+	(*Notification)(nil),        // 19: eventsourcing_grpc.Notification
+	(*PackedNotifications)(nil), // 20: eventsourcing_grpc.PackedNotifications
 }
 var file_eventsourcing_grpc_proto_depIdxs = []int32{
-	4,  // 0: eventsourcing_grpc.DescribeReply.methods:type_name -> eventsourcing_grpc.Method
-	11, // 1: eventsourcing_grpc.SelectReply.notifications:type_name -> eventsourcing_grpc.Notification
-	12, // 2: eventsourcing_grpc.SelectReply.packed:type_name -> eventsourcing_grpc.PackedNotifications
-	11, // 3: eventsourcing_grpc.NotificationBatch.notifications:type_name -> eventsourcing_grpc.Notification
-	12, // 4: eventsourcing_grpc.NotificationBatch.packed:type_name -> eventsourcing_grpc.PackedNotifications
-	0,  // 5: eventsourcing_grpc.Application.Ping:input_type -> eventsourcing_grpc.PingRequest
-	2,  // 6: eventsourcing_grpc.Application.Describe:input_type -> eventsourcing_grpc.DescribeRequest
-	5,  // 7: eventsourcing_grpc.Application.Call:input_type -> eventsourcing_grpc.CallRequest
-	7,  // 8: eventsourcing_grpc.Application.SelectNotifications:input_type -> eventsourcing_grpc.SelectRequest
-	9,  // 9: eventsourcing_grpc.Application.SubscribeNotifications:input_type -> eventsourcing_grpc.SubscribeRequest
-	1,  // 10: eventsourcing_grpc.Application.Ping:output_type -> eventsourcing_grpc.PingReply
-	3,  // 11: eventsourcing_grpc.Application.Describe:output_type -> eventsourcing_grpc.DescribeReply
-	6,  // 12: eventsourcing_grpc.Application.Call:output_type -> eventsourcing_grpc.CallReply
-	8,  // 13: eventsourcing_grpc.Application.SelectNotifications:output_type -> eventsourcing_grpc.SelectReply
-	10, // 14: eventsourcing_grpc.Application.SubscribeNotifications:output_type -> eventsourcing_grpc.NotificationBatch
-	10, // [10:15] is the sub-list for method output_type
-	5,  // [5:10] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	2,  // 0: eventsourcing_grpc.StatusReply.upstreams:type_name -> eventsourcing_grpc.UpstreamStatus
+	3,  // 1: eventsourcing_grpc.UpstreamStatus.dead_letters:type_name -> eventsourcing_grpc.DeadLetter
+	12, // 2: eventsourcing_grpc.DescribeReply.methods:type_name -> eventsourcing_grpc.Method
+	19, // 3: eventsourcing_grpc.SelectReply.notifications:type_name -> eventsourcing_grpc.Notification
+	20, // 4: eventsourcing_grpc.SelectReply.packed:type_name -> eventsourcing_grpc.PackedNotifications
+	19, // 5: eventsourcing_grpc.NotificationBatch.notifications:type_name -> eventsourcing_grpc.Notification
+	20, // 6: eventsourcing_grpc.NotificationBatch.packed:type_name -> eventsourcing_grpc.PackedNotifications
+	8,  // 7: eventsourcing_grpc.Application.Ping:input_type -> eventsourcing_grpc.PingRequest
+	10, // 8: eventsourcing_grpc.Application.Describe:input_type -> eventsourcing_grpc.DescribeRequest
+	13, // 9: eventsourcing_grpc.Application.Call:input_type -> eventsourcing_grpc.CallRequest
+	15, // 10: eventsourcing_grpc.Application.SelectNotifications:input_type -> eventsourcing_grpc.SelectRequest
+	17, // 11: eventsourcing_grpc.Application.SubscribeNotifications:input_type -> eventsourcing_grpc.SubscribeRequest
+	0,  // 12: eventsourcing_grpc.Application.Status:input_type -> eventsourcing_grpc.StatusRequest
+	4,  // 13: eventsourcing_grpc.Application.Wait:input_type -> eventsourcing_grpc.WaitRequest
+	6,  // 14: eventsourcing_grpc.Application.Rebuild:input_type -> eventsourcing_grpc.RebuildRequest
+	9,  // 15: eventsourcing_grpc.Application.Ping:output_type -> eventsourcing_grpc.PingReply
+	11, // 16: eventsourcing_grpc.Application.Describe:output_type -> eventsourcing_grpc.DescribeReply
+	14, // 17: eventsourcing_grpc.Application.Call:output_type -> eventsourcing_grpc.CallReply
+	16, // 18: eventsourcing_grpc.Application.SelectNotifications:output_type -> eventsourcing_grpc.SelectReply
+	18, // 19: eventsourcing_grpc.Application.SubscribeNotifications:output_type -> eventsourcing_grpc.NotificationBatch
+	1,  // 20: eventsourcing_grpc.Application.Status:output_type -> eventsourcing_grpc.StatusReply
+	5,  // 21: eventsourcing_grpc.Application.Wait:output_type -> eventsourcing_grpc.WaitReply
+	7,  // 22: eventsourcing_grpc.Application.Rebuild:output_type -> eventsourcing_grpc.RebuildReply
+	15, // [15:23] is the sub-list for method output_type
+	7,  // [7:15] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_eventsourcing_grpc_proto_init() }
@@ -954,15 +1527,17 @@ func file_eventsourcing_grpc_proto_init() {
 	if File_eventsourcing_grpc_proto != nil {
 		return
 	}
-	file_eventsourcing_grpc_proto_msgTypes[7].OneofWrappers = []any{}
-	file_eventsourcing_grpc_proto_msgTypes[9].OneofWrappers = []any{}
+	file_eventsourcing_grpc_proto_msgTypes[1].OneofWrappers = []any{}
+	file_eventsourcing_grpc_proto_msgTypes[2].OneofWrappers = []any{}
+	file_eventsourcing_grpc_proto_msgTypes[15].OneofWrappers = []any{}
+	file_eventsourcing_grpc_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_eventsourcing_grpc_proto_rawDesc), len(file_eventsourcing_grpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

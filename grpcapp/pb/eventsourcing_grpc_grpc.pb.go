@@ -30,6 +30,9 @@ const (
 	Application_Call_FullMethodName                   = "/eventsourcing_grpc.Application/Call"
 	Application_SelectNotifications_FullMethodName    = "/eventsourcing_grpc.Application/SelectNotifications"
 	Application_SubscribeNotifications_FullMethodName = "/eventsourcing_grpc.Application/SubscribeNotifications"
+	Application_Status_FullMethodName                 = "/eventsourcing_grpc.Application/Status"
+	Application_Wait_FullMethodName                   = "/eventsourcing_grpc.Application/Wait"
+	Application_Rebuild_FullMethodName                = "/eventsourcing_grpc.Application/Rebuild"
 )
 
 // ApplicationClient is the client API for Application service.
@@ -51,6 +54,17 @@ type ApplicationClient interface {
 	// SubscribeNotifications streams the notification log from a position and
 	// then every new notification as it is recorded, for followers.
 	SubscribeNotifications(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[NotificationBatch], error)
+	// Status reports the served application's (or projection's) notification
+	// log head and the progress of each upstream it follows.
+	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusReply, error)
+	// Wait returns when the served follower or projection has processed an
+	// upstream notification (or passed over it), or fails with
+	// DEADLINE_EXCEEDED after the timeout.
+	Wait(ctx context.Context, in *WaitRequest, opts ...grpc.CallOption) (*WaitReply, error)
+	// Rebuild empties a served projection's view and catches it up again.
+	// A process application is refused (FAILED_PRECONDITION): its events
+	// cannot be unrecorded.
+	Rebuild(ctx context.Context, in *RebuildRequest, opts ...grpc.CallOption) (*RebuildReply, error)
 }
 
 type applicationClient struct {
@@ -120,6 +134,36 @@ func (c *applicationClient) SubscribeNotifications(ctx context.Context, in *Subs
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Application_SubscribeNotificationsClient = grpc.ServerStreamingClient[NotificationBatch]
 
+func (c *applicationClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatusReply)
+	err := c.cc.Invoke(ctx, Application_Status_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *applicationClient) Wait(ctx context.Context, in *WaitRequest, opts ...grpc.CallOption) (*WaitReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WaitReply)
+	err := c.cc.Invoke(ctx, Application_Wait_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *applicationClient) Rebuild(ctx context.Context, in *RebuildRequest, opts ...grpc.CallOption) (*RebuildReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RebuildReply)
+	err := c.cc.Invoke(ctx, Application_Rebuild_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ApplicationServer is the server API for Application service.
 // All implementations must embed UnimplementedApplicationServer
 // for forward compatibility.
@@ -139,6 +183,17 @@ type ApplicationServer interface {
 	// SubscribeNotifications streams the notification log from a position and
 	// then every new notification as it is recorded, for followers.
 	SubscribeNotifications(*SubscribeRequest, grpc.ServerStreamingServer[NotificationBatch]) error
+	// Status reports the served application's (or projection's) notification
+	// log head and the progress of each upstream it follows.
+	Status(context.Context, *StatusRequest) (*StatusReply, error)
+	// Wait returns when the served follower or projection has processed an
+	// upstream notification (or passed over it), or fails with
+	// DEADLINE_EXCEEDED after the timeout.
+	Wait(context.Context, *WaitRequest) (*WaitReply, error)
+	// Rebuild empties a served projection's view and catches it up again.
+	// A process application is refused (FAILED_PRECONDITION): its events
+	// cannot be unrecorded.
+	Rebuild(context.Context, *RebuildRequest) (*RebuildReply, error)
 	mustEmbedUnimplementedApplicationServer()
 }
 
@@ -163,6 +218,15 @@ func (UnimplementedApplicationServer) SelectNotifications(context.Context, *Sele
 }
 func (UnimplementedApplicationServer) SubscribeNotifications(*SubscribeRequest, grpc.ServerStreamingServer[NotificationBatch]) error {
 	return status.Error(codes.Unimplemented, "method SubscribeNotifications not implemented")
+}
+func (UnimplementedApplicationServer) Status(context.Context, *StatusRequest) (*StatusReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedApplicationServer) Wait(context.Context, *WaitRequest) (*WaitReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Wait not implemented")
+}
+func (UnimplementedApplicationServer) Rebuild(context.Context, *RebuildRequest) (*RebuildReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Rebuild not implemented")
 }
 func (UnimplementedApplicationServer) mustEmbedUnimplementedApplicationServer() {}
 func (UnimplementedApplicationServer) testEmbeddedByValue()                     {}
@@ -268,6 +332,60 @@ func _Application_SubscribeNotifications_Handler(srv interface{}, stream grpc.Se
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Application_SubscribeNotificationsServer = grpc.ServerStreamingServer[NotificationBatch]
 
+func _Application_Status_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServer).Status(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Application_Status_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServer).Status(ctx, req.(*StatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Application_Wait_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WaitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServer).Wait(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Application_Wait_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServer).Wait(ctx, req.(*WaitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Application_Rebuild_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RebuildRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServer).Rebuild(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Application_Rebuild_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServer).Rebuild(ctx, req.(*RebuildRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Application_ServiceDesc is the grpc.ServiceDesc for Application service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -290,6 +408,18 @@ var Application_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SelectNotifications",
 			Handler:    _Application_SelectNotifications_Handler,
+		},
+		{
+			MethodName: "Status",
+			Handler:    _Application_Status_Handler,
+		},
+		{
+			MethodName: "Wait",
+			Handler:    _Application_Wait_Handler,
+		},
+		{
+			MethodName: "Rebuild",
+			Handler:    _Application_Rebuild_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

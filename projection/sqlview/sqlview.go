@@ -311,3 +311,10 @@ func (v *View) HasTrackingID(ctx context.Context, applicationName string, notifi
 func (v *View) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
 	return recorder.WaitTracking(ctx, v.HasTrackingID, &v.signal, applicationName, notificationID, timeout)
 }
+
+// ResetTracking deletes the view's tracking records and runs stmts (which
+// empty the view's own tables) in one transaction: the core of a view's
+// Reset, for rebuilds.
+func (v *View) ResetTracking(ctx context.Context, stmts ...string) error {
+	return v.Exec(ctx, append([]string{"DELETE FROM " + v.table}, stmts...)...)
+}
