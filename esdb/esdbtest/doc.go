@@ -4,11 +4,16 @@
 // Docker, the way net/http/httptest serves HTTP handlers.
 //
 // The server behaves like a single EventStoreDB 24.10 node: appends with
-// every expected-revision variant and idempotent re-appends, reads of
-// streams and of $all in both directions, soft delete and tombstone, stream
-// metadata ($maxCount, $maxAge, $tb), catch-up subscriptions with filters,
-// checkpoints and the caught-up signal, persistent subscriptions, server
-// features and gossip (so esdb+discover:// works). It keeps one ordered log
+// every expected-revision variant and idempotent re-appends, batch appends
+// (Streams.BatchAppend, correlated and chunked, with per-write deadlines),
+// reads of streams and of $all in both directions, soft delete and
+// tombstone, stream metadata ($maxCount, $maxAge, $tb), catch-up
+// subscriptions with filters (evaluated as .NET regular expressions, as the
+// server does), checkpoints and the caught-up signal, persistent
+// subscriptions, server features and gossip (so esdb+discover:// works).
+// Errors carry the server's status codes, messages and trailers. What it
+// does not implement (projections, clusters, ACLs, among others) is listed
+// in docs/eventstoredb.md. It keeps one ordered log
 // whose positions (commit = prepare) step like byte offsets, so they are
 // strictly increasing but not contiguous, as on a real node.
 //
@@ -23,6 +28,7 @@
 //
 // Options add TLS with a generated CA ([WithTLS]), basic-auth users
 // ([WithUsers]), persistence to a directory ([WithDataDir]) and a fixed
-// address ([WithAddr]). The cmd/esdb-emulator binary serves the same server
-// for other processes and languages.
+// address ([WithAddr]); a logger at debug level ([WithLogger]) logs every
+// call. The cmd/esdb-emulator binary serves the same server for other
+// processes and languages.
 package esdbtest
