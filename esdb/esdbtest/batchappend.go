@@ -108,8 +108,12 @@ type batchAppender struct {
 
 	mu      sync.Mutex
 	pending map[uuid.UUID]*batchWrite
-	// idle is closed when the last pending write is resolved after the
-	// client has finished sending.
+	// timers counts the timers of pending writes that have not been
+	// stopped and whose callbacks have not finished: the call may not end
+	// while one of them may still send.
+	timers sync.WaitGroup
+	// idle is closed when the last pending write has timed out and been
+	// answered, once the client has finished sending.
 	idle chan struct{}
 }
 
@@ -148,6 +152,7 @@ func (ss *streamsServer) BatchAppend(stream streams.Streams_BatchAppendServer) e
 			a.stopAll()
 		}
 	}
+	a.timers.Wait()
 	return a.failed()
 }
 
@@ -239,15 +244,23 @@ func (a *batchAppender) open(id uuid.UUID, corr *shared.UUID, o *streams.BatchAp
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.pending[id] = w
+	a.timers.Add(1)
 	w.timer = time.AfterFunc(timeout, func() {
+		defer a.timers.Done()
 		a.mu.Lock()
 		if a.pending[id] != w {
 			a.mu.Unlock()
 			return
 		}
-		a.removeLocked(id)
+		delete(a.pending, id)
 		a.mu.Unlock()
 		a.send(w.correlation, streamID(w.stream), newStatus(code.Code_DEADLINE_EXCEEDED, "Timeout", &shared.Timeout{}))
+		a.mu.Lock()
+		if len(a.pending) == 0 && a.idle != nil {
+			close(a.idle)
+			a.idle = nil
+		}
+		a.mu.Unlock()
 	})
 	return true
 }
@@ -264,20 +277,17 @@ func requestedTimeout(o *streams.BatchAppendReq_Options, now time.Time) time.Dur
 	return writeTimeout
 }
 
-// removeLocked forgets a pending write; the caller holds a.mu.
+// removeLocked forgets a pending write before its timer fires; the caller
+// holds a.mu.
 func (a *batchAppender) removeLocked(id uuid.UUID) {
 	w := a.pending[id]
 	if w == nil {
 		return
 	}
-	if w.timer != nil {
-		w.timer.Stop()
+	if w.timer.Stop() {
+		a.timers.Done()
 	}
 	delete(a.pending, id)
-	if len(a.pending) == 0 && a.idle != nil {
-		close(a.idle)
-		a.idle = nil
-	}
 }
 
 // waitIdle returns a channel closed when no write is pending, or nil when
@@ -292,13 +302,15 @@ func (a *batchAppender) waitIdle() <-chan struct{} {
 	return a.idle
 }
 
-// stopAll drops every pending write without answering it.
+// stopAll drops every pending write without answering it and waits for
+// timers that have fired already.
 func (a *batchAppender) stopAll() {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	for id := range a.pending {
 		a.removeLocked(id)
 	}
+	a.mu.Unlock()
+	a.timers.Wait()
 }
 
 func (a *batchAppender) answer(w *batchWrite, res writeResult, err error) {

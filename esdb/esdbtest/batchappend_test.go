@@ -317,6 +317,22 @@ func TestBatchAppendDeadlines(t *testing.T) {
 		})
 	}
 
+	t.Run("client done before the final chunk", func(t *testing.T) {
+		ba := openBatch(t, dialRaw(t, srv))
+		o := batchOptions(streamName(), esdb.Any{})
+		o.DeadlineOption = &streams.BatchAppendReq_Options_Deadline{Deadline: durationpb.New(10 * time.Millisecond)}
+		corr := structuredUUID(uuid.New())
+		require.NoError(t, ba.Send(&streams.BatchAppendReq{CorrelationId: corr, Options: o, ProposedMessages: proposedOf(evs(1)...)}))
+		require.NoError(t, ba.CloseSend())
+		// The write is still answered, then the call ends.
+		resp, err := ba.Recv()
+		require.NoError(t, err)
+		assert.True(t, proto.Equal(corr, resp.CorrelationId))
+		assert.Equal(t, int32(code.Code_DEADLINE_EXCEEDED), resp.GetError().GetCode())
+		_, err = ba.Recv()
+		assert.ErrorIs(t, err, io.EOF)
+	})
+
 	t.Run("final chunk too late", func(t *testing.T) {
 		stream := streamName()
 		o := batchOptions(stream, esdb.Any{})
