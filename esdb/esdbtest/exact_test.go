@@ -153,3 +153,34 @@ func TestDeletedStreamAnswers(t *testing.T) {
 	_, err = c.SetStreamMetadata(ctx, hard, esdb.AppendToStreamOptions{}, esdb.StreamMetadata{})
 	assert.Equal(t, esdb.ErrorCodeStreamDeleted, errCode(err))
 }
+
+func TestPersistentGroupMissing(t *testing.T) {
+	srv := startServer(t)
+	ps := persistent.NewPersistentSubscriptionsClient(dialRaw(t, srv))
+	name := streamName()
+	id := &shared.StreamIdentifier{StreamName: []byte(name)}
+
+	var trailer metadata.MD
+	_, err := ps.GetInfo(ctxT(t), &persistent.GetInfoReq{Options: &persistent.GetInfoReq_Options{
+		StreamOption: &persistent.GetInfoReq_Options_StreamIdentifier{StreamIdentifier: id}, GroupName: "g"}}, grpc.Trailer(&trailer))
+	st := status.Convert(err)
+	assert.Equal(t, codes.NotFound, st.Code())
+	assert.Equal(t, "Subscription group g on stream "+name+" does not exist.", st.Message())
+	assert.Equal(t, []string{"persistent-subscription-does-not-exist"}, trailer.Get("exception"))
+	assert.Equal(t, []string{name}, trailer.Get("stream-name"))
+	assert.Equal(t, []string{"g"}, trailer.Get("group-name"))
+
+	// Listing the groups of a stream without any names no group.
+	_, err = ps.List(ctxT(t), &persistent.ListReq{Options: &persistent.ListReq_Options{
+		ListOption: &persistent.ListReq_Options_ListForStream{ListForStream: &persistent.ListReq_StreamOption{
+			StreamOption: &persistent.ListReq_StreamOption_Stream{Stream: id}}}}}, grpc.Trailer(&trailer))
+	st = status.Convert(err)
+	assert.Equal(t, codes.NotFound, st.Code())
+	assert.Equal(t, "Subscription group  on stream "+name+" does not exist.", st.Message())
+
+	// Listing every group of an empty node lists none.
+	list, err := ps.List(ctxT(t), &persistent.ListReq{Options: &persistent.ListReq_Options{
+		ListOption: &persistent.ListReq_Options_ListAllSubscriptions{ListAllSubscriptions: &shared.Empty{}}}})
+	require.NoError(t, err)
+	assert.Empty(t, list.GetSubscriptions())
+}

@@ -988,8 +988,7 @@ func (ps *persistentServer) List(ctx context.Context, req *persistent.ListReq) (
 	p.mu.Unlock()
 	if len(groups) == 0 && !all {
 		// A real node answers not-found for a stream without groups.
-		return nil, trailerErr(unaryTrailer(ctx), codes.NotFound, "no persistent subscriptions",
-			"exception", "persistent-subscription-does-not-exist", "stream-name", want, "group-name", "")
+		return nil, notExist(ctx, want, "")
 	}
 	sort.Slice(groups, func(i, j int) bool {
 		return groupKey(groups[i].cfg.Stream, groups[i].cfg.Group) < groupKey(groups[j].cfg.Stream, groups[j].cfg.Group)
