@@ -74,6 +74,15 @@ func TestPersistentAllGroupPositions(t *testing.T) {
 	assert.Equal(t, "0", groupInfo(t, conn, false, name, "from-start").StartFrom)
 }
 
+// assertGroupTrailers checks the trailers a real node sends with an error
+// about a persistent subscription group.
+func assertGroupTrailers(t *testing.T, trailer metadata.MD, exception, stream, group string) {
+	t.Helper()
+	assert.Equal(t, []string{exception}, trailer.Get("exception"))
+	assert.Equal(t, []string{stream}, trailer.Get("stream-name"))
+	assert.Equal(t, []string{group}, trailer.Get("group-name"))
+}
+
 func uitoa(v uint64) string { return strconv.FormatUint(v, 10) }
 
 func TestPersistentGroupSettingsRefused(t *testing.T) {
@@ -97,9 +106,7 @@ func TestPersistentGroupSettingsRefused(t *testing.T) {
 	st := status.Convert(err)
 	assert.Equal(t, codes.Internal, st.Code())
 	assert.Equal(t, "Subscription group g on stream "+name+" failed: 'Consumer strategy Nope does not exist.'", st.Message())
-	assert.Equal(t, []string{"persistent-subscription-failed"}, trailer.Get("exception"))
-	assert.Equal(t, []string{name}, trailer.Get("stream-name"))
-	assert.Equal(t, []string{"g"}, trailer.Get("group-name"))
+	assertGroupTrailers(t, trailer, "persistent-subscription-failed", name, "g")
 	assert.Equal(t, []string{"Consumer strategy Nope does not exist."}, trailer.Get("reason"))
 
 	// A read batch as large as the history buffer.
@@ -166,9 +173,7 @@ func TestPersistentGroupMissing(t *testing.T) {
 	st := status.Convert(err)
 	assert.Equal(t, codes.NotFound, st.Code())
 	assert.Equal(t, "Subscription group g on stream "+name+" does not exist.", st.Message())
-	assert.Equal(t, []string{"persistent-subscription-does-not-exist"}, trailer.Get("exception"))
-	assert.Equal(t, []string{name}, trailer.Get("stream-name"))
-	assert.Equal(t, []string{"g"}, trailer.Get("group-name"))
+	assertGroupTrailers(t, trailer, "persistent-subscription-does-not-exist", name, "g")
 
 	// Listing the groups of a stream without any names no group.
 	_, err = ps.List(ctxT(t), &persistent.ListReq{Options: &persistent.ListReq_Options{

@@ -149,7 +149,5 @@ func TestPersistentMaxSubscribers(t *testing.T) {
 	st := status.Convert(err)
 	assert.Equal(t, codes.FailedPrecondition, st.Code())
 	assert.Equal(t, "Maximum subscriptions reached for subscription group g on stream "+name+".", st.Message())
-	assert.Equal(t, []string{"maximum-subscribers-reached"}, trailer.Get("exception"))
-	assert.Equal(t, []string{name}, trailer.Get("stream-name"))
-	assert.Equal(t, []string{"g"}, trailer.Get("group-name"))
+	assertGroupTrailers(t, trailer, "maximum-subscribers-reached", name, "g")
 }
