@@ -1,0 +1,302 @@
+package followtest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/follow"
+	"github.com/eventsourcing-go/eventsourcing/projection"
+)
+
+// Run runs every case of the suite on the harness's source.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	require.NotNil(t, h.Open, "a harness needs Open")
+	for _, c := range []struct {
+		name string
+		run  func(t *testing.T, fx *fixture)
+	}{
+		{"CatchUpThenLive", testCatchUpThenLive},
+		{"TrickleOneSubscription", testTrickle},
+		{"IgnoredAndFilteredAdvanceTracking", testIgnoredAndFiltered},
+		{"DroppedSubscriptionResumes", testDropped},
+		{"RacingWriters", testRacingWriters},
+		{"StopInHandler", testStopInHandler},
+		{"HandlerErrorStops", testHandlerError},
+		{"SkipFailed", testSkipFailed},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.run(t, newFixture(t, h, testLogger(t))) })
+	}
+}
+
+// Events written before the start are caught up with, then events written
+// while live arrive through the subscription: each once, in order.
+func testCatchUpThenLive(t *testing.T, fx *fixture) {
+	ctx := t.Context()
+	const n = 300
+	fx.writeN(ctx, 0, n)
+	f := fx.live(&handler{view: fx.view}, func(c *follow.Config) { c.PageSize = 64 })
+	ids := fx.writeN(ctx, n, n)
+	fx.wait(ctx, ids[len(ids)-1])
+	seen := fx.requireExactlyOnce(ctx)
+	require.Equal(t, count(0, 2*n), seqs(seen), "every event once, in the order written")
+	st := f.Status(ctx)
+	assert.Equal(t, uint64(2*n), st.Processed)
+	assert.True(t, st.HasPosition)
+	assert.Equal(t, ids[len(ids)-1], st.Position)
+}
+
+// A trickle, each event written once the previous one is processed, is
+// followed through one subscription: no resubscription per event.
+func testTrickle(t *testing.T, fx *fixture) {
+	ctx := t.Context()
+	f := fx.live(&handler{view: fx.view})
+	const n = 1000
+	for i := range n {
+		fx.wait(ctx, fx.write(ctx, Wanted{Seq: i}))
+	}
+	seen := fx.requireExactlyOnce(ctx)
+	require.Equal(t, count(0, n), seqs(seen))
+	assert.Equal(t, int64(1), fx.src.Subscriptions(), "subscriptions opened at the source")
+	st := f.Status(ctx)
+	assert.Equal(t, int64(1), st.Subscriptions, "subscriptions in Status")
+	assert.Equal(t, follow.Live, st.State)
+	assert.Equal(t, int64(0), st.Lag, "lag once caught up")
+}
+
+// Positions of events the handler ignores and of events the filter leaves
+// out are tracked, while catching up and live, so that waiting for them
+// returns; the handler never sees a filtered event.
+func testIgnoredAndFiltered(t *testing.T, fx *fixture) {
+	ctx := t.Context()
+	h := &handler{view: fx.view}
+	topics := []string{TopicWanted, TopicSkipped}
+	// A mix, ending with a run of events the follower records nothing for.
+	mix := func(from int) (lastSkipped, last int64) {
+		for i := range 20 {
+			switch i % 4 {
+			case 0, 1:
+				fx.write(ctx, Wanted{Seq: from + i})
+			case 2:
+				fx.write(ctx, Skipped{Seq: from + i})
+			case 3:
+				fx.write(ctx, Filtered{Seq: from + i})
+			}
+		}
+		for i := range 5 {
+			lastSkipped = fx.write(ctx, Skipped{Seq: from + 20 + i})
+		}
+		for i := range 5 {
+			last = fx.write(ctx, Filtered{Seq: from + 25 + i})
+		}
+		return lastSkipped, last
+	}
+	lastSkipped, last := mix(0)
+	f := fx.follower(h, func(c *follow.Config) { c.Topics = topics; c.PageSize = 7 })
+	fx.run(f)
+	fx.wait(ctx, lastSkipped)
+	fx.wait(ctx, last)
+	fx.waitLive(f)
+
+	lastSkipped, last = mix(100)
+	fx.wait(ctx, lastSkipped)
+	fx.wait(ctx, last)
+	pos, ok, err := fx.view.MaxTrackingID(ctx, fx.app.Name())
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.GreaterOrEqual(t, pos, last, "the tracked position reaches the last filtered event")
+	fx.requireExactlyOnce(ctx)
+	assert.Zero(t, h.filteredSeen(), "filtered events handed to the handler")
+	st := f.Status(ctx)
+	assert.Equal(t, int64(0), st.Lag)
+	assert.Equal(t, uint64(2*(10+5+5)), st.Processed, "Wanted and Skipped events are handed over, Filtered ones are not")
+}
+
+// Live subscriptions dropped while events are being written resume from the
+// last position processed: nothing lost, nothing twice.
+func testDropped(t *testing.T, fx *fixture) {
+	ctx := t.Context()
+	f := fx.live(&handler{view: fx.view})
+	const n, drops = 300, 3
+	var wg sync.WaitGroup
+	ids := make([]int64, n)
+	wg.Go(func() {
+		for i := range n {
+			ids[i] = fx.writeRetrying(ctx, Wanted{Seq: i})
+			if i%10 == 9 {
+				time.Sleep(time.Millisecond) // a steady stream rather than one burst
+			}
+		}
+	})
+	for d := 1; d <= drops; d++ {
+		fx.eventually("events processed before the next drop", func() bool { return len(fx.seen(ctx)) >= d*n/(drops+1) })
+		fx.waitLive(f)
+		fx.drop(t)
+	}
+	wg.Wait()
+	fx.wait(ctx, ids[n-1])
+	seen := fx.requireExactlyOnce(ctx)
+	require.Equal(t, count(0, n), seqs(seen))
+	if fx.drops != nil {
+		assert.GreaterOrEqual(t, fx.src.Subscriptions(), int64(1+drops), "a subscription opened again after each drop")
+	}
+}
+
+// Several goroutines writing at once while the follower is live: every
+// event processed once, in the log's order.
+func testRacingWriters(t *testing.T, fx *fixture) {
+	ctx := t.Context()
+	f := fx.live(&handler{view: fx.view})
+	const writers, each = 4, 100
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := fx.save(ctx, Wanted{Seq: w*each + i}); err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	ids := fx.logIDs(ctx, TopicWanted)
+	require.Len(t, ids, writers*each)
+	fx.wait(ctx, ids[len(ids)-1])
+	seen := fx.requireExactlyOnce(ctx)
+	got := map[int]int{}
+	for _, s := range seen {
+		got[s.Seq]++
+	}
+	for seq := range writers * each {
+		require.Equal(t, 1, got[seq], "event %d processed once", seq)
+	}
+	assert.Equal(t, uint64(writers*each), f.Status(ctx).Processed)
+}
+
+// Stop called from inside a projection's Process returns an error at once
+// instead of waiting for itself, and the runner stops once Process returns.
+func testStopInHandler(t *testing.T, fx *fixture) {
+	ctx := t.Context()
+	var runner *projection.Runner[*eventsourcing.Application]
+	stopped := make(chan error, 1)
+	h := &handler{view: fx.view}
+	h.hook = func(_ context.Context, e eventsourcing.Event) {
+		if w, ok := e.Data.(Wanted); ok && w.Seq == 5 {
+			stopped <- runner.Stop()
+		}
+	}
+	runner = projection.NewRunnerFor(fx.app, proj{h: h}, fx.view, projection.WithFollowConfig(func(c *follow.Config) {
+		c.Source, c.Logger, c.BackoffMin, c.BackoffMax = fx.src, fx.log, 10*time.Millisecond, 200*time.Millisecond
+	}))
+	require.NoError(t, runner.Start(ctx))
+	t.Cleanup(func() { _ = runner.Stop() })
+	fx.waitLive(runner.Follower().Follow())
+	fx.writeN(ctx, 0, 10)
+	select {
+	case err := <-stopped:
+		require.ErrorIs(t, err, projection.ErrStopInHandler)
+	case <-time.After(Timeout):
+		t.Fatalf("Stop called inside Process did not return within %v", Timeout)
+	}
+	done := make(chan error, 1)
+	go func() { done <- runner.Stop() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(Timeout):
+		t.Fatalf("the runner did not stop within %v of Stop called inside Process", Timeout)
+	}
+	f := runner.Follower().Follow()
+	assert.Equal(t, follow.Stopped, f.State())
+	seen := fx.seen(ctx)
+	require.NotEmpty(t, seen)
+	assert.Equal(t, count(0, len(seen)), seqs(seen), "processed in order up to the stop")
+}
+
+// writePoisoned writes five Wanted events, a Poison and five more, and
+// returns the Poison's id and the last id.
+func (fx *fixture) writePoisoned(ctx context.Context, from int) (poison, last int64) {
+	fx.writeN(ctx, from, 5)
+	poison = fx.write(ctx, Poison{Seq: from + 5})
+	ids := fx.writeN(ctx, from+6, 5)
+	return poison, ids[len(ids)-1]
+}
+
+// A handler error stops the follower: Run returns it, the state is Failed,
+// and nothing at or after the failed event is recorded.
+func testHandlerError(t *testing.T, fx *fixture) {
+	ctx := t.Context()
+	poison, _ := fx.writePoisoned(ctx, 0)
+	f := fx.follower(&handler{view: fx.view}, func(c *follow.Config) { c.PageSize = 4 })
+	var err error
+	select {
+	case err = <-fx.run(f):
+	case <-time.After(Timeout):
+		t.Fatalf("the follower did not fail within %v", Timeout)
+	}
+	var perr *follow.ProcessingError
+	require.ErrorAs(t, err, &perr)
+	assert.ErrorIs(t, err, errPoison)
+	assert.Equal(t, poison, perr.NotificationID)
+	assert.Equal(t, follow.Failed, f.State())
+	require.ErrorIs(t, f.Err(), errPoison)
+	st := f.Status(ctx)
+	assert.Equal(t, follow.Failed, st.State)
+	require.ErrorIs(t, st.Err, errPoison)
+	assert.Equal(t, count(0, 5), seqs(fx.seen(ctx)), "the events before the failed one, and nothing after")
+	pos, ok, err := fx.view.MaxTrackingID(ctx, fx.app.Name())
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Less(t, pos, poison, "the failed event's position is not recorded")
+}
+
+// With SkipFailed, a failed event becomes a dead letter shown by Status and
+// processing goes on, while catching up and live.
+func testSkipFailed(t *testing.T, fx *fixture) {
+	ctx := t.Context()
+	var mu sync.Mutex
+	var skipped []follow.DeadLetter
+	poison1, last := fx.writePoisoned(ctx, 0)
+	f := fx.follower(&handler{view: fx.view}, func(c *follow.Config) {
+		c.PageSize, c.SkipFailed = 4, true
+		c.OnSkip = func(_ context.Context, d follow.DeadLetter) error {
+			mu.Lock()
+			defer mu.Unlock()
+			skipped = append(skipped, d)
+			return nil
+		}
+	})
+	result := fx.run(f)
+	fx.wait(ctx, last)
+	fx.waitLive(f)
+	poison2, last := fx.writePoisoned(ctx, 11)
+	fx.wait(ctx, last)
+	select {
+	case err := <-result:
+		t.Fatalf("the follower stopped: %v", err)
+	default:
+	}
+	seen := fx.requireExactlyOnce(ctx)
+	assert.Equal(t, append(count(0, 5), append(count(6, 10), count(17, 5)...)...), seqs(seen))
+	st := f.Status(ctx)
+	assert.NotEqual(t, follow.Failed, st.State)
+	require.Len(t, st.DeadLetters, 2)
+	for i, id := range []int64{poison1, poison2} {
+		d := st.DeadLetters[i]
+		assert.Equal(t, id, d.NotificationID)
+		assert.Equal(t, TopicPoison, d.Topic)
+		assert.Contains(t, d.Err, errPoison.Error())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, skipped, 2, "OnSkip told of every dead letter")
+	assert.Equal(t, poison2, skipped[1].NotificationID)
+	assert.NoError(t, f.Err())
+}
