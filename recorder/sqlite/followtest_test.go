@@ -1,0 +1,67 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/follow/followtest"
+	"github.com/eventsourcing-go/eventsourcing/projection/sqlview"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+)
+
+// The subscription runtime on SQLite: an upstream in a file (synchronous
+// NORMAL) woken in process, followed into an SQLite view, batched.
+var followHarness = followtest.Harness{
+	Name: "sqlite",
+	Open: func(tb testing.TB, opts eventsourcing.Options) followtest.Upstream {
+		opts.Lookup = eventsourcing.NoEnvironment
+		opts.Env = map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": fileDB(tb), "SQLITE_SYNCHRONOUS": "NORMAL"}
+		app, err := eventsourcing.NewApplication(tb.Context(), opts)
+		require.NoError(tb, err)
+		tb.Cleanup(func() { _ = app.Close() })
+		return followtest.Upstream{App: app}
+	},
+	View: func(tb testing.TB) followtest.View {
+		env := recorder.NewEnvFrom("FollowTest", map[string]string{"SQLITE_DBNAME": filepath.Join(tb.TempDir(), "view.db"), "SQLITE_SYNCHRONOUS": "NORMAL"}, nil)
+		v, err := sqlview.Open(tb.Context(), env)
+		require.NoError(tb, err)
+		tb.Cleanup(func() { _ = v.Close() })
+		require.NoError(tb, v.Exec(tb.Context(), "CREATE TABLE seen (notification_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL)"))
+		return followView{v}
+	},
+}
+
+type followView struct{ *sqlview.View }
+
+func (v followView) Record(ctx context.Context, t recorder.Tracking, s followtest.Seen) error {
+	return v.Update(ctx, t, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO seen VALUES (?, ?)", s.NotificationID, s.Seq)
+		return err
+	})
+}
+
+func (v followView) Seen(ctx context.Context) ([]followtest.Seen, error) {
+	rows, err := v.DB().QueryContext(ctx, "SELECT notification_id, seq FROM seen ORDER BY rowid")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []followtest.Seen
+	for rows.Next() {
+		var s followtest.Seen
+		if err := rows.Scan(&s.NotificationID, &s.Seq); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func TestFollow(t *testing.T) { followtest.Run(t, followHarness) }
+
+func BenchmarkFollow(b *testing.B) { followtest.Bench(b, followHarness) }
