@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -87,6 +88,18 @@ func BenchmarkAppend100(b *testing.B) {
 	benchBoth(b, func(b *testing.B, c *esdb.Client, _ bool) { appendN(b, c, 100) })
 }
 
+// fillAll appends 100 streams of 1,000 events of 100 bytes.
+func fillAll(b *testing.B, c *esdb.Client) {
+	batch := binaryEvents(1000)
+	for range 100 {
+		for i := range batch {
+			batch[i].EventID = [16]byte{}
+		}
+		_, err := c.AppendToStream(context.Background(), streamName(), esdb.AppendToStreamOptions{}, batch...)
+		require.NoError(b, err)
+	}
+}
+
 // BenchmarkReadAll measures reading all of $all forwards, 100,005 events
 // of 100 bytes (target: 500,000 events/s). One untimed read first warms
 // the server, as a running node is warm.
@@ -94,14 +107,7 @@ func BenchmarkReadAll(b *testing.B) {
 	benchBoth(b, func(b *testing.B, c *esdb.Client, real bool) {
 		ctx := context.Background()
 		if real {
-			batch := binaryEvents(1000)
-			for range 100 {
-				for i := range batch {
-					batch[i].EventID = [16]byte{}
-				}
-				_, err := c.AppendToStream(ctx, streamName(), esdb.AppendToStreamOptions{}, batch...)
-				require.NoError(b, err)
-			}
+			fillAll(b, c)
 		}
 		readAll := func() int {
 			rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{}, 1<<62)
@@ -155,4 +161,43 @@ func BenchmarkBatchAppend100(b *testing.B) {
 		}
 		report(b, b.N*100, cpu0)
 	})
+}
+
+// BenchmarkReadAllFiltered reads 100,000 events of $all through an
+// event-type filter, as a regex (a .NET regex, as the server evaluates it)
+// and as prefixes, every event matching.
+func BenchmarkReadAllFiltered(b *testing.B) {
+	srv, c := startClient(b)
+	ctx := context.Background()
+	fillAll(b, c)
+	conn := dialRaw(b, srv)
+	for _, f := range []struct {
+		name   string
+		filter *streams.ReadReq_Options_FilterOptions
+	}{
+		{"regex", typeFilter(`^(?:TestEvent|OtherEvent)$`)},
+		{"prefix", typeFilter("", "TestEvent", "OtherEvent")},
+	} {
+		b.Run(f.name, func(b *testing.B) {
+			var n int
+			cpu0 := esdbtest.CPUTime(b)
+			for b.Loop() {
+				rs, err := streams.NewStreamsClient(conn).Read(ctx, &streams.ReadReq{Options: &streams.ReadReq_Options{
+					StreamOption: &streams.ReadReq_Options_All{All: &streams.ReadReq_Options_AllOptions{
+						AllOption: &streams.ReadReq_Options_AllOptions_Start{Start: &shared.Empty{}}}},
+					CountOption:  &streams.ReadReq_Options_Count{Count: 1 << 62},
+					FilterOption: &streams.ReadReq_Options_Filter{Filter: f.filter},
+					UuidOption:   &streams.ReadReq_Options_UUIDOption{Content: &streams.ReadReq_Options_UUIDOption_Structured{Structured: &shared.Empty{}}},
+				}})
+				require.NoError(b, err)
+				for {
+					if _, err := rs.Recv(); err != nil {
+						break
+					}
+					n++
+				}
+			}
+			report(b, n, cpu0)
+		})
+	}
 }

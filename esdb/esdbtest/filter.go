@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +34,17 @@ type filter struct {
 
 	log      *slog.Logger
 	timedOut atomic.Bool // a match has timed out (logged once)
+
+	// seen caches the regex's verdict per name (string → bool): event
+	// types, and often stream names, repeat, and a cached verdict costs a
+	// map lookup instead of a backtracking match. At most maxSeen names
+	// are kept; the rest are matched every time.
+	seen  sync.Map
+	nSeen atomic.Int32
 }
+
+// maxSeen bounds the verdicts a filter caches.
+const maxSeen = 4096
 
 // invalidFilterError is a filter regex the .NET engine rejects. A real
 // node fails the call with an unhandled exception, which gRPC reports as
@@ -115,13 +126,21 @@ func (f *filter) match(r *record) bool {
 		}
 		return false
 	}
+	if v, ok := f.seen.Load(s); ok {
+		return v.(bool)
+	}
 	ok, err := f.re.MatchString(s)
 	if err != nil {
 		if !f.timedOut.Swap(true) {
 			f.log.Warn("esdbtest: filter regex gave up, counting as no match",
 				"pattern", f.re.String(), "subject", s, "err", err)
 		}
-		return false
+		return false // not cached: a less loaded machine may finish it
+	}
+	if f.nSeen.Load() < maxSeen {
+		if _, loaded := f.seen.LoadOrStore(s, ok); !loaded {
+			f.nSeen.Add(1)
+		}
 	}
 	return ok
 }
