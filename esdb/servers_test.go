@@ -88,7 +88,8 @@ func realURI(t testing.TB) string {
 func startRealNode(pool *dockertest.Pool) (string, error) {
 	res, err := pool.RunWithOptions(&dockertest.RunOptions{
 		Repository: "eventstore/eventstore", Tag: "24.10",
-		Env: []string{"EVENTSTORE_INSECURE=true", "EVENTSTORE_MEM_DB=true", "EVENTSTORE_RUN_PROJECTIONS=None"},
+		Env:    []string{"EVENTSTORE_INSECURE=true", "EVENTSTORE_MEM_DB=true", "EVENTSTORE_RUN_PROJECTIONS=None"},
+		Labels: map[string]string{testLabel: "esdb"},
 	}, func(hc *docker.HostConfig) { hc.AutoRemove = true })
 	if err != nil {
 		return "", fmt.Errorf("docker run %s: %w", realImage, err)
@@ -181,6 +182,9 @@ func dockerPool(t testing.TB) *dockertest.Pool {
 		if engine.err == nil {
 			engine.err = engine.pool.Client.Ping()
 		}
+		if engine.err == nil {
+			removeStale(engine.pool)
+		}
 	})
 	if engine.err != nil {
 		t.Skipf("no Docker engine answers (%v): the tests on containers skip", engine.err)
@@ -197,6 +201,26 @@ func buildEmulator(t testing.TB) {
 	engine.imageOnce.Do(func() { engine.tag, engine.imageErr = buildEmulatorImage(pool) })
 	if engine.imageErr != nil {
 		t.Fatalf("building the emulator image: %v", engine.imageErr)
+	}
+}
+
+// testLabel marks the containers of these tests, so that a later run
+// removes what a killed test binary left behind.
+const testLabel = "io.github.eventsourcing-go.test"
+
+// removeStale removes the containers of this package's tests created longer
+// ago than a test binary lives (go test's default timeout is 10 minutes):
+// those of test binaries that were killed (a timeout, Ctrl-C).
+func removeStale(pool *dockertest.Pool) {
+	old := time.Now().Add(-20 * time.Minute).Unix()
+	cs, err := pool.Client.ListContainers(docker.ListContainersOptions{All: true, Filters: map[string][]string{"label": {testLabel}}})
+	if err != nil {
+		return
+	}
+	for _, c := range cs {
+		if c.Created < old {
+			_ = pool.Client.RemoveContainer(docker.RemoveContainerOptions{ID: c.ID, Force: true, RemoveVolumes: true})
+		}
 	}
 }
 
@@ -265,6 +289,7 @@ type nodeOptions struct {
 func startNode(ctx context.Context, pool *dockertest.Pool, o nodeOptions) (*node, error) {
 	res, err := pool.RunWithOptions(&dockertest.RunOptions{
 		Repository: emulatorRepository, Tag: engine.tag, Env: o.env, Mounts: o.mounts,
+		Labels:       map[string]string{testLabel: "esdb"},
 		PortBindings: map[docker.Port][]docker.PortBinding{"2113/tcp": {{HostIP: "127.0.0.1", HostPort: o.hostPort}}},
 	}, func(hc *docker.HostConfig) { hc.PublishAllPorts = false })
 	if err != nil {
