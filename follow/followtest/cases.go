@@ -215,8 +215,9 @@ func testStopInHandler(t *testing.T, fx *fixture) {
 	}
 	f := runner.Follower().Follow()
 	assert.Equal(t, follow.Stopped, f.State())
+	// What was recorded is a prefix (a batch cut short by the stop is not
+	// recorded at all).
 	seen := fx.seen(ctx)
-	require.NotEmpty(t, seen)
 	assert.Equal(t, count(0, len(seen)), seqs(seen), "processed in order up to the stop")
 }
 

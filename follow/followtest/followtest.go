@@ -12,11 +12,8 @@
 //	var harness = followtest.Harness{
 //		Name: "sqlite",
 //		Open: func(tb testing.TB, opts eventsourcing.Options) followtest.Upstream {
-//			opts.Env = map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": filepath.Join(tb.TempDir(), "up.db")}
-//			app, err := eventsourcing.NewApplication(tb.Context(), opts)
-//			require.NoError(tb, err)
-//			tb.Cleanup(func() { _ = app.Close() })
-//			return followtest.Upstream{App: app}
+//			env := map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": filepath.Join(tb.TempDir(), "up.db")}
+//			return followtest.Upstream{App: followtest.NewApplication(tb, opts, env)}
 //		},
 //	}
 //
@@ -78,6 +75,18 @@ type Upstream struct {
 	Drop func(tb testing.TB)
 }
 
+// NewApplication builds a harness's upstream application with opts and the
+// settings env (none are read from the process environment), and closes it
+// when tb ends.
+func NewApplication(tb testing.TB, opts eventsourcing.Options, env map[string]string) *eventsourcing.Application {
+	tb.Helper()
+	opts.Env, opts.Lookup = env, eventsourcing.NoEnvironment
+	app, err := eventsourcing.NewApplication(tb.Context(), opts)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = app.Close() })
+	return app
+}
+
 // Seen is what the suite's handler records of one event.
 type Seen struct {
 	NotificationID int64
@@ -92,6 +101,26 @@ type View interface {
 	Record(ctx context.Context, t recorder.Tracking, s Seen) error
 	// Seen returns what was recorded, in the order recorded.
 	Seen(ctx context.Context) ([]Seen, error)
+}
+
+// Rows is what database/sql's and pgx's query results have in common.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ScanSeen reads an SQL view's rows of (notification id, seq).
+func ScanSeen(rows Rows) ([]Seen, error) {
+	var out []Seen
+	for rows.Next() {
+		var s Seen
+		if err := rows.Scan(&s.NotificationID, &s.Seq); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
 
 // NewMemoryView returns the default view: a projection.MemoryView.

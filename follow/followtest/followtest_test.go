@@ -3,8 +3,6 @@ package followtest_test
 import (
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/follow/followtest"
 )
@@ -14,11 +12,7 @@ import (
 var memory = followtest.Harness{
 	Name: "memory",
 	Open: func(tb testing.TB, opts eventsourcing.Options) followtest.Upstream {
-		opts.Env, opts.Lookup = map[string]string{"PERSISTENCE_MODULE": "memory"}, eventsourcing.NoEnvironment
-		app, err := eventsourcing.NewApplication(tb.Context(), opts)
-		require.NoError(tb, err)
-		tb.Cleanup(func() { _ = app.Close() })
-		return followtest.Upstream{App: app}
+		return followtest.Upstream{App: followtest.NewApplication(tb, opts, map[string]string{"PERSISTENCE_MODULE": "memory"})}
 	},
 }
 

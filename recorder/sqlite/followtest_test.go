@@ -19,12 +19,8 @@ import (
 var followHarness = followtest.Harness{
 	Name: "sqlite",
 	Open: func(tb testing.TB, opts eventsourcing.Options) followtest.Upstream {
-		opts.Lookup = eventsourcing.NoEnvironment
-		opts.Env = map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": fileDB(tb), "SQLITE_SYNCHRONOUS": "NORMAL"}
-		app, err := eventsourcing.NewApplication(tb.Context(), opts)
-		require.NoError(tb, err)
-		tb.Cleanup(func() { _ = app.Close() })
-		return followtest.Upstream{App: app}
+		env := map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": fileDB(tb), "SQLITE_SYNCHRONOUS": "NORMAL"}
+		return followtest.Upstream{App: followtest.NewApplication(tb, opts, env)}
 	},
 	View: func(tb testing.TB) followtest.View {
 		env := recorder.NewEnvFrom("FollowTest", map[string]string{"SQLITE_DBNAME": filepath.Join(tb.TempDir(), "view.db"), "SQLITE_SYNCHRONOUS": "NORMAL"}, nil)
@@ -46,20 +42,12 @@ func (v followView) Record(ctx context.Context, t recorder.Tracking, s followtes
 }
 
 func (v followView) Seen(ctx context.Context) ([]followtest.Seen, error) {
-	rows, err := v.DB().QueryContext(ctx, "SELECT notification_id, seq FROM seen ORDER BY rowid")
+	rows, err := v.DB().QueryContext(ctx, "SELECT notification_id, seq FROM seen ORDER BY notification_id")
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []followtest.Seen
-	for rows.Next() {
-		var s followtest.Seen
-		if err := rows.Scan(&s.NotificationID, &s.Seq); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return followtest.ScanSeen(rows)
 }
 
 func TestFollow(t *testing.T) { followtest.Run(t, followHarness) }

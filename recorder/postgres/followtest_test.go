@@ -1,0 +1,69 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/follow/followtest"
+	"github.com/eventsourcing-go/eventsourcing/projection/pgview"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/recorder/postgres"
+)
+
+// The subscription runtime on PostgreSQL: an upstream whose subscription
+// is woken by LISTEN/NOTIFY, followed into a PostgreSQL view, batched.
+var followHarness = followtest.Harness{
+	Name: "postgres",
+	Open: func(tb testing.TB, opts eventsourcing.Options) followtest.Upstream {
+		f, err := postgres.Open(tb.Context(), testEnv(tb, opts.Name))
+		require.NoError(tb, err)
+		opts.Factory = f // the application closes it
+		return followtest.Upstream{App: followtest.NewApplication(tb, opts, nil)}
+	},
+	View: func(tb testing.TB) followtest.View {
+		// Without TLS: pgx drains a connection whose query a stopping
+		// follower cancelled before closing it, and over TLS that drain
+		// can hold the pool's Close for its full 15 s.
+		v, err := pgview.Open(tb.Context(), testEnv(tb, "FollowTest", "POSTGRES_SSLMODE", "disable"))
+		require.NoError(tb, err)
+		tb.Cleanup(func() { _ = v.Close() })
+		seen := v.Table("seen")
+		require.NoError(tb, v.Exec(tb.Context(), "CREATE TABLE "+seen+" (notification_id bigint PRIMARY KEY, seq bigint NOT NULL)"))
+		return followView{View: v, seen: seen}
+	},
+}
+
+type followView struct {
+	*pgview.View
+	seen string
+}
+
+func (v followView) Record(ctx context.Context, t recorder.Tracking, s followtest.Seen) error {
+	return v.Update(ctx, t, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO "+v.seen+" VALUES ($1, $2)", s.NotificationID, s.Seq)
+		return err
+	})
+}
+
+func (v followView) Seen(ctx context.Context) ([]followtest.Seen, error) {
+	rows, err := v.Pool().Query(ctx, "SELECT notification_id, seq FROM "+v.seen+" ORDER BY notification_id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return followtest.ScanSeen(rows)
+}
+
+func TestFollow(t *testing.T) {
+	requirePostgres(t)
+	followtest.Run(t, followHarness)
+}
+
+func BenchmarkFollow(b *testing.B) {
+	requirePostgres(b)
+	followtest.Bench(b, followHarness)
+}
