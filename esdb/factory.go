@@ -46,6 +46,7 @@ func OpenConfig(_ context.Context, cfg Config) (*Factory, error) {
 		return nil, fmt.Errorf("%w: %w", recorder.ErrConfiguration, err)
 	}
 	f.tracking = newTrackingState()
+	f.scope = newScope(cfg.Name)
 	return f, nil
 }
 
@@ -64,6 +65,7 @@ type Factory struct {
 	closed atomic.Bool
 
 	tracking *trackingState
+	scope    scope
 }
 
 // Client returns the factory's client, for direct use of EventStoreDB beside

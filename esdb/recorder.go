@@ -96,10 +96,10 @@ func expectedRevision(v int64) esdbclient.ExpectedRevision {
 // (originator id, version) alone: the server would then take a competing
 // writer's append of the same version as a retry of the first and report
 // success for an event it did not store.
-func eventData(events []recorder.StoredEvent, metadata func(recorder.StoredEvent) []byte) []esdbclient.EventData {
+func eventData(events []recorder.StoredEvent, plain []byte, metadata func(recorder.StoredEvent) []byte) []esdbclient.EventData {
 	out := make([]esdbclient.EventData, len(events))
 	for i, e := range events {
-		md := emptyMetadata
+		md := plain
 		if metadata != nil {
 			md = metadata(e)
 		}
@@ -139,7 +139,7 @@ func (r *Recorder) insert(ctx context.Context, op string, events []recorder.Stor
 		return nil, wrap(ctx, op, err)
 	}
 	stream, first := events[0].OriginatorID, events[0].OriginatorVersion
-	data := eventData(events, metadata)
+	data := eventData(events, r.f.scope.metadata, metadata)
 	var res *esdbclient.WriteResult
 	err := r.f.do(ctx, func(c *esdbclient.Client) error {
 		var err error
@@ -302,8 +302,16 @@ func storedEvent(e *esdbclient.RecordedEvent) recorder.StoredEvent {
 // persistentConfig matches the types of persistent-subscription configuration events.
 var persistentConfig = regexp.MustCompile(`^PersistentConfig\d+$`)
 
-// isNotification reports whether an event of $all is one of the application's
-// notifications: not a system event or stream, not a snapshot, not a tracking record.
+// isNotification reports whether an event of $all is one of the
+// application's notifications: not a system event or stream, not a
+// snapshot, not a tracking record, not another application's (scope.go).
+func (f *Factory) isNotification(e *esdbclient.RecordedEvent) bool {
+	return isNotification(e) && f.scope.owns(e)
+}
+
+// isNotification reports whether an event of $all is a notification of
+// some application: not a system event or stream, not a snapshot, not a
+// tracking record.
 func isNotification(e *esdbclient.RecordedEvent) bool {
 	s, t := e.StreamID, e.EventType
 	if strings.HasPrefix(t, "$") || strings.HasPrefix(s, "$") || s == "" {
@@ -409,7 +417,7 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 			if q.Stop != nil && id > *q.Stop {
 				return out, nil
 			}
-			if !isNotification(e) || !recorder.MatchTopic(q.Topics, e.EventType) {
+			if !r.f.isNotification(e) || !recorder.MatchTopic(q.Topics, e.EventType) {
 				continue
 			}
 			out = append(out, notification(e))
@@ -424,6 +432,10 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 		from, skip = last, int64(last.Commit)
 	}
 }
+
+// SparseNotificationIDs reports that notification ids are $all commit
+// positions, not counts of events: followers report their lag in positions.
+func (r *Recorder) SparseNotificationIDs() bool { return true }
 
 // head returns the commit position of the last record of $all, system
 // records included.
@@ -453,7 +465,7 @@ func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, bool, error) {
 			return 0, false, wrap(ctx, op, err)
 		}
 		for _, e := range events {
-			if isNotification(e) {
+			if r.f.isNotification(e) {
 				return int64(e.Position.Commit), true, nil
 			}
 		}

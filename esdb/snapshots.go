@@ -62,7 +62,7 @@ func (r *SnapshotRecorder) InsertEvents(ctx context.Context, events []recorder.S
 			return nil, nil
 		}
 	}
-	data := eventData(events, func(e recorder.StoredEvent) []byte {
+	data := eventData(events, nil, func(e recorder.StoredEvent) []byte {
 		return fmt.Appendf(nil, `{"originator_version":%d}`, e.OriginatorVersion)
 	})
 	err = r.f.do(ctx, func(c *esdbclient.Client) error {

@@ -189,7 +189,7 @@ func (s *Subscription) receive(ctx context.Context, sub *esdbclient.Subscription
 				continue
 			}
 			*last = &p
-			if !isNotification(e) || !recorder.MatchTopic(s.topics, e.EventType) {
+			if !s.f.isNotification(e) || !recorder.MatchTopic(s.topics, e.EventType) {
 				continue
 			}
 			select {

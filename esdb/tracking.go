@@ -138,16 +138,17 @@ func (r *ProcessRecorder) InsertEvents(ctx context.Context, events []recorder.St
 	if err := r.checkAdvance(ctx, op, p, t); err != nil {
 		return nil, err
 	}
-	md, err := json.Marshal(trackingMetadata{Tracking: &trackingEntry{Downstream: r.downstream, Application: t.ApplicationName, NotificationID: t.NotificationID}})
+	entry, err := json.Marshal(trackingEntry{Downstream: r.downstream, Application: t.ApplicationName, NotificationID: t.NotificationID})
 	if err != nil {
 		return nil, recorder.Errorf(recorder.ErrProgramming, op, "encode tracking: %w", err)
 	}
+	md := r.f.scope.with(append([]byte(`"tracking":`), entry...))
 	last := events[len(events)-1].OriginatorVersion
 	ids, err := r.insert(ctx, op, events, func(e recorder.StoredEvent) []byte {
 		if e.OriginatorVersion == last {
 			return md
 		}
-		return emptyMetadata
+		return r.f.scope.metadata
 	})
 	if err != nil {
 		return nil, err
@@ -193,7 +194,7 @@ func (r *ProcessRecorder) appendTracking(ctx context.Context, t recorder.Trackin
 	if err != nil {
 		return err
 	}
-	ev := eventData([]recorder.StoredEvent{{Topic: trackingTopic, State: data}}, func(recorder.StoredEvent) []byte { return md })
+	ev := eventData([]recorder.StoredEvent{{Topic: trackingTopic, State: data}}, nil, func(recorder.StoredEvent) []byte { return md })
 	ev[0].ContentType = esdbclient.ContentTypeJson
 	return r.f.do(ctx, func(c *esdbclient.Client) error {
 		_, err := c.AppendToStream(ctx, trackingStream(r.downstream, t.ApplicationName), esdbclient.AppendToStreamOptions{ExpectedRevision: esdbclient.Any{}}, ev...)

@@ -56,7 +56,7 @@ func Example() {
 	}
 	// Output:
 	// true false false
-	// 1 true 1 eventsourcing_grpc.example:Order.Created
+	// 1 true 0 eventsourcing_grpc.example:Order.Created
 }
 
 // Run a system of gRPC servers and watch an order get paid (the second flow
@@ -84,7 +84,7 @@ func ExampleRunner() {
 		fmt.Println(n.ID, n.OriginatorVersion, n.Topic)
 	}
 	// Output:
-	// 1 1 eventsourcing_grpc.example:Order.Created
-	// 2 2 eventsourcing_grpc.example:Order.Reserved
-	// 3 3 eventsourcing_grpc.example:Order.Paid
+	// 1 0 eventsourcing_grpc.example:Order.Created
+	// 2 1 eventsourcing_grpc.example:Order.Reserved
+	// 3 2 eventsourcing_grpc.example:Order.Paid
 }

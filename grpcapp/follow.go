@@ -250,6 +250,13 @@ func (a *projectionApp) Types() *eventsourcing.Types            { return a.types
 func (a *projectionApp) Recorder() recorder.ApplicationRecorder { return nil }
 func (a *projectionApp) methodTarget() any                      { return a.view }
 
+// viewTypes are the interfaces whose methods a projection's server never
+// exposes: they are the runtime's side of a view.
+var viewTypes = []reflect.Type{
+	reflect.TypeFor[projection.View](), reflect.TypeFor[projection.Rebuilder](), reflect.TypeFor[projection.Batcher](),
+	reflect.TypeFor[interface{ Close() error }](),
+}
+
 func newProjectionServer(ctx context.Context, sys *system.System, def *system.Projection, env map[string]string, opts ...ServerOption) (*Server, error) {
 	name, upstream := def.Name(), def.Upstream()
 	penv := recorder.NewEnv(name, env)

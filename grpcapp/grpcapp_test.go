@@ -94,7 +94,7 @@ func TestServerAndClient(t *testing.T) {
 	require.Len(t, ns, 1)
 	assert.Equal(t, int64(1), ns[0].ID)
 	assert.Equal(t, id.String(), ns[0].OriginatorID)
-	assert.Equal(t, int64(1), ns[0].OriginatorVersion)
+	assert.Equal(t, int64(0), ns[0].OriginatorVersion)
 	assert.Equal(t, "eventsourcing_grpc.example:Order.Created", ns[0].Topic)
 }
 
@@ -399,7 +399,7 @@ func checkPaidLog(t *testing.T, ctx context.Context, c *grpcapp.Client, id uuid.
 	for i, topic := range []string{"Order.Created", "Order.Reserved", "Order.Paid"} {
 		assert.Equal(t, int64(i+1), ns[i].ID)
 		assert.Equal(t, id.String(), ns[i].OriginatorID)
-		assert.Equal(t, int64(i+1), ns[i].OriginatorVersion)
+		assert.Equal(t, int64(i), ns[i].OriginatorVersion)
 		assert.Equal(t, "eventsourcing_grpc.example:"+topic, ns[i].Topic)
 	}
 }

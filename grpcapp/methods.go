@@ -42,14 +42,14 @@ var DefaultQueryPrefixes = []string{"Get", "Is", "Has", "List", "Find", "Count",
 // Methods promoted from embedded fields (the framework's Save, Close,
 // Repository, Log ...) are left out, because they were written for the
 // process that owns the application, not for its remote callers.
-func methodsOf(app any, only, queries []string) (map[string]*method, error) {
+func methodsOf(app any, only, queries []string, exclude ...reflect.Type) (map[string]*method, error) {
 	v := reflect.ValueOf(app)
 	if !v.IsValid() {
 		return nil, fmt.Errorf("%w: nil application", eventsourcing.ErrArgument)
 	}
 	t := v.Type()
 	excluded := map[string]bool{}
-	for _, ft := range []reflect.Type{frameworkT, processT} {
+	for _, ft := range append([]reflect.Type{frameworkT, processT}, exclude...) {
 		for i := range ft.NumMethod() {
 			excluded[ft.Method(i).Name] = true
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
 	"sync"
 	"time"
 
@@ -156,10 +157,13 @@ func NewServer(app Application, opts ...ServerOption) (*Server, error) {
 		o.tls = &cfg.TLS
 	}
 	var target any = app
+	var exclude []reflect.Type
 	if t, ok := app.(interface{ methodTarget() any }); ok {
-		target = t.methodTarget()
+		// A projection's view: its own queries, not the runtime's side of
+		// it (tracking, Reset, Close).
+		target, exclude = t.methodTarget(), viewTypes
 	}
-	methods, err := methodsOf(target, o.only, o.queries)
+	methods, err := methodsOf(target, o.only, o.queries, exclude...)
 	if err != nil {
 		return nil, fmt.Errorf("grpcapp: server for %s: %w", app.Name(), err)
 	}

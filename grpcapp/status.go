@@ -195,7 +195,14 @@ func (c *Client) Rebuild(ctx context.Context) error {
 	})
 	var e *Error
 	if errors.As(err, &e) && e.Code == codes.FailedPrecondition {
-		return errors.Join(err, ErrNotProjection)
+		return refused{err}
 	}
 	return err
 }
+
+// refused is the server's refusal to rebuild: its message, matching
+// ErrNotProjection.
+type refused struct{ err error }
+
+func (r refused) Error() string   { return r.err.Error() }
+func (r refused) Unwrap() []error { return []error{r.err, ErrNotProjection} }

@@ -5,6 +5,8 @@
 //	eventsourcing-grpc call ADDRESS METHOD [JSON...]  call a command or query, print the JSON result
 //	eventsourcing-grpc notifications ADDRESS [-start N] [-limit N] [-topic T]
 //	eventsourcing-grpc ssl [-dir ssl] [HOST...]       issue a root CA and SAN certificates for mutual TLS
+//	eventsourcing-grpc status ADDRESS                 one line per upstream of the served application or projection
+//	eventsourcing-grpc rebuild ADDRESS                empty a served projection's view and catch it up again
 //
 // Settings come from the environment: <APP>_GRPC_SERVER_ADDRESS,
 // SYSTEM_TOPIC, MAX_PULL_INTERVAL, GRPC_SSL_PRIVATE_KEY_PATH,
@@ -13,8 +15,9 @@
 // SIGINT and SIGTERM stop servers and runners gracefully.
 //
 // The binary links the example system (orders.System, orders.Orders,
-// orders.Reservations, orders.Payments) and the memory, SQLite and
-// PostgreSQL persistence modules.
+// orders.Reservations, orders.Payments, and the orders.OrdersSummary
+// projection) and every persistence module: memory, SQLite, PostgreSQL and
+// EventStoreDB.
 package main
 
 import (
@@ -33,6 +36,7 @@ import (
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	_ "github.com/eventsourcing-go/eventsourcing/esdb"
 	_ "github.com/eventsourcing-go/eventsourcing/example/orders"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
@@ -46,6 +50,8 @@ const usage = `usage:
   eventsourcing-grpc call [-timeout 5s] ADDRESS METHOD [JSON-ARG...]
   eventsourcing-grpc notifications ADDRESS [-start N] [-limit N] [-topic T]...
   eventsourcing-grpc ssl [-dir ssl] [HOST...]
+  eventsourcing-grpc status [-timeout 5s] ADDRESS
+  eventsourcing-grpc rebuild [-timeout 30s] ADDRESS
   eventsourcing-grpc health [-timeout 3s] [ADDRESS]
 `
 
@@ -74,6 +80,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = notificationsCmd(ctx, args[1:], stdout)
 	case "ssl":
 		err = sslCmd(args[1:], stdout)
+	case "status":
+		err = statusCmd(ctx, args[1:], stdout)
+	case "rebuild":
+		err = rebuildCmd(ctx, args[1:], stdout)
 	case "health":
 		err = healthCmd(ctx, args[1:], stdout)
 	case "help", "-h", "--help":
@@ -102,20 +112,22 @@ func serverCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		apps, _ := grpcapp.Topics()
 		return fmt.Errorf("no application: set %s or give a topic (registered: %s)", grpcapp.EnvApplicationTop, strings.Join(apps, ", "))
 	}
-	reg, err := grpcapp.LookupApp(topic)
-	if err != nil {
-		return err
-	}
 	var s *grpcapp.Server
 	if st := os.Getenv(grpcapp.EnvSystemTopic); st != "" {
+		// A member of a system: an application, with its followers, or a
+		// projection.
 		sys, _, err := grpcapp.LookupSystem(st)
 		if err != nil {
 			return err
 		}
-		if s, err = grpcapp.NewSystemServer(ctx, sys, reg.App.Name(), nil); err != nil {
+		if s, err = grpcapp.NewSystemServer(ctx, sys, grpcapp.LookupMember(topic), nil); err != nil {
 			return err
 		}
 	} else {
+		reg, err := grpcapp.LookupApp(topic)
+		if err != nil {
+			return err
+		}
 		app, err := reg.App.Build(ctx, nil)
 		if err != nil {
 			return err
@@ -132,7 +144,66 @@ func serverCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	case <-ctx.Done():
 	case <-s.Errored():
 	}
-	return s.Stop(context.Background())
+	// A bounded drain: in-flight calls and the event being processed
+	// finish, then the process exits.
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.Stop(stopCtx)
+}
+
+// statusCmd prints one line per upstream of the served member.
+func statusCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", grpcapp.DefaultCallTimeout, "deadline of the call")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: status ADDRESS")
+	}
+	c, err := connect(ctx, fs.Arg(0), *timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	head := "none"
+	if st.HasHead {
+		head = fmt.Sprint(st.Head)
+	}
+	fmt.Fprintf(stdout, "%s %s head %s\n", st.Kind, st.Name, head)
+	if len(st.Upstreams) == 0 {
+		fmt.Fprintln(stdout, "  no upstream: it follows nothing")
+	}
+	for _, u := range st.Upstreams {
+		fmt.Fprintf(stdout, "  %s\n", u)
+	}
+	return nil
+}
+
+// rebuildCmd asks a projection's server to rebuild its view.
+func rebuildCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", 30*time.Second, "deadline of the call")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: rebuild ADDRESS")
+	}
+	c, err := connect(ctx, fs.Arg(0), *timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Rebuild(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: view emptied; catching up again (follow with: status %s)\n", c.Name(), fs.Arg(0))
+	return nil
 }
 
 // runnerCmd runs a system until a signal or its first error.
@@ -182,6 +253,9 @@ func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
 			first = addrs[a.Name()]
 		}
 	}
+	for _, p := range sys.Projections() {
+		fmt.Fprintf(stdout, "  %-14s %s (projection of %s)\n", p.Name(), addrs[p.Name()], p.Upstream())
+	}
 	if *demo {
 		if d, ok := grpcapp.LookupDemo(canonical); ok {
 			if err := d(ctx, r, stdout); err != nil {
@@ -189,7 +263,7 @@ func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "\nCall it from another terminal, for example:\n  go run ./cmd/eventsourcing-grpc call %s Describe\n  go run ./cmd/eventsourcing-grpc notifications %s -start 1 -limit 10\nPress Ctrl-C to stop.\n", first, first)
+	fmt.Fprintf(stdout, "\nCall it from another terminal, for example:\n  go run ./cmd/eventsourcing-grpc call %s Describe\n  go run ./cmd/eventsourcing-grpc notifications %s -limit 10\n  go run ./cmd/eventsourcing-grpc status %s\nPress Ctrl-C to stop.\n", first, first, first)
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(stdout, "Stopping...")
@@ -248,7 +322,7 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) error {
 // notificationsCmd prints one JSON object per notification.
 func notificationsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("notifications", flag.ContinueOnError)
-	start := fs.Int64("start", 1, "first notification id (inclusive)")
+	start := fs.Int64("start", 0, "first notification id (inclusive); 0 (the default) is the start of the log on every backend (EventStoreDB ids are commit positions)")
 	limit := fs.Int("limit", 10, "at most this many")
 	var topics multiFlag
 	fs.Var(&topics, "topic", "only this topic (repeatable)")
@@ -271,7 +345,11 @@ func notificationsCmd(ctx context.Context, args []string, stdout io.Writer) erro
 		return err
 	}
 	defer c.Close()
-	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{Start: start, Limit: *limit, Topics: topics})
+	q := recorder.NotificationQuery{Limit: *limit, Topics: topics}
+	if *start > 0 {
+		q.Start = start
+	}
+	ns, err := c.Log().Select(ctx, q)
 	if err != nil {
 		return err
 	}

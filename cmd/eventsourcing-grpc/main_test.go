@@ -85,7 +85,7 @@ func TestServerCallNotifications(t *testing.T) {
 	require.Len(t, lines, 1)
 	var n map[string]any
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &n))
-	assert.Equal(t, map[string]any{"id": 1.0, "originator_id": id, "originator_version": 1.0, "topic": "eventsourcing_grpc.example:Order.Created"}, n)
+	assert.Equal(t, map[string]any{"id": 1.0, "originator_id": id, "originator_version": 0.0, "topic": "eventsourcing_grpc.example:Order.Created"}, n)
 	out, _, code = runCmd(t, "notifications", addr, "--topic", "wrong")
 	assert.Equal(t, 0, code)
 	assert.Empty(t, out)
@@ -267,6 +267,6 @@ func TestDeploymentFiles(t *testing.T) {
 	dockerfile, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
 	require.NoError(t, err)
 	assert.Contains(t, string(dockerfile), "CGO_ENABLED=0")
-	assert.Contains(t, string(dockerfile), "USER nonroot")
+	assert.Contains(t, string(dockerfile), "USER 65532:65532", "a numeric user, so that Kubernetes runAsNonRoot can check it")
 	assert.Contains(t, string(dockerfile), "./cmd/eventsourcing-grpc")
 }

@@ -54,13 +54,28 @@ func Demo(ctx context.Context, r *grpcapp.Runner, w io.Writer) error {
 		}
 	}
 	client, _ := r.Client("Orders")
-	ns, err := client.Log().Select(ctx, recorder.NotificationQuery{Start: recorder.Ptr(int64(1)), Limit: 10})
+	// From the start of the log: ids are 1, 2, 3 on SQL and memory, $all
+	// commit positions on EventStoreDB.
+	ns, err := client.Log().Select(ctx, recorder.NotificationQuery{Limit: 10})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "Orders' notifications:")
 	for _, n := range ns {
 		fmt.Fprintf(w, "  #%d %s v%d %s\n", n.ID, n.OriginatorID, n.OriginatorVersion, n.Topic)
+	}
+	if summary, err := r.Get("OrdersSummary"); err == nil {
+		// The projection follows Orders on its own: wait until it has
+		// seen the order paid, then ask it.
+		last := ns[len(ns)-1].ID
+		if err := summary.Client().Wait(ctx, "Orders", last, 10*time.Second); err != nil {
+			return fmt.Errorf("OrdersSummary did not count the order: %w", err)
+		}
+		paid, err := grpcapp.Call[int](ctx, summary, "CountPaid")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "OrdersSummary counts %d paid order(s) (at %s)\n", paid, r.Addresses()["OrdersSummary"])
 	}
 	addr := r.Addresses()["Orders"]
 	fmt.Fprintf(w, "\nTry:\n  go run ./cmd/eventsourcing-grpc call %s GetOrder %s\n  go run ./cmd/eventsourcing-grpc call %s CreateNewOrder\n", addr, id, addr)

@@ -17,12 +17,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/system"
 )
 
@@ -77,7 +79,12 @@ func (o *Order) Pay(paymentID uuid.UUID) error {
 	return nil
 }
 
-// Apply applies Order's events.
+// InitialVersion starts an order's history at version 0, as EventStoreDB
+// numbers stream revisions, so that the system runs on every persistence
+// module unchanged (the others accept either).
+func (*Order) InitialVersion() int64 { return 0 }
+
+// Apply applies the Order's events.
 func (o *Order) Apply(data any) {
 	switch e := data.(type) {
 	case OrderReserved:
@@ -101,7 +108,10 @@ func ReservationID(orderID uuid.UUID) uuid.UUID {
 	return eventsourcing.NameID("/reservations/" + hex(orderID) + "/")
 }
 
-// Apply applies Reservation's events.
+// InitialVersion starts at 0, as Order's does.
+func (*Reservation) InitialVersion() int64 { return 0 }
+
+// Apply applies the Reservation's events.
 func (r *Reservation) Apply(data any) {
 	if e, ok := data.(ReservationCreated); ok {
 		r.OrderID = e.OrderID
@@ -122,7 +132,10 @@ func PaymentID(orderID uuid.UUID) uuid.UUID {
 	return eventsourcing.NameID("/payments/" + hex(orderID) + "/")
 }
 
-// Apply applies Payment's events.
+// InitialVersion starts at 0, as Order's does.
+func (*Payment) InitialVersion() int64 { return 0 }
+
+// Apply applies the Payment's events.
 func (p *Payment) Apply(data any) {
 	if e, ok := data.(PaymentCreated); ok {
 		p.OrderID = e.OrderID
@@ -148,6 +161,18 @@ func Types() *eventsourcing.Types {
 }
 
 func newApp(ctx context.Context, name string, env map[string]string) (*eventsourcing.Application, error) {
+	// Every policy of this system writes one aggregate per upstream event,
+	// so on EventStoreDB the tracking position can travel in the metadata
+	// of that one append (atomic): the example turns that on unless told
+	// otherwise.
+	const trackingKey = "EVENTSTOREDB_TRACKING_IN_METADATA"
+	if _, set := recorder.NewEnv(name, env).Lookup(trackingKey); !set {
+		env = maps.Clone(env)
+		if env == nil {
+			env = map[string]string{}
+		}
+		env[trackingKey] = "true"
+	}
 	return eventsourcing.NewApplication(ctx, eventsourcing.Options{Name: name, Types: Types(), Env: env, Process: true})
 }
 
@@ -310,4 +335,5 @@ func init() {
 	grpcapp.RegisterApp("orders.Orders", OrdersApp, Types, "eventsourcing_grpc.example:Orders")
 	grpcapp.RegisterApp("orders.Reservations", ReservationsApp, Types, "eventsourcing_grpc.example:Reservations")
 	grpcapp.RegisterApp("orders.Payments", PaymentsApp, Types, "eventsourcing_grpc.example:Payments")
+	grpcapp.RegisterProjection("orders.OrdersSummary", OrdersSummaryProjection.Name())
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/example/orders"
+	"github.com/eventsourcing-go/eventsourcing/projection"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/system"
 )
@@ -20,7 +21,7 @@ func TestOrderRules(t *testing.T) {
 	assert.ErrorIs(t, o.Reserve(orders.ReservationID(o.ID())), orders.ErrAlreadyReserved)
 	require.NoError(t, o.Pay(orders.PaymentID(o.ID())))
 	assert.ErrorIs(t, o.Pay(orders.PaymentID(o.ID())), orders.ErrAlreadyPaid)
-	assert.Equal(t, int64(3), o.Version())
+	assert.Equal(t, int64(2), o.Version(), "versions start at 0, as EventStoreDB's revisions do")
 	// Deterministic ids, as the reference's uuid5(NAMESPACE_URL, "/reservations/<id>/").
 	assert.Equal(t, eventsourcing.NameID("/reservations/"+o.ID().String()+"/"), *o.ReservationID)
 }
@@ -51,7 +52,27 @@ func TestSystem(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, ns, 3)
 			for i, n := range ns {
-				assert.Equal(t, int64(i+1), n.OriginatorVersion)
+				assert.Equal(t, int64(i), n.OriginatorVersion)
+			}
+			// The OrdersSummary projection counts the order as paid.
+			p, err := r.(interface {
+				Projection(string) (*projection.Follower, error)
+			}).Projection("OrdersSummary")
+			require.NoError(t, err)
+			require.NoError(t, p.Wait(ctx, ns[2].ID, 10*time.Second))
+			summary := p.View().(*orders.SQLiteSummary)
+			for query, want := range map[string]int{"created": 1, "reserved": 1, "paid": 1} {
+				var n int
+				switch query {
+				case "created":
+					n, err = summary.CountCreated(ctx)
+				case "reserved":
+					n, err = summary.CountReserved(ctx)
+				case "paid":
+					n, err = summary.CountPaid(ctx)
+				}
+				require.NoError(t, err)
+				assert.Equal(t, want, n, query)
 			}
 		})
 	}
