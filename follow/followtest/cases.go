@@ -128,18 +128,25 @@ func testDropped(t *testing.T, fx *fixture) {
 	ids := make([]int64, n)
 	wg.Go(func() {
 		for i := range n {
-			ids[i] = fx.writeRetrying(ctx, Wanted{Seq: i})
+			var err error
+			if ids[i], err = fx.writeRetrying(ctx, Wanted{Seq: i}); err != nil {
+				t.Errorf("no write succeeded for %v: %v", Timeout, err)
+				return
+			}
 			if i%10 == 9 {
 				time.Sleep(time.Millisecond) // a steady stream rather than one burst
 			}
 		}
 	})
 	for d := 1; d <= drops; d++ {
-		fx.eventually("events processed before the next drop", func() bool { return len(fx.seen(ctx)) >= d*n/(drops+1) })
+		fx.eventually("events processed before the next drop", func() bool { return t.Failed() || len(fx.seen(ctx)) >= d*n/(drops+1) })
 		fx.waitLive(f)
 		fx.drop(t)
 	}
 	wg.Wait()
+	if t.Failed() {
+		return
+	}
 	fx.wait(ctx, ids[n-1])
 	seen := fx.requireExactlyOnce(ctx)
 	require.Equal(t, count(0, n), seqs(seen))
