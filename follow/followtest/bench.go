@@ -94,7 +94,7 @@ func BenchCatchUp(b *testing.B, h Harness, n int) {
 	var total time.Duration
 	b.ResetTimer()
 	for range b.N {
-		total += CatchUp(b, fx.app, fx.src)
+		total += CatchUp(b, fx.app, fx.src, fx.configure)
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "events/s")
 }
@@ -121,14 +121,21 @@ func Fill(tb testing.TB, app *eventsourcing.Application, n int) int64 {
 
 // CatchUp follows src (app's log) from the start into a fresh memory view,
 // through the runtime's catch-up (pages, a batch each), and returns how long
-// it took to process everything src held.
-func CatchUp(tb testing.TB, app *eventsourcing.Application, src follow.Source) time.Duration {
+// it took to process everything src held. configure, when set, changes the
+// follower's configuration.
+func CatchUp(tb testing.TB, app *eventsourcing.Application, src follow.Source, configure ...func(*follow.Config)) time.Duration {
 	tb.Helper()
 	view := NewMemoryView()
-	f, err := follow.New(follow.Config{
+	cfg := follow.Config{
 		Name: "FollowTestCatchUp", Upstream: app.Name(), Source: src, Mapper: app.Mapper(),
 		Handler: &handler{view: view}, Tracker: view, Logger: discardLogger(),
-	})
+	}
+	for _, fn := range configure {
+		if fn != nil {
+			fn(&cfg)
+		}
+	}
+	f, err := follow.New(cfg)
 	require.NoError(tb, err)
 	start := time.Now()
 	n, err := f.CatchUp(tb.Context())

@@ -199,9 +199,7 @@ func testStopInHandler(t *testing.T, fx *fixture) {
 			stopped <- runner.Stop()
 		}
 	}
-	runner = projection.NewRunnerFor(fx.app, proj{h: h}, fx.view, projection.WithFollowConfig(func(c *follow.Config) {
-		c.Source, c.Logger, c.BackoffMin, c.BackoffMax = fx.src, fx.log, 10*time.Millisecond, 200*time.Millisecond
-	}))
+	runner = projection.NewRunnerFor(fx.app, proj{h: h}, fx.view, projection.WithFollowConfig(fx.adapt))
 	require.NoError(t, runner.Start(ctx))
 	t.Cleanup(func() { _ = runner.Stop() })
 	fx.waitLive(runner.Follower().Follow())

@@ -73,6 +73,9 @@ type Upstream struct {
 	// upstream accepts writes again. Nil: the suite wraps Source in a
 	// source whose subscriptions it ends itself.
 	Drop func(tb testing.TB)
+	// Configure, when set, changes the configuration of every follower of
+	// Source, as its real users do (grpcapp.Retryable for a remote source).
+	Configure func(*follow.Config)
 }
 
 // NewApplication builds a harness's upstream application with opts and the
@@ -249,6 +252,8 @@ type fixture struct {
 	drop  func(tb testing.TB)
 	drops *DroppingSource // nil when the harness drops
 	log   *slog.Logger
+	// configure is the harness's change to a follower's configuration.
+	configure func(*follow.Config)
 }
 
 func newFixture(tb testing.TB, h Harness, logger *slog.Logger) *fixture {
@@ -259,7 +264,7 @@ func newFixture(tb testing.TB, h Harness, logger *slog.Logger) *fixture {
 	if src == nil {
 		src = up.App.Recorder()
 	}
-	fx := &fixture{tb: tb, app: up.App, drop: up.Drop, log: logger}
+	fx := &fixture{tb: tb, app: up.App, drop: up.Drop, log: logger, configure: up.Configure}
 	if fx.drop == nil {
 		fx.drops = NewDroppingSource(src)
 		src = fx.drops
@@ -288,14 +293,21 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // backoffs so that a resubscription is quick.
 func (fx *fixture) config(h *handler, change ...func(*follow.Config)) follow.Config {
 	c := follow.Config{
-		Name: "FollowTest", Upstream: fx.app.Name(), Source: fx.src, Mapper: fx.app.Mapper(),
-		Handler: h, Tracker: fx.view, BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		Logger: fx.log,
+		Name: "FollowTest", Upstream: fx.app.Name(), Mapper: fx.app.Mapper(), Handler: h, Tracker: fx.view,
 	}
+	fx.adapt(&c)
 	for _, fn := range change {
 		fn(&c)
 	}
 	return c
+}
+
+// adapt makes c follow the fixture's source as the harness configures it.
+func (fx *fixture) adapt(c *follow.Config) {
+	c.Source, c.Logger, c.BackoffMin, c.BackoffMax = fx.src, fx.log, 10*time.Millisecond, 200*time.Millisecond
+	if fx.configure != nil {
+		fx.configure(c)
+	}
 }
 
 func (fx *fixture) follower(h *handler, change ...func(*follow.Config)) *follow.Follower {
