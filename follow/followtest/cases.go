@@ -26,6 +26,7 @@ func Run(t *testing.T, h Harness) {
 		{"TrickleOneSubscription", testTrickle},
 		{"IgnoredAndFilteredAdvanceTracking", testIgnoredAndFiltered},
 		{"DroppedSubscriptionResumes", testDropped},
+		{"RestartResumes", testRestart},
 		{"RacingWriters", testRacingWriters},
 		{"StopInHandler", testStopInHandler},
 		{"HandlerErrorStops", testHandlerError},
@@ -153,6 +154,34 @@ func testDropped(t *testing.T, fx *fixture) {
 	if fx.drops != nil {
 		assert.GreaterOrEqual(t, fx.src.Subscriptions(), int64(1+drops), "a subscription opened again after each drop")
 	}
+}
+
+// A follower stopped in the middle of catching up (inside its handler),
+// and a new one on the same view, process every event once between them.
+func testRestart(t *testing.T, fx *fixture) {
+	ctx := t.Context()
+	const n = 2000
+	ids := fx.writeN(ctx, 0, n)
+	small := func(c *follow.Config) { c.PageSize = 50 }
+	reached := make(chan struct{})
+	h := &handler{view: fx.view, hook: func(ctx context.Context, e eventsourcing.Event) {
+		if w, ok := e.Data.(Wanted); ok && w.Seq == n/2 {
+			close(reached)
+			<-ctx.Done() // held until the follower is stopped
+		}
+	}}
+	_, stop := fx.runStoppable(fx.follower(h, small))
+	select {
+	case <-reached:
+	case <-time.After(Timeout):
+		t.Fatalf("the follower did not reach event %d within %v", n/2, Timeout)
+	}
+	stop()
+	require.LessOrEqual(t, len(fx.seen(ctx)), n/2, "nothing recorded after the event the follower was stopped in")
+	fx.run(fx.follower(&handler{view: fx.view}, small))
+	fx.wait(ctx, ids[n-1])
+	seen := fx.requireExactlyOnce(ctx)
+	require.Equal(t, count(0, n), seqs(seen))
 }
 
 // Several goroutines writing at once while the follower is live: every

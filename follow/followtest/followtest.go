@@ -319,23 +319,29 @@ func (fx *fixture) follower(h *handler, change ...func(*follow.Config)) *follow.
 
 // run runs f until the case ends; the returned channel gives Run's result.
 func (fx *fixture) run(f *follow.Follower) <-chan error {
+	result, _ := fx.runStoppable(f)
+	return result
+}
+
+// runStoppable is run, with a stop that ends Run and waits for it.
+func (fx *fixture) runStoppable(f *follow.Follower) (result <-chan error, stop func()) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(fx.tb.Context()))
-	done := make(chan error, 1)
-	result := make(chan error, 1)
+	done := make(chan struct{})
+	res := make(chan error, 1)
 	go func() {
-		err := f.Run(ctx)
-		done <- err
-		result <- err
+		defer close(done)
+		res <- f.Run(ctx)
 	}()
-	fx.tb.Cleanup(func() {
+	stop = func() {
 		cancel()
 		select {
 		case <-done:
 		case <-time.After(Timeout):
 			fx.tb.Errorf("the follower did not return from Run within %v of its context ending", Timeout)
 		}
-	})
-	return result
+	}
+	fx.tb.Cleanup(stop)
+	return res, stop
 }
 
 // waitLive waits until f has a live subscription open.
