@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
 	"github.com/stretchr/testify/require"
 
@@ -40,6 +39,9 @@ func TestDockerConformance(t *testing.T) {
 	// Every round of the race cases is a round trip through the port
 	// mapping; fewer rounds keep the suite's time within reason.
 	f.RaceRounds = 10
+	// Open waits for a container, which a busy engine may take long to
+	// start: the suite's bound on every wait must exceed startNode's.
+	f.Patience = 2 * nodeStartBound
 	recordertest.Run(t, f)
 }
 
@@ -186,9 +188,10 @@ func TestDockerTLS(t *testing.T) {
 	require.Error(t, err)
 
 	// The image's health command (no flags: it reads the TLS settings).
-	code, err := n.res.Exec([]string{"/usr/local/bin/esdb-emulator", "health"}, dockertest.ExecOptions{})
+	code, out, err := n.exec(t.Context(), "/usr/local/bin/esdb-emulator", "health")
 	require.NoError(t, err)
-	require.Equal(t, 0, code)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "serving 127.0.0.1:2113")
 }
 
 // writeNodeCertificates writes a CA (ca/ca.crt) and a node certificate for

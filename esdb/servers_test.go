@@ -310,33 +310,54 @@ func startTestNode(t testing.TB, o nodeOptions) *node {
 	t.Helper()
 	pool := dockerPool(t)
 	buildEmulator(t)
+	began := time.Now()
 	n, err := startNode(t.Context(), pool, o)
 	require.NoError(t, err)
 	t.Cleanup(n.purge)
+	t.Logf("container %.12s serving at %s after %v", n.res.Container.ID, n.addr, time.Since(began).Round(time.Millisecond))
 	return n
 }
 
+// nodeStartBound bounds the wait for a container to serve. Starting takes
+// about half a second; a minute means it never will.
+const nodeStartBound = time.Minute
+
 // waitServing runs the image's health command in the container until it
 // succeeds (the image has no shell; the command is the one its
-// HEALTHCHECK runs). Starting takes well under a second; 30 s means it
-// never will.
+// HEALTHCHECK runs).
 func (n *node) waitServing(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, nodeStartBound)
 	defer cancel()
-	var out bytes.Buffer
 	for {
-		out.Reset()
-		code, err := n.res.Exec([]string{"/usr/local/bin/esdb-emulator", "health", "-timeout", "1s"}, dockertest.ExecOptions{StdOut: &out, StdErr: &out})
+		code, out, err := n.exec(ctx, "/usr/local/bin/esdb-emulator", "health", "-timeout", "1s")
 		if err == nil && code == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			logs := n.logs()
-			return fmt.Errorf("the container never served (health: exit %d, %v: %s; logs: %s)", code, err, out.String(), logs)
+			return fmt.Errorf("the container never served (health: exit %d, %v: %s; logs: %s)", code, err, out, n.logs())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// exec runs a command in the container and returns its exit code and
+// output; the call ends with ctx, also when the engine does not answer.
+func (n *node) exec(ctx context.Context, cmd ...string) (int, string, error) {
+	c := n.pool.Client
+	e, err := c.CreateExec(docker.CreateExecOptions{Container: n.res.Container.ID, Cmd: cmd, AttachStdout: true, AttachStderr: true, Context: ctx})
+	if err != nil {
+		return -1, "", fmt.Errorf("docker exec: %w", err)
+	}
+	var out bytes.Buffer
+	if err := c.StartExec(e.ID, docker.StartExecOptions{OutputStream: &out, ErrorStream: &out, Context: ctx}); err != nil {
+		return -1, out.String(), fmt.Errorf("docker exec: %w", err)
+	}
+	inspect, err := c.InspectExec(e.ID)
+	if err != nil {
+		return -1, out.String(), fmt.Errorf("docker exec: %w", err)
+	}
+	return inspect.ExitCode, out.String(), nil
 }
 
 func (n *node) logs() string {
