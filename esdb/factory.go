@@ -66,6 +66,12 @@ type Factory struct {
 
 	tracking *trackingState
 	scope    scope
+
+	// calls is held shared by every call in flight and exclusively by
+	// Close, which so waits for them: the official client panics when a
+	// call fails after its client closed.
+	calls sync.RWMutex
+	subs  sync.Map // *Subscription -> struct{}: closed by Close first
 }
 
 // Client returns the factory's client, for direct use of EventStoreDB beside
@@ -104,6 +110,8 @@ func (f *Factory) renew(c *esdbclient.Client) {
 // be safe to repeat: appends are, because their event ids are fixed before
 // the first attempt and the server answers a repeated append idempotently.
 func (f *Factory) do(ctx context.Context, fn func(c *esdbclient.Client) error) error {
+	f.calls.RLock()
+	defer f.calls.RUnlock()
 	var err error
 	for attempt := 0; attempt < 2; attempt++ {
 		var c *esdbclient.Client
@@ -138,6 +146,11 @@ func (f *Factory) Close() error {
 	if f.closed.Swap(true) {
 		return nil
 	}
+	// End the subscriptions, then wait for the calls in flight, before
+	// the client closes under them.
+	f.subs.Range(func(k, _ any) bool { _ = k.(*Subscription).Close(); return true })
+	f.calls.Lock()
+	defer f.calls.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.client.Close()

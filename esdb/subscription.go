@@ -112,6 +112,7 @@ func newSubscription(ctx context.Context, f *Factory, after *int64, topics []str
 		cancel()
 		return nil, wrap(ctx, op, err)
 	}
+	f.subs.Store(s, struct{}{})
 	s.wg.Go(func() { s.pump(pumpCtx, sub, from) })
 	return s, nil
 }
@@ -253,6 +254,7 @@ func (s *Subscription) Close() error {
 		close(s.done)
 		s.cancel()
 		s.wg.Wait()
+		s.f.subs.Delete(s)
 	})
 	return nil
 }

@@ -295,12 +295,17 @@ func testConcurrentWritersAndReaders(t *testing.T, s *suite) {
 		}()
 	}
 	<-writersDone
+	// Every reader ends before anything is asserted, so that a failure
+	// does not close the recorder under a read still in flight.
+	var all []result
+	for range readers {
+		all = append(all, <-results)
+	}
 	close(writeErrs)
 	for err := range writeErrs {
 		require.NoError(t, err)
 	}
-	for range readers {
-		res := <-results
+	for _, res := range all {
 		require.NoError(t, res.err, "reader")
 		require.Len(t, res.seen, total, "a reader saw every event once")
 		requireIncreasing(t, res.seen, s.Caps.ContiguousIDs, "reader")
