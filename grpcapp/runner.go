@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/lifecycle"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/system"
 )
@@ -80,12 +81,8 @@ type Runner struct {
 	procs   []*subprocess
 	clients map[string]*Client
 
-	errMu    sync.Mutex
-	firstErr error
-	errored  chan struct{}
-
-	stopOnce sync.Once
-	stopErr  error
+	// lc is the runner's lifecycle: start once, the first error, Stop.
+	lc lifecycle.Lifecycle
 }
 
 var _ system.Runner = (*Runner)(nil)
@@ -107,7 +104,7 @@ func NewRunner(sys *system.System, env map[string]string, opts ...RunnerOption) 
 	for k, v := range env {
 		e[k] = v
 	}
-	return &Runner{sys: sys, env: e, opts: o, errored: make(chan struct{}), servers: map[string]*Server{}, clients: map[string]*Client{}}
+	return &Runner{sys: sys, env: e, opts: o, servers: map[string]*Server{}, clients: map[string]*Client{}}
 }
 
 // Addresses returns the address of each application (configured or assigned).
@@ -126,15 +123,13 @@ func (r *Runner) Addresses() map[string]string {
 // answers. ctx bounds the start-up. A second call fails with
 // system.ErrRunnerAlreadyStarted; a failed start stops what it started.
 func (r *Runner) Start(ctx context.Context) error {
-	r.mu.Lock()
-	if r.stopped {
-		r.mu.Unlock()
-		return system.ErrRunnerStopped
-	}
-	if r.started {
-		r.mu.Unlock()
+	if _, err := r.lc.Begin(ctx); err != nil {
+		if errors.Is(err, lifecycle.ErrStopped) {
+			return system.ErrRunnerStopped
+		}
 		return system.ErrRunnerAlreadyStarted
 	}
+	r.mu.Lock()
 	r.started = true
 	r.mu.Unlock()
 	if err := r.start(ctx); err != nil {
@@ -192,7 +187,7 @@ func (r *Runner) start(ctx context.Context) error {
 	defer cancel()
 	go func() {
 		select {
-		case <-r.errored:
+		case <-r.lc.Errored():
 			cancel()
 		case <-cctx.Done():
 		}
@@ -340,25 +335,28 @@ func (r *Runner) setErr(err error) {
 	if err == nil {
 		return
 	}
-	r.errMu.Lock()
-	defer r.errMu.Unlock()
-	if r.firstErr == nil {
-		r.firstErr = err
-		close(r.errored)
+	if r.lc.Err() == nil {
 		r.opts.logger.Error("runner error", "error", err)
 	}
+	r.lc.Fail(err)
 }
 
 // Err returns the first error of the run: a subprocess that died, a server
 // that failed, or a follower that gave up on a leader.
-func (r *Runner) Err() error {
-	r.errMu.Lock()
-	defer r.errMu.Unlock()
-	return r.firstErr
-}
+func (r *Runner) Err() error { return r.lc.Err() }
 
 // Errored is closed at the first error.
-func (r *Runner) Errored() <-chan struct{} { return r.errored }
+func (r *Runner) Errored() <-chan struct{} { return r.lc.Errored() }
+
+// Wait blocks until the runner fails (its error), is stopped
+// (system.ErrRunnerStopped) or ctx ends.
+func (r *Runner) Wait(ctx context.Context) error {
+	err := r.lc.Wait(ctx)
+	if errors.Is(err, lifecycle.ErrStopped) {
+		return system.ErrRunnerStopped
+	}
+	return err
+}
 
 // Client returns the runner's client of the named application.
 func (r *Runner) Client(name string) (*Client, error) {
@@ -435,50 +433,55 @@ func (r *Runner) Apps() []system.Application {
 // applications) and terminates the subprocesses (SIGTERM, then SIGKILL after
 // 10 s). It is idempotent and returns the first error of the run.
 func (r *Runner) Stop() error {
-	r.stopOnce.Do(func() {
-		r.mu.Lock()
-		r.stopped = true
-		clients, servers, procs := r.clients, r.servers, r.procs
-		r.mu.Unlock()
-		var errs []error
-		for _, c := range clients {
-			errs = append(errs, c.Close())
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), r.opts.stopTimeout)
-		defer cancel()
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for _, s := range servers {
-			wg.Go(func() {
-				err := s.Stop(ctx)
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			})
-		}
-		for _, p := range procs {
-			wg.Go(func() {
-				_ = p.cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-p.exited:
-					if st := p.cmd.ProcessState; st != nil && !st.Success() && !signalled(st) {
-						mu.Lock()
-						errs = append(errs, fmt.Errorf("grpcapp: runner: subprocess %s: %s", p.name, st))
-						mu.Unlock()
-					}
-				case <-ctx.Done():
-					_ = p.cmd.Process.Kill()
-					<-p.exited
+	r.mu.Lock()
+	first := !r.stopped
+	r.stopped = true
+	r.mu.Unlock()
+	if first {
+		r.lc.OnStop(r.halt)
+	}
+	return r.lc.Stop(r.opts.stopTimeout + time.Second)
+}
+
+// halt closes the clients, stops the servers and the subprocesses.
+func (r *Runner) halt(context.Context) error {
+	r.mu.Lock()
+	clients, servers, procs := r.clients, r.servers, r.procs
+	r.mu.Unlock()
+	var errs []error
+	for _, c := range clients {
+		errs = append(errs, c.Close())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.stopTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, s := range servers {
+		wg.Go(func() {
+			err := s.Stop(ctx)
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		})
+	}
+	for _, p := range procs {
+		wg.Go(func() {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.exited:
+				if st := p.cmd.ProcessState; st != nil && !st.Success() && !signalled(st) {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("grpcapp: runner: subprocess %s: %s", p.name, st))
+					mu.Unlock()
 				}
-			})
-		}
-		wg.Wait()
-		r.stopErr = r.Err()
-		if r.stopErr == nil {
-			r.stopErr = errors.Join(errs...)
-		}
-	})
-	return r.stopErr
+			case <-ctx.Done():
+				_ = p.cmd.Process.Kill()
+				<-p.exited
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func signalled(st *os.ProcessState) bool {

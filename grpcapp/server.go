@@ -19,6 +19,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp/pb"
+	"github.com/eventsourcing-go/eventsourcing/internal/lifecycle"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -124,9 +125,8 @@ type Server struct {
 	served   chan struct{}
 	hooks    []lifecycleHook
 
-	errMu   sync.Mutex
-	bgErr   error
-	errored chan struct{}
+	// lc keeps the first background error (Err, Errored, Wait).
+	lc lifecycle.Lifecycle
 }
 
 // lifecycleHook is a background job that shares the server's lifecycle,
@@ -177,7 +177,7 @@ func NewServer(app Application, opts ...ServerOption) (*Server, error) {
 	}
 	s := &Server{
 		app: app, name: app.Name(), types: app.Types(), methods: methods, opts: o, creds: *o.tls, kind: KindApplication,
-		logger: logger.With("app", app.Name()), served: make(chan struct{}), errored: make(chan struct{}),
+		logger: logger.With("app", app.Name()), served: make(chan struct{}),
 	}
 	// Check the credentials now, so that a misconfigured server fails at
 	// construction rather than at its first connection.
@@ -249,6 +249,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(pb.Application_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	// Also under the served member's name, so that a health check can ask
+	// for "Orders" or "OrdersSummary".
+	s.health.SetServingStatus(s.name, healthpb.HealthCheckResponse_SERVING)
 	s.logger.Info("grpc server started", "address", lis.Addr().String(), "tls", !s.plaintext(), "methods", len(s.methods))
 	return nil
 }
@@ -339,27 +342,35 @@ func (s *Server) firstErr() error {
 	if s.serveErr != nil {
 		return s.serveErr
 	}
-	s.errMu.Lock()
-	defer s.errMu.Unlock()
-	return s.bgErr
+	return s.lc.Err()
 }
 
 // reportErr records a background job's error; the first one is kept.
 func (s *Server) reportErr(err error) {
-	s.errMu.Lock()
-	defer s.errMu.Unlock()
-	if s.bgErr == nil {
-		s.bgErr = err
-		close(s.errored)
-		if s.health != nil {
-			s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-		}
+	if err == nil {
+		return
+	}
+	first := s.lc.Err() == nil
+	s.lc.Fail(err)
+	if first && s.health != nil {
+		s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+		s.health.SetServingStatus(s.name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
 }
 
 // Errored is closed at the first error of the server's life: serving
 // failed, or a follower gave up on a leader.
-func (s *Server) Errored() <-chan struct{} { return s.errored }
+func (s *Server) Errored() <-chan struct{} { return s.lc.Errored() }
+
+// Wait blocks until the server fails (its error) or ctx ends.
+func (s *Server) Wait(ctx context.Context) error {
+	select {
+	case <-s.lc.Errored():
+		return s.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // Done is closed when the server has stopped serving.
 func (s *Server) Done() <-chan struct{} { return s.served }
