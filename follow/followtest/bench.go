@@ -16,10 +16,15 @@ import (
 // CatchUpEvents is how many events BenchCatchUp follows.
 const CatchUpEvents = 100_000
 
-// Bench runs the suite's benchmarks on the harness's source: LiveTail and
+// Bench runs the suite's benchmarks on the harness's source: LiveTail (into
+// the harness's view, and into a memory view when that is another), and
 // CatchUp of CatchUpEvents events.
 func Bench(b *testing.B, h Harness) {
 	b.Run("LiveTail", func(b *testing.B) { BenchLiveTail(b, h) })
+	if h.View != nil {
+		// The source alone, without the cost of the harness's view.
+		b.Run("LiveTailMemoryView", func(b *testing.B) { BenchLiveTail(b, Harness{Name: h.Name, Open: h.Open}) })
+	}
 	b.Run("CatchUp", func(b *testing.B) { BenchCatchUp(b, h, CatchUpEvents) })
 }
 
