@@ -7,8 +7,10 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
-// DefaultMaxPullInterval is how often a follower pulls each leader when
-// nothing else woke it, unless MAX_PULL_INTERVAL says otherwise.
+// DefaultMaxPullInterval is the default of MAX_PULL_INTERVAL.
+//
+// Deprecated: followers keep a subscription to each leader and need no
+// periodic pull; the setting is read (and checked) for compatibility only.
 const DefaultMaxPullInterval = 10 * time.Second
 
 // Config is what a server or client of one application reads from its
@@ -20,7 +22,8 @@ type Config struct {
 	// identity) and GRPC_INSECURE.
 	TLS TLS
 	// MaxPullInterval is <APP>_MAX_PULL_INTERVAL, else MAX_PULL_INTERVAL, in
-	// seconds (default 10; ≤ 0 disables periodic pulls).
+	// seconds. It is accepted for compatibility with the reference's
+	// deployments and changes nothing: followers subscribe.
 	MaxPullInterval time.Duration
 }
 

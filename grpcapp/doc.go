@@ -17,12 +17,14 @@
 // Count…, Select…, or named by WithQueries) and never re-send a command
 // once the server may have run it.
 //
-// NewSystemServer serves one application of a system.System and follows its
-// leaders: it subscribes to each leader's notification stream from its last
-// tracked position and processes through system.Follower, pulling every
-// MAX_PULL_INTERVAL as a safety net, so effects are exactly-once. Runner
-// runs a whole system this way, in process or one subprocess per
-// application.
+// NewSystemServer serves one member of a system.System. An application's
+// server follows its leaders, and a projection's server follows its
+// upstream, on follow.Follower with a RemoteSource: pages of the leader's
+// log while behind, one notification stream while caught up, resubscribed
+// from the last position after a drop, so effects are exactly-once. A
+// projection's server serves its view's own queries; every server answers
+// Status, and Wait and Rebuild where they apply. Runner runs a whole system
+// this way, in process or one subprocess per member.
 //
 // Addresses of the form localhost:<port> are served in plaintext on the
 // loopback interface only; every other address needs mutual TLS

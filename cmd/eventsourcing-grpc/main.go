@@ -9,7 +9,7 @@
 //	eventsourcing-grpc rebuild ADDRESS                empty a served projection's view and catch it up again
 //
 // Settings come from the environment: <APP>_GRPC_SERVER_ADDRESS,
-// SYSTEM_TOPIC, MAX_PULL_INTERVAL, GRPC_SSL_PRIVATE_KEY_PATH,
+// SYSTEM_TOPIC, GRPC_SSL_PRIVATE_KEY_PATH,
 // GRPC_SSL_CERTIFICATE_PATH, GRPC_SSL_ROOT_CERTIFICATE_PATH, GRPC_INSECURE,
 // and each application's persistence settings (PERSISTENCE_MODULE, ...).
 // SIGINT and SIGTERM stop servers and runners gracefully.
