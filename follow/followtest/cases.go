@@ -2,6 +2,7 @@ package followtest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,8 @@ func Run(t *testing.T, h Harness) {
 		{"DroppedSubscriptionResumes", testDropped},
 		{"RestartResumes", testRestart},
 		{"RacingWriters", testRacingWriters},
+		{"SourceErrorsRetried", testSourceErrors},
+		{"ResetRereads", testReset},
 		{"StopInHandler", testStopInHandler},
 		{"HandlerErrorStops", testHandlerError},
 		{"SkipFailed", testSkipFailed},
@@ -41,13 +44,27 @@ func Run(t *testing.T, h Harness) {
 func testCatchUpThenLive(t *testing.T, fx *fixture) {
 	ctx := t.Context()
 	const n = 300
-	fx.writeN(ctx, 0, n)
-	f := fx.live(&handler{view: fx.view}, func(c *follow.Config) { c.PageSize = 64 })
+	before := fx.writeN(ctx, 0, n)
+	f := fx.follower(&handler{view: fx.view}, func(c *follow.Config) { c.PageSize = 64 })
+	st := f.Status(ctx)
+	assert.Equal(t, follow.Idle, st.State)
+	assert.False(t, st.HasPosition)
+	assert.True(t, st.HasHead)
+	assert.Equal(t, before[n-1], st.Head)
+	assert.Equal(t, before[n-1], st.Lag, "lag from nothing processed")
+	if fx.src.SparseNotificationIDs() {
+		assert.Equal(t, follow.Positions, st.LagUnit)
+	} else {
+		assert.Equal(t, follow.Events, st.LagUnit)
+		assert.Equal(t, int64(n), st.Lag, "lag in events")
+	}
+	fx.run(f)
+	fx.waitLive(f)
 	ids := fx.writeN(ctx, n, n)
 	fx.wait(ctx, ids[len(ids)-1])
 	seen := fx.requireExactlyOnce(ctx)
 	require.Equal(t, count(0, 2*n), seqs(seen), "every event once, in the order written")
-	st := f.Status(ctx)
+	st = f.Status(ctx)
 	assert.Equal(t, uint64(2*n), st.Processed)
 	assert.True(t, st.HasPosition)
 	assert.Equal(t, ids[len(ids)-1], st.Position)
@@ -216,6 +233,55 @@ func testRacingWriters(t *testing.T, fx *fixture) {
 		require.Equal(t, 1, got[seq], "event %d processed once", seq)
 	}
 	assert.Equal(t, uint64(writers*each), f.Status(ctx).Processed)
+}
+
+// Reads of the source that fail with an error of the infrastructure are
+// retried with backoff, shown by Status meanwhile; once the source answers
+// again, every event is processed once.
+func testSourceErrors(t *testing.T, fx *fixture) {
+	ctx := t.Context()
+	ids := fx.writeN(ctx, 0, 50)
+	src := &failingSource{Source: fx.src, sparse: sparse{fx.src}}
+	src.failing.Store(true)
+	f := fx.follower(&handler{view: fx.view}, func(c *follow.Config) { c.Source = src })
+	fx.run(f)
+	fx.eventually("the follower backing off with the source's error", func() bool {
+		st := f.Status(ctx)
+		return st.State == follow.BackingOff && errors.Is(st.Err, errUnavailable) && src.failures.Load() >= 2
+	})
+	assert.NoError(t, f.Err(), "Err is for failures, not for retries")
+	assert.Empty(t, fx.seen(ctx))
+	src.failing.Store(false)
+	fx.wait(ctx, ids[len(ids)-1])
+	fx.waitLive(f)
+	ids = fx.writeN(ctx, 50, 50)
+	fx.wait(ctx, ids[len(ids)-1])
+	seen := fx.requireExactlyOnce(ctx)
+	require.Equal(t, count(0, 100), seqs(seen))
+	st := f.Status(ctx)
+	assert.Equal(t, follow.Live, st.State)
+	assert.NoError(t, st.Err, "no error shown once live again")
+}
+
+// Reset under a live follower empties the view and reads the upstream from
+// the start again: afterwards the view holds every event once.
+func testReset(t *testing.T, fx *fixture) {
+	r, ok := fx.view.(projection.Rebuilder)
+	if !ok {
+		t.Skip("the harness's view does not implement projection.Rebuilder")
+	}
+	ctx := t.Context()
+	ids := fx.writeN(ctx, 0, 100)
+	f := fx.live(&handler{view: fx.view})
+	fx.wait(ctx, ids[len(ids)-1])
+	for round := range 3 {
+		require.NoError(t, f.Reset(ctx, r.Reset))
+		more := fx.writeN(ctx, 100*(round+1), 100)
+		fx.wait(ctx, more[len(more)-1])
+		seen := fx.requireExactlyOnce(ctx)
+		require.Equal(t, count(0, 100*(round+2)), seqs(seen), "after reset %d", round+1)
+	}
+	fx.eventually("a new subscription after each reset", func() bool { return fx.src.Subscriptions() >= 4 })
 }
 
 // Stop called from inside a projection's Process returns an error at once

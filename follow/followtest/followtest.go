@@ -98,7 +98,9 @@ type Seen struct {
 
 // View is where the suite's handler records what it sees: a tracking
 // recorder whose Record writes an event's Seen and its tracking record in
-// one atomic write. A View that implements follow.Batcher is batched.
+// one atomic write. A View that implements follow.Batcher is batched; one
+// that implements projection.Rebuilder is also reset under a running
+// follower.
 type View interface {
 	projection.View
 	Record(ctx context.Context, t recorder.Tracking, s Seen) error
@@ -136,6 +138,12 @@ type memoryView struct {
 
 func (v *memoryView) Record(ctx context.Context, t recorder.Tracking, s Seen) error {
 	return v.Update(ctx, t, func() error { v.seen = append(v.seen, s); return nil })
+}
+
+// Reset implements projection.Rebuilder.
+func (v *memoryView) Reset(context.Context) error {
+	v.ResetTracking(func() { v.seen = nil })
+	return nil
 }
 
 func (v *memoryView) Seen(context.Context) ([]Seen, error) {

@@ -98,3 +98,22 @@ func (d *droppable) Next(ctx context.Context) (recorder.Notification, error) {
 	}
 	return n, err
 }
+
+// errUnavailable is what a failingSource answers while it fails.
+var errUnavailable = fmt.Errorf("followtest: source unavailable: %w", follow.ErrRetry)
+
+// failingSource fails every read of notifications while failing is set.
+type failingSource struct {
+	follow.Source
+	sparse
+	failing  atomic.Bool
+	failures atomic.Int64
+}
+
+func (s *failingSource) SelectNotifications(ctx context.Context, q recorder.NotificationQuery) ([]recorder.Notification, error) {
+	if s.failing.Load() {
+		s.failures.Add(1)
+		return nil, errUnavailable
+	}
+	return s.Source.SelectNotifications(ctx, q)
+}

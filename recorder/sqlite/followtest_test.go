@@ -41,6 +41,9 @@ func (v followView) Record(ctx context.Context, t recorder.Tracking, s followtes
 	})
 }
 
+// Reset implements projection.Rebuilder.
+func (v followView) Reset(ctx context.Context) error { return v.ResetTracking(ctx, "DELETE FROM seen") }
+
 func (v followView) Seen(ctx context.Context) ([]followtest.Seen, error) {
 	rows, err := v.DB().QueryContext(ctx, "SELECT notification_id, seq FROM seen ORDER BY notification_id")
 	if err != nil {
