@@ -50,7 +50,9 @@ func (v followView) Record(ctx context.Context, t recorder.Tracking, s followtes
 }
 
 // Reset implements projection.Rebuilder.
-func (v followView) Reset(ctx context.Context) error { return v.ResetTracking(ctx, "DELETE FROM "+v.seen) }
+func (v followView) Reset(ctx context.Context) error {
+	return v.ResetTracking(ctx, "DELETE FROM "+v.seen)
+}
 
 func (v followView) Seen(ctx context.Context) ([]followtest.Seen, error) {
 	rows, err := v.Pool().Query(ctx, "SELECT notification_id, seq FROM "+v.seen+" ORDER BY notification_id")
