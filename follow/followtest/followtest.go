@@ -358,6 +358,24 @@ func (fx *fixture) waitLive(f *follow.Follower) {
 	fx.eventually("the follower to be live", func() bool { return f.State() == follow.Live })
 }
 
+// settled polls f's Status until cond holds and returns it: Status
+// catches up with the view a moment after the view's write (the position
+// and counters are published once the handler has returned).
+func (fx *fixture) settled(f *follow.Follower, what string, cond func(follow.Status) bool) follow.Status {
+	fx.tb.Helper()
+	deadline := time.Now().Add(Timeout)
+	for {
+		st := f.Status(fx.tb.Context())
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			fx.tb.Fatalf("waited %v for %s; Status: %s", Timeout, what, st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // eventually polls cond until it holds, failing after Timeout.
 func (fx *fixture) eventually(what string, cond func() bool) {
 	fx.tb.Helper()
