@@ -207,6 +207,7 @@ type Follower struct {
 	hasHead   bool
 	lastErr   error
 	dead      []DeadLetter
+	deadTotal int // dead letters recorded since the start, for restore
 	rateAt    time.Time
 	rateCount uint64
 	rate      float64
@@ -653,14 +654,25 @@ type snapshot struct {
 	hasPos, hasDone bool
 	pendingCount    int
 	pendingSince    time.Time
+	deadTotal       int
 }
 
 func (f *Follower) snapshot() snapshot {
-	return snapshot{f.pos, f.done, f.hasPos, f.hasDone, f.pendingCount, f.pendingSince}
+	f.smu.Lock()
+	deadTotal := f.deadTotal
+	f.smu.Unlock()
+	return snapshot{f.pos, f.done, f.hasPos, f.hasDone, f.pendingCount, f.pendingSince, deadTotal}
 }
 
+// restore goes back to s after a failed batch, forgetting the dead letters
+// of the batch too: the batch is done again event by event, and skips its
+// failed events again.
 func (f *Follower) restore(s snapshot) {
 	f.pos, f.done, f.hasPos, f.hasDone, f.pendingCount, f.pendingSince = s.pos, s.done, s.hasPos, s.hasDone, s.pendingCount, s.pendingSince
+	f.smu.Lock()
+	f.dead = f.dead[:max(len(f.dead)-(f.deadTotal-s.deadTotal), 0)]
+	f.deadTotal = s.deadTotal
+	f.smu.Unlock()
 }
 
 // each processes notifications one at a time. With count, it counts them
@@ -733,6 +745,7 @@ func (f *Follower) failed(ctx context.Context, n recorder.Notification, err erro
 	}
 	f.smu.Lock()
 	f.dead = append(f.dead, d)
+	f.deadTotal++
 	if len(f.dead) > maxDeadLetters {
 		f.dead = slices.Delete(f.dead, 0, len(f.dead)-maxDeadLetters)
 	}

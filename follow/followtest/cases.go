@@ -34,6 +34,7 @@ func Run(t *testing.T, h Harness) {
 		{"StopInHandler", testStopInHandler},
 		{"HandlerErrorStops", testHandlerError},
 		{"SkipFailed", testSkipFailed},
+		{"FailedBatchRetriedOneByOne", testFailedBatch},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, newFixture(t, h, testLogger(t))) })
 	}
@@ -400,4 +401,26 @@ func testSkipFailed(t *testing.T, fx *fixture) {
 	require.Len(t, skipped, 2, "OnSkip told of every dead letter")
 	assert.Equal(t, poison2, skipped[1].NotificationID)
 	assert.NoError(t, f.Err())
+}
+
+// A batch that fails to commit is done again event by event: every event
+// once, and a skipped event one dead letter.
+func testFailedBatch(t *testing.T, fx *fixture) {
+	b, ok := fx.view.(follow.Batcher)
+	if !ok {
+		t.Skip("the harness's view does not batch (follow.Batcher)")
+	}
+	ctx := t.Context()
+	view := &failingBatches{View: fx.view, batcher: b}
+	view.fail.Store(2)
+	poison, last := fx.writePoisoned(ctx, 0)
+	f := fx.follower(&handler{view: view}, func(c *follow.Config) { c.PageSize, c.SkipFailed, c.Tracker = 4, true, view })
+	fx.run(f)
+	fx.wait(ctx, last)
+	assert.Less(t, view.fail.Load(), int32(0), "the batches failed")
+	seen := fx.requireExactlyOnce(ctx)
+	assert.Equal(t, append(count(0, 5), count(6, 5)...), seqs(seen))
+	st := f.Status(ctx)
+	require.Len(t, st.DeadLetters, 1, "one dead letter for one skipped event")
+	assert.Equal(t, poison, st.DeadLetters[0].NotificationID)
 }

@@ -117,3 +117,27 @@ func (s *failingSource) SelectNotifications(ctx context.Context, q recorder.Noti
 	}
 	return s.Source.SelectNotifications(ctx, q)
 }
+
+// errCommit is what a failingBatches answers for a batch it fails.
+var errCommit = fmt.Errorf("followtest: batch commit failed: %w", follow.ErrRetry)
+
+// failingBatches is a View whose next batches (as many as fail says) are
+// rolled back after their work was done, as a failed commit is.
+type failingBatches struct {
+	View
+	batcher follow.Batcher
+	fail    atomic.Int32
+}
+
+// Batch implements follow.Batcher.
+func (v *failingBatches) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
+	return v.batcher.Batch(ctx, func(ctx context.Context) error {
+		if err := fn(ctx); err != nil {
+			return err
+		}
+		if v.fail.Add(-1) >= 0 {
+			return errCommit
+		}
+		return nil
+	})
+}
