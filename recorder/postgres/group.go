@@ -181,7 +181,7 @@ func (c *committer) lead(ctx context.Context) {
 	defer endTx(ctx, conn)
 	if err := c.prepare(ctx, conn); err != nil {
 		if ctx.Err() == nil {
-			c.fail(err)
+			c.fail(c.closedOr(err))
 		}
 		return
 	}
@@ -199,7 +199,7 @@ func (c *committer) lead(ctx context.Context) {
 		c.requeue(group)
 		if err := c.lock(ctx, conn); err != nil {
 			if ctx.Err() == nil {
-				c.fail(err) // they would wait as long (lock timeout) or fail alike
+				c.fail(c.closedOr(err)) // they would wait as long (lock timeout) or fail alike
 			}
 			return
 		}
@@ -223,6 +223,15 @@ func (c *committer) bounded(ctx context.Context) (context.Context, context.Cance
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(c.stopped, cancel)
 	return ctx, func() { stop(); cancel() }
+}
+
+// closedOr returns errClosed when Close ended the wait that failed with
+// err (it cancels the leader's waits), else err.
+func (c *committer) closedOr(err error) error {
+	if c.stopped.Err() != nil {
+		return errClosed
+	}
+	return err
 }
 
 // prepare prepares a group's statements on conn, by name, before the
