@@ -119,7 +119,8 @@ type Factory struct {
 	// BenchAggregates is how many 10-event aggregates the select benchmarks
 	// preload (default 1000, that is 10 000 events).
 	BenchAggregates int
-	// Patience bounds every wait of the suite, Open included (default 30 s).
+	// Patience bounds every wait of the suite, Open included (default 60 s:
+	// a hang detector, generous for a loaded machine running -race).
 	// Reaching it is reported as a hang, not as slowness: no case asserts a speed.
 	Patience time.Duration
 }
@@ -138,7 +139,7 @@ func (f Factory) withDefaults() Factory {
 	def(&f.ConcurrentJobs, 20)
 	def(&f.BenchAggregates, 1000)
 	if f.Patience <= 0 {
-		f.Patience = 30 * time.Second
+		f.Patience = 60 * time.Second
 	}
 	return f
 }
