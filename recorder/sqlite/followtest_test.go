@@ -22,14 +22,17 @@ var followHarness = followtest.Harness{
 		env := map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": fileDB(tb), "SQLITE_SYNCHRONOUS": "NORMAL"}
 		return followtest.Upstream{App: followtest.NewApplication(tb, opts, env)}
 	},
-	View: func(tb testing.TB) followtest.View {
-		env := recorder.NewEnvFrom("FollowTest", map[string]string{"SQLITE_DBNAME": filepath.Join(tb.TempDir(), "view.db"), "SQLITE_SYNCHRONOUS": "NORMAL"}, nil)
-		v, err := sqlview.Open(tb.Context(), env)
-		require.NoError(tb, err)
-		tb.Cleanup(func() { _ = v.Close() })
-		require.NoError(tb, v.Exec(tb.Context(), "CREATE TABLE seen (notification_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL)"))
-		return followView{v}
-	},
+	View: func(tb testing.TB) followtest.View { return openView(tb, filepath.Join(tb.TempDir(), "view.db")) },
+}
+
+// openView opens (creating if need be) an SQLite view of the suite's events.
+func openView(tb testing.TB, path string) followtest.View {
+	env := recorder.NewEnvFrom("FollowTest", map[string]string{"SQLITE_DBNAME": path, "SQLITE_SYNCHRONOUS": "NORMAL"}, nil)
+	v, err := sqlview.Open(tb.Context(), env)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = v.Close() })
+	require.NoError(tb, v.Exec(tb.Context(), "CREATE TABLE IF NOT EXISTS seen (notification_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL)"))
+	return followView{v}
 }
 
 type followView struct{ *sqlview.View }
@@ -56,3 +59,15 @@ func (v followView) Seen(ctx context.Context) ([]followtest.Seen, error) {
 func TestFollow(t *testing.T) { followtest.Run(t, followHarness) }
 
 func BenchmarkFollow(b *testing.B) { followtest.Bench(b, followHarness) }
+
+// A follower process killed in the middle of catching up and started again
+// processes every event once: the upstream and the view are files.
+func TestFollowCrash(t *testing.T) {
+	followtest.RunCrash(t, followtest.CrashHarness{
+		Name: "sqlite",
+		Open: func(tb testing.TB, opts eventsourcing.Options, dir string) (*eventsourcing.Application, followtest.View) {
+			env := map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": filepath.Join(dir, "up.db"), "SQLITE_SYNCHRONOUS": "NORMAL"}
+			return followtest.NewApplication(tb, opts, env), openView(tb, filepath.Join(dir, "view.db"))
+		},
+	})
+}
