@@ -2,8 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
@@ -19,22 +24,30 @@ import (
 var followHarness = followtest.Harness{
 	Name: "postgres",
 	Open: func(tb testing.TB, opts eventsourcing.Options) followtest.Upstream {
-		f, err := postgres.Open(tb.Context(), testEnv(tb, opts.Name))
-		require.NoError(tb, err)
-		opts.Factory = f // the application closes it
-		return followtest.Upstream{App: followtest.NewApplication(tb, opts, nil)}
+		return followtest.Upstream{App: openUpstream(tb, opts, testEnv(tb, opts.Name))}
 	},
 	View: func(tb testing.TB) followtest.View {
 		// Without TLS: pgx drains a connection whose query a stopping
 		// follower cancelled before closing it, and over TLS that drain
 		// can hold the pool's Close for its full 15 s.
-		v, err := pgview.Open(tb.Context(), testEnv(tb, "FollowTest", "POSTGRES_SSLMODE", "disable"))
-		require.NoError(tb, err)
-		tb.Cleanup(func() { _ = v.Close() })
-		seen := v.Table("seen")
-		require.NoError(tb, v.Exec(tb.Context(), "CREATE TABLE "+seen+" (notification_id bigint PRIMARY KEY, seq bigint NOT NULL)"))
-		return followView{View: v, seen: seen}
+		return openView(tb, testEnv(tb, "FollowTest", "POSTGRES_SSLMODE", "disable"))
 	},
+}
+
+func openUpstream(tb testing.TB, opts eventsourcing.Options, env recorder.Env) *eventsourcing.Application {
+	f, err := postgres.Open(tb.Context(), env)
+	require.NoError(tb, err)
+	opts.Factory = f // the application closes it
+	return followtest.NewApplication(tb, opts, nil)
+}
+
+func openView(tb testing.TB, env recorder.Env) followtest.View {
+	v, err := pgview.Open(tb.Context(), env)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = v.Close() })
+	seen := v.Table("seen")
+	require.NoError(tb, v.Exec(tb.Context(), "CREATE TABLE IF NOT EXISTS "+seen+" (notification_id bigint PRIMARY KEY, seq bigint NOT NULL)"))
+	return followView{View: v, seen: seen}
 }
 
 type followView struct {
@@ -61,6 +74,29 @@ func (v followView) Seen(ctx context.Context) ([]followtest.Seen, error) {
 	}
 	defer rows.Close()
 	return followtest.ScanSeen(rows)
+}
+
+// A follower process killed in the middle of catching up and started again
+// processes every event once. The processes share a schema, named in a
+// file of the directory; the first to open it (the test) drops it at the end.
+func TestFollowCrash(t *testing.T) {
+	requirePostgres(t)
+	followtest.RunCrash(t, followtest.CrashHarness{
+		Name: "postgres",
+		Open: func(tb testing.TB, opts eventsourcing.Options, dir string) (*eventsourcing.Application, followtest.View) {
+			file := filepath.Join(dir, "schema")
+			name, err := os.ReadFile(file)
+			if errors.Is(err, os.ErrNotExist) {
+				name = []byte("es_test_" + strings.ReplaceAll(uuid.NewString()[:13], "-", ""))
+				require.NoError(tb, os.WriteFile(file, name, 0o600))
+				tb.Cleanup(func() { dropSchema(tb, string(name)) })
+			} else {
+				require.NoError(tb, err)
+			}
+			return openUpstream(tb, opts, schemaEnv(opts.Name, string(name))),
+				openView(tb, schemaEnv("FollowTest", string(name), "POSTGRES_SSLMODE", "disable"))
+		},
+	})
 }
 
 func TestFollow(t *testing.T) {
