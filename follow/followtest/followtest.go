@@ -4,8 +4,12 @@
 // its own events to a fresh upstream application, follows it into a view,
 // and checks that every event is processed exactly once and in order: while
 // catching up and live, under racing writers, across dropped subscriptions,
-// with ignored and filtered events, and when a handler fails or stops its
-// runner.
+// restarts, resets, source errors and failed batches, with ignored and
+// filtered events, and when a handler fails or stops its runner. It also
+// checks that a trickle of events is followed through one subscription, and
+// what Status reports. RunCrash does the same through a crash, for sources
+// and views kept in files: a follower process is killed with SIGKILL in the
+// middle of catching up and started again.
 //
 // A source's whole conformance test:
 //
