@@ -86,6 +86,7 @@ type Application struct {
 	env       recorder.Env
 	types     *Types
 	factory   recorder.Factory
+	module    string
 	mapper    *Mapper
 	recorder  recorder.ApplicationRecorder
 	process   recorder.ProcessRecorder // nil unless Options.Process
@@ -149,6 +150,9 @@ func (a *Application) build(ctx context.Context, opts Options) error {
 		if a.factory, err = recorder.Open(ctx, a.env); err != nil {
 			return err
 		}
+		a.module, _ = recorder.ResolveModule(a.env)
+	} else {
+		a.module = fmt.Sprintf("%T (Options.Factory)", a.factory)
 	}
 	if opts.Process {
 		if a.process, err = a.factory.ProcessRecorder(ctx); err != nil {
@@ -183,55 +187,152 @@ func (a *Application) build(ctx context.Context, opts Options) error {
 	return nil
 }
 
+// ErrNotConstructed reports a call on an application that NewApplication
+// did not return (it returned an error instead): check that error first.
+var ErrNotConstructed = errors.New("application not constructed: NewApplication failed (check the error it returned)")
+
+// The methods below are safe on a nil *Application, which is what a failed
+// NewApplication returns: accessors give zero values (Log gives a log whose
+// reads fail with ErrNotConstructed), Close does nothing, and saves fail with
+// ErrNotConstructed.
+
 // Name returns the application's name.
-func (a *Application) Name() string { return a.name }
+func (a *Application) Name() string {
+	if a == nil {
+		return ""
+	}
+	return a.name
+}
 
 // Env returns the application's settings.
-func (a *Application) Env() recorder.Env { return a.env }
+func (a *Application) Env() recorder.Env {
+	if a == nil {
+		return recorder.NewEnvFrom("", nil, NoEnvironment)
+	}
+	return a.env
+}
 
 // Types returns the application's type registry.
-func (a *Application) Types() *Types { return a.types }
+func (a *Application) Types() *Types {
+	if a == nil {
+		return NewTypes()
+	}
+	return a.types
+}
 
 // Mapper returns the mapper that encodes and decodes the application's events.
-func (a *Application) Mapper() *Mapper { return a.mapper }
+func (a *Application) Mapper() *Mapper {
+	if a == nil {
+		return nil
+	}
+	return a.mapper
+}
 
 // Recorder returns the application recorder (the process recorder when the
 // application was built with Options.Process).
-func (a *Application) Recorder() recorder.ApplicationRecorder { return a.recorder }
+func (a *Application) Recorder() recorder.ApplicationRecorder {
+	if a == nil {
+		return nil
+	}
+	return a.recorder
+}
 
 // ProcessRecorder returns the process recorder, and false when the application
 // was built without Options.Process.
 func (a *Application) ProcessRecorder() (recorder.ProcessRecorder, bool) {
+	if a == nil {
+		return nil, false
+	}
 	return a.process, a.process != nil
 }
 
 // Factory returns the persistence module's factory the application uses.
-func (a *Application) Factory() recorder.Factory { return a.factory }
+func (a *Application) Factory() recorder.Factory {
+	if a == nil {
+		return nil
+	}
+	return a.factory
+}
+
+// PersistenceModule returns the name of the persistence module the
+// application records with ("memory", "sqlite", ...), or the factory's type
+// when Options.Factory gave one.
+func (a *Application) PersistenceModule() string {
+	if a == nil {
+		return ""
+	}
+	return a.module
+}
 
 // Repository returns the repository of the application's aggregates.
-func (a *Application) Repository() *Repository { return a.repo }
+func (a *Application) Repository() *Repository {
+	if a == nil {
+		return nil
+	}
+	return a.repo
+}
 
 // Log returns the application's notification log.
-func (a *Application) Log() *NotificationLog { return a.log }
+func (a *Application) Log() *NotificationLog {
+	if a == nil {
+		return NewNotificationLog(notConstructed{}, 0)
+	}
+	return a.log
+}
 
 // Logger returns the application's logger.
-func (a *Application) Logger() *slog.Logger { return a.logger }
+func (a *Application) Logger() *slog.Logger {
+	if a == nil {
+		return slog.Default()
+	}
+	return a.logger
+}
 
 // OnSave registers a hook called after every save that recorded events.
 func (a *Application) OnSave(h SaveHook) {
+	if a == nil {
+		return
+	}
 	a.hooksMu.Lock()
 	defer a.hooksMu.Unlock()
 	a.hooks = append(a.hooks[:len(a.hooks):len(a.hooks)], h)
 }
 
-// Close releases the persistence module. It is idempotent.
+// Close releases the persistence module. It is idempotent, and does nothing
+// on an application that was not constructed.
 func (a *Application) Close() error {
+	if a == nil {
+		return nil
+	}
 	a.closeOnce.Do(func() {
 		if a.factory != nil {
 			a.closeErr = a.factory.Close()
 		}
 	})
 	return a.closeErr
+}
+
+// notConstructed is the recorder behind the log of a nil *Application.
+type notConstructed struct{}
+
+func (notConstructed) InsertEvents(context.Context, []recorder.StoredEvent, ...recorder.InsertOption) ([]int64, error) {
+	return nil, ErrNotConstructed
+}
+
+func (notConstructed) SelectEvents(context.Context, string, recorder.EventQuery) ([]recorder.StoredEvent, error) {
+	return nil, ErrNotConstructed
+}
+
+func (notConstructed) SelectNotifications(context.Context, recorder.NotificationQuery) ([]recorder.Notification, error) {
+	return nil, ErrNotConstructed
+}
+
+func (notConstructed) MaxNotificationID(context.Context) (int64, bool, error) {
+	return 0, false, ErrNotConstructed
+}
+
+func (notConstructed) Subscribe(context.Context, *int64, []string) (recorder.Subscription, error) {
+	return nil, ErrNotConstructed
 }
 
 // Batch is what one atomic write holds: the pending events of aggregates, bare
@@ -263,6 +364,9 @@ func (a *Application) SaveWithTracking(ctx context.Context, t recorder.Tracking,
 
 // SaveBatch records a batch atomically; Save and SaveWithTracking are shorthands.
 func (a *Application) SaveBatch(ctx context.Context, b Batch) ([]Recording, error) {
+	if a == nil {
+		return nil, fmt.Errorf("save: %w", ErrNotConstructed)
+	}
 	recs, err := a.collect(b)
 	if err != nil {
 		return nil, err

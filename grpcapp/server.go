@@ -206,7 +206,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	lis, err := listen(s.opts.address)
 	if err != nil {
-		return err
+		return fmt.Errorf("grpcapp: server for %s: %w", s.name, err)
 	}
 	s.lis = lis
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -252,7 +252,11 @@ func (s *Server) Start(ctx context.Context) error {
 	// Also under the served member's name, so that a health check can ask
 	// for "Orders" or "OrdersSummary".
 	s.health.SetServingStatus(s.name, healthpb.HealthCheckResponse_SERVING)
-	s.logger.Info("grpc server started", "address", lis.Addr().String(), "tls", !s.plaintext(), "methods", len(s.methods))
+	attrs := []any{"address", lis.Addr().String(), "tls", !s.plaintext(), "methods", len(s.methods)}
+	if m, ok := s.app.(interface{ PersistenceModule() string }); ok && m.PersistenceModule() != "" {
+		attrs = append(attrs, "persistence", m.PersistenceModule())
+	}
+	s.logger.Info("grpc server started", attrs...)
 	return nil
 }
 
@@ -303,8 +307,10 @@ func (s *Server) stopLocked(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if !s.started {
-		// Never served: only what NewSystemServer built needs releasing.
+	if !s.started || s.grpc == nil {
+		// Never served (or Start failed before serving, for example because
+		// the address was taken): only what NewSystemServer built needs
+		// releasing.
 		return errors.Join(errs...)
 	}
 	s.health.Shutdown()
