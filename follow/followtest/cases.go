@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,7 +220,22 @@ func testRacingWriters(t *testing.T, fx *fixture) {
 			}
 		})
 	}
+	// CatchUp beside Run, as the single-threaded runner pulls: processing
+	// is serialised, so nothing is processed twice.
+	var written atomic.Bool
+	pulled := make(chan struct{})
+	go func() {
+		defer close(pulled)
+		for !written.Load() {
+			if _, err := f.CatchUp(ctx); err != nil {
+				t.Errorf("CatchUp beside Run: %v", err)
+				return
+			}
+		}
+	}()
 	wg.Wait()
+	written.Store(true)
+	<-pulled
 	ids := fx.logIDs(ctx, TopicWanted)
 	require.Len(t, ids, writers*each)
 	fx.wait(ctx, ids[len(ids)-1])
