@@ -41,7 +41,8 @@ var followHarness = followtest.Harness{
 			s = serve(addr)
 		}
 		return followtest.Upstream{App: app, Source: grpcapp.NewRemoteSource(c), Drop: restart,
-			Configure: func(c *follow.Config) { c.Retryable = grpcapp.Retryable }}
+			// As the gRPC runner and server configure their followers.
+			Configure: func(c *follow.Config) { c.Retryable, c.PageSize = grpcapp.Retryable, grpcapp.DefaultMaxSelectLimit }}
 	},
 }
 
