@@ -24,6 +24,10 @@ type CertificateOptions struct {
 	// 127.0.0.1, so that the certificates also work on one machine).
 	ExtraDNS []string
 	ExtraIPs []net.IP
+	// RootName is the root CA's common name (default: "eventsourcing-grpc
+	// root CA" and a random suffix, so that each CA issued has its own name
+	// and an error about an unknown authority says which one it saw).
+	RootName string
 }
 
 // GenerateCertificates writes a root CA and one certificate per host into
@@ -32,7 +36,8 @@ type CertificateOptions struct {
 //	dir/root/root.crt
 //	dir/<host>/<host>.key, dir/<host>/<host>.crt, dir/<host>/root.crt
 //
-// The root is self-signed (1024 days, CN=root.local); each host's
+// The root is self-signed (1024 days, with a CN of its own: see
+// CertificateOptions.RootName); each host's
 // certificate (500 days, CN=<host>) carries the host in subjectAltName,
 // which Go requires (it ignores the CN), and may be used both as a server
 // and as a client identity, as mutual TLS needs. The root's key is not
@@ -50,6 +55,13 @@ func GenerateCertificates(dir string, hosts []string, opts CertificateOptions) e
 	if opts.ExtraIPs == nil {
 		opts.ExtraIPs = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
 	}
+	if opts.RootName == "" {
+		suffix := make([]byte, 4)
+		if _, err := rand.Read(suffix); err != nil {
+			return fmt.Errorf("grpcapp: root name: %w", err)
+		}
+		opts.RootName = fmt.Sprintf("eventsourcing-grpc root CA %x %s", suffix, time.Now().UTC().Format("2006-01-02"))
+	}
 	rootKey, err := rsa.GenerateKey(rand.Reader, opts.RootBits)
 	if err != nil {
 		return fmt.Errorf("grpcapp: root key: %w", err)
@@ -57,7 +69,7 @@ func GenerateCertificates(dir string, hosts []string, opts CertificateOptions) e
 	now := time.Now()
 	root := &x509.Certificate{
 		SerialNumber:          serial(),
-		Subject:               pkix.Name{Country: []string{"GB"}, Province: []string{"London"}, Locality: []string{"London"}, Organization: []string{"IT"}, CommonName: "root.local"},
+		Subject:               pkix.Name{Country: []string{"GB"}, Province: []string{"London"}, Locality: []string{"London"}, Organization: []string{"IT"}, CommonName: opts.RootName},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.AddDate(0, 0, 1024),
 		IsCA:                  true,

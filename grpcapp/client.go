@@ -55,7 +55,7 @@ type clientOptions struct {
 func WithTypes(t *eventsourcing.Types) ClientOption { return func(o *clientOptions) { o.types = t } }
 
 // WithTLS sets the client's TLS files (default: none, which allows only
-// localhost:<port> addresses).
+// loopback addresses: localhost, 127.0.0.1 or [::1] with a port).
 func WithTLS(t TLS) ClientOption { return func(o *clientOptions) { o.tls = &t } }
 
 // WithMaxAttempts bounds the attempts of the readiness wait and of each

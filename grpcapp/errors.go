@@ -34,7 +34,9 @@ var (
 	ErrServerStarted = errors.New("grpcapp: already started")
 	// ErrInsecureAddress reports plaintext asked for on an address that is not
 	// loopback-only.
-	ErrInsecureAddress = errors.New("grpcapp: plaintext is allowed only on localhost:<port>")
+	ErrInsecureAddress = errors.New("grpcapp: plaintext is allowed only on loopback addresses (localhost, 127.0.0.1, [::1] with a port)")
+	// ErrInvalidAddress reports an address that is not host:port.
+	ErrInvalidAddress = errors.New("grpcapp: invalid address")
 	// ErrRemote is matched by every error a server returned (as opposed to
 	// failures to reach it).
 	ErrRemote = errors.New("grpcapp: remote error")

@@ -311,10 +311,10 @@ func TestMutualTLS(t *testing.T) {
 			RootCertificatePath: filepath.Join(dir, host, "root.crt"),
 		}
 	}
-	// Plaintext is refused on anything but localhost:<port>.
-	_, err := grpcapp.NewServer(newOrders(t), grpcapp.WithAddress("127.0.0.1:0"))
+	// Plaintext is refused on anything but loopback addresses.
+	_, err := grpcapp.NewServer(newOrders(t), grpcapp.WithAddress("0.0.0.0:0"))
 	assert.ErrorIs(t, err, grpcapp.ErrInsecureAddress)
-	_, err = grpcapp.NewClient("127.0.0.1:1")
+	_, err = grpcapp.NewClient("192.0.2.1:1")
 	assert.ErrorIs(t, err, grpcapp.ErrInsecureAddress)
 
 	s := startServer(t, newOrders(t), grpcapp.WithAddress("127.0.0.1:0"), grpcapp.WithServerTLS(files("orders")))

@@ -204,6 +204,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("grpcapp: server for %s: %w", s.name, err)
 	}
+	if !s.plaintext() {
+		creds = loggedServerCredentials{TransportCredentials: creds, log: &refusals{logger: s.logger}}
+	}
 	lis, err := listen(s.opts.address)
 	if err != nil {
 		return fmt.Errorf("grpcapp: server for %s: %w", s.name, err)
@@ -280,7 +283,7 @@ func (s *Server) Addr() string {
 	if s.lis == nil {
 		return s.opts.address
 	}
-	if IsLocalhost(s.opts.address) {
+	if isLocalhostName(s.opts.address) {
 		_, port, _ := net.SplitHostPort(s.lis.Addr().String())
 		return "localhost:" + port
 	}
