@@ -49,12 +49,7 @@ func BenchLiveTail(b *testing.B, h Harness) {
 		seen <- visible{t.NotificationID, time.Now()}
 		return true, nil
 	})
-	cfg := fx.config(nil)
-	cfg.Handler = record
-	f, err := follow.New(cfg)
-	require.NoError(b, err)
-	fx.run(f)
-	fx.waitLive(f)
+	fx.live(record)
 	// A few events first, so that connections and caches are warm.
 	for i := range 20 {
 		fx.wait(ctx, fx.write(ctx, Wanted{Seq: -1 - i}))

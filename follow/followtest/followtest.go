@@ -247,7 +247,7 @@ func (p proj) Process(ctx context.Context, e eventsourcing.Event, t recorder.Tra
 }
 
 // live starts a follower into h and waits until it is live.
-func (fx *fixture) live(h *handler, change ...func(*follow.Config)) *follow.Follower {
+func (fx *fixture) live(h follow.Handler, change ...func(*follow.Config)) *follow.Follower {
 	fx.tb.Helper()
 	f := fx.follower(h, change...)
 	fx.run(f)
@@ -303,7 +303,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // config is a follower of the fixture's source into h, with short
 // backoffs so that a resubscription is quick.
-func (fx *fixture) config(h *handler, change ...func(*follow.Config)) follow.Config {
+func (fx *fixture) config(h follow.Handler, change ...func(*follow.Config)) follow.Config {
 	c := follow.Config{
 		Name: "FollowTest", Upstream: fx.app.Name(), Mapper: fx.app.Mapper(), Handler: h, Tracker: fx.view,
 	}
@@ -322,7 +322,7 @@ func (fx *fixture) adapt(c *follow.Config) {
 	}
 }
 
-func (fx *fixture) follower(h *handler, change ...func(*follow.Config)) *follow.Follower {
+func (fx *fixture) follower(h follow.Handler, change ...func(*follow.Config)) *follow.Follower {
 	fx.tb.Helper()
 	f, err := follow.New(fx.config(h, change...))
 	require.NoError(fx.tb, err)
