@@ -20,6 +20,7 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/gossip"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/persistent"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/projections"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
@@ -44,6 +45,8 @@ type config struct {
 	users   map[string]string
 	dataDir string
 	logger  *slog.Logger
+	// projections is the projections mode (see WithProjections).
+	projections ProjectionsMode
 	// tick is the period of the persistent subscriptions' timer (default
 	// one second, as on a real node); tests of the package change it.
 	tick time.Duration
@@ -86,6 +89,7 @@ type Server struct {
 	grpc   *grpc.Server
 	store  *store
 	subs   *persistentSubs
+	proj   *projectionManager
 	log    *slog.Logger
 	caPEM  []byte
 	caFile string
@@ -145,7 +149,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	s.grpc = grpc.NewServer(sopts...)
 	streams.RegisterStreamsServer(s.grpc, &streamsServer{srv: s})
 	persistent.RegisterPersistentSubscriptionsServer(s.grpc, &persistentServer{srv: s})
-	serverfeatures.RegisterServerFeaturesServer(s.grpc, &featuresServer{})
+	serverfeatures.RegisterServerFeaturesServer(s.grpc, &featuresServer{projections: cfg.projections != ProjectionsNone})
 	gossip.RegisterGossipServer(s.grpc, &gossipServer{srv: s})
 
 	lis, err := net.Listen("tcp", cfg.addr)
@@ -155,6 +159,12 @@ func NewServer(opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("esdbtest: listen: %w", err)
 	}
 	s.lis = lis
+	// Projections start once the server can serve (before Serve, as
+	// services must be registered first).
+	if cfg.projections != ProjectionsNone {
+		s.proj = newProjectionManager(s, cfg.projections)
+		projections.RegisterProjectionsServer(s.grpc, &projectionsServer{m: s.proj})
+	}
 	go func() {
 		defer close(s.done)
 		if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -246,6 +256,9 @@ func (s *Server) Close() error {
 			<-stopped
 		}
 		<-s.done
+		if s.proj != nil {
+			s.proj.close()
+		}
 		s.closeErr = s.closeStore()
 		s.removeTmp()
 	})
@@ -370,9 +383,10 @@ func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 
 type featuresServer struct {
 	serverfeatures.UnimplementedServerFeaturesServer
+	projections bool // the Projections service is served
 }
 
-func (*featuresServer) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
+func (f *featuresServer) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
 	const streamsSvc = "event_store.client.streams.streams"
 	const psSvc = "event_store.client.persistent_subscriptions.persistentsubscriptions"
 	both := []string{"stream", "all"}
@@ -381,7 +395,7 @@ func (*featuresServer) GetSupportedMethods(context.Context, *shared.Empty) (*ser
 	}
 	return &serverfeatures.SupportedMethods{
 		EventStoreServerVersion: ServerVersion,
-		Methods: []*serverfeatures.SupportedMethod{
+		Methods: append([]*serverfeatures.SupportedMethod{
 			m(streamsSvc, "read", "position", "events"),
 			m(streamsSvc, "append"),
 			m(streamsSvc, "batchappend"),
@@ -397,7 +411,7 @@ func (*featuresServer) GetSupportedMethods(context.Context, *shared.Empty) (*ser
 			m(psSvc, "restartsubsystem"),
 			m("event_store.client.gossip.gossip", "read"),
 			m("event_store.client.server_features.serverfeatures", "getsupportedmethods"),
-		},
+		}, f.projectionMethods()...),
 	}, nil
 }
 
