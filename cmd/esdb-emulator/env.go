@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/eventsourcing-go/eventsourcing/esdb/esdbtest"
 )
 
 // config is the node's settings: the environment's, then the flags'.
@@ -18,6 +20,7 @@ type config struct {
 	users       string
 	data        string
 	verbose     bool
+	projections esdbtest.ProjectionsMode
 }
 
 // tlsOn reports whether the node serves TLS.
@@ -137,11 +140,7 @@ func configFromEnv(environ []string) (config, []string, error) {
 		c.verbose = strings.EqualFold(v, "Verbose") || strings.EqualFold(v, "Debug")
 	}
 	if v, ok := get("EVENTSTORE_RUN_PROJECTIONS"); ok {
-		switch strings.ToLower(v) {
-		case "none":
-		case "system", "all":
-			notes = append(notes, "EVENTSTORE_RUN_PROJECTIONS="+v+": projections are not emulated; no projection streams are written")
-		default:
+		if c.projections, err = esdbtest.ParseProjectionsMode(v); err != nil {
 			return c, nil, fmt.Errorf("EVENTSTORE_RUN_PROJECTIONS=%q: want None, System or All", v)
 		}
 	}

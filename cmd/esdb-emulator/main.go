@@ -21,7 +21,7 @@
 //	EVENTSTORE_DEFAULT_ADMIN_PASSWORD          enables authentication: users admin and ops (also
 //	EVENTSTORE_DEFAULT_OPS_PASSWORD            ..._OPS_PASSWORD; the one not given is "changeit")
 //	EVENTSTORE_LOG_LEVEL                       Verbose or Debug: -v
-//	EVENTSTORE_RUN_PROJECTIONS                 None, System or All; accepted, projections are not emulated
+//	EVENTSTORE_RUN_PROJECTIONS                 -run-projections: None, System or All
 //	EVENTSTORE_CLUSTER_SIZE                    must be 1: the emulator is a single node
 //
 // Other EVENTSTORE_* variables are reported once and ignored. The node
@@ -100,6 +100,7 @@ func (c *config) parseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.users, "users", c.users, "basic-auth users as login:password[,login:password...]")
 	fs.StringVar(&c.data, "data", c.data, "directory that keeps the log across restarts (default: memory only)")
 	fs.BoolVar(&c.verbose, "v", c.verbose, "debug logging")
+	c.projectionFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -117,7 +118,7 @@ func (c *config) parseFlags(args []string, stderr io.Writer) error {
 
 // serve runs the node until ctx ends.
 func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Writer) error {
-	opts := []esdbtest.Option{esdbtest.WithAddr(cfg.addr), esdbtest.WithLogger(logger)}
+	opts := append([]esdbtest.Option{esdbtest.WithAddr(cfg.addr), esdbtest.WithLogger(logger)}, cfg.projectionOptions()...)
 	var tlsCfg *tlsFiles
 	switch {
 	case cfg.certFile != "":

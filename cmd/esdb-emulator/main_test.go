@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/esdb/esdbtest"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp"
 )
 
@@ -50,8 +51,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"passwords", []string{"EVENTSTORE_DEFAULT_ADMIN_PASSWORD=secret"}, config{addr: "127.0.0.1:2113", users: "admin:secret,ops:changeit"}, nil},
 		{"verbose", []string{"EVENTSTORE_LOG_LEVEL=Verbose"}, config{addr: "127.0.0.1:2113", verbose: true}, nil},
 		{"accepted", []string{"EVENTSTORE_RUN_PROJECTIONS=All", "EVENTSTORE_ENABLE_ATOM_PUB_OVER_HTTP=true", "EVENTSTORE_CLUSTER_SIZE=1", "EVENTSTORE_FOO=1"},
-			config{addr: "127.0.0.1:2113"}, []string{
-				"EVENTSTORE_RUN_PROJECTIONS=All: projections are not emulated; no projection streams are written",
+			config{addr: "127.0.0.1:2113", projections: esdbtest.ProjectionsAll}, []string{
 				"EVENTSTORE_FOO is not emulated; ignored",
 			}},
 	} {
