@@ -28,6 +28,7 @@ func Run(t *testing.T, h Harness) {
 		{"TrickleOneSubscription", testTrickle},
 		{"IgnoredAndFilteredAdvanceTracking", testIgnoredAndFiltered},
 		{"DroppedSubscriptionResumes", testDropped},
+		{"DroppedWhileCatchingUp", testDroppedCatchingUp},
 		{"RestartResumes", testRestart},
 		{"RacingWriters", testRacingWriters},
 		{"SourceErrorsRetried", testSourceErrors},
@@ -173,6 +174,22 @@ func testDropped(t *testing.T, fx *fixture) {
 		// follower still subscribes again.
 		fx.eventually("a subscription opened again after each drop", func() bool { return fx.src.Subscriptions() >= 1+drops })
 	}
+}
+
+// The source dropped (a server restarted) while the follower reads pages:
+// it goes on from the last position processed, nothing lost or twice.
+func testDroppedCatchingUp(t *testing.T, fx *fixture) {
+	ctx := t.Context()
+	const n = 1000
+	ids := fx.writeN(ctx, 0, n)
+	slow := &handler{view: fx.view, hook: func(context.Context, eventsourcing.Event) { time.Sleep(100 * time.Microsecond) }}
+	f := fx.follower(slow, func(c *follow.Config) { c.PageSize = 20 })
+	fx.run(f)
+	fx.eventually("a part of the events processed", func() bool { return len(fx.seen(ctx)) >= n/4 })
+	fx.drop(t)
+	fx.wait(ctx, ids[n-1])
+	seen := fx.requireExactlyOnce(ctx)
+	require.Equal(t, count(0, n), seqs(seen))
 }
 
 // A follower stopped in the middle of catching up (inside its handler),
