@@ -582,7 +582,9 @@ func (f *Follower) idle(ctx context.Context, quiet bool) error {
 	if f.pendingCount > 0 {
 		return f.flush(ctx)
 	}
-	if !quiet {
+	if !quiet || len(f.cfg.Topics) == 0 {
+		// Without a filter the subscription delivers every position: there
+		// is nothing the head could add.
 		return nil
 	}
 	head, ok, err := f.cfg.Source.MaxNotificationID(ctx)
@@ -590,7 +592,7 @@ func (f *Follower) idle(ctx context.Context, quiet bool) error {
 		return f.sourceErr("read head", err)
 	}
 	f.setHead(head, ok)
-	if !ok || (f.hasDone && head <= f.done) || len(f.cfg.Topics) == 0 {
+	if !ok || (f.hasDone && head <= f.done) {
 		return nil
 	}
 	q := recorder.NotificationQuery{ExclusiveStart: true, Limit: 1, Topics: f.cfg.Topics}
