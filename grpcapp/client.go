@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -433,6 +434,10 @@ type LogProxy struct{ c *Client }
 // limit above its page limit (1,000 by default) with ErrArgument. It is a
 // query, so it is retried.
 func (l *LogProxy) Select(ctx context.Context, q recorder.NotificationQuery) ([]recorder.Notification, error) {
+	if q.Limit < 0 || q.Limit > math.MaxInt32 {
+		// Not truncated to 32 bits into some other limit.
+		return nil, fmt.Errorf("grpcapp: SelectNotifications: %w: limit %d is not in 0..%d", eventsourcing.ErrArgument, q.Limit, math.MaxInt32)
+	}
 	req := &pb.SelectRequest{Start: q.Start, ExclusiveStart: q.ExclusiveStart, Limit: int32(q.Limit), Stop: q.Stop, Topics: q.Topics, Packed: true}
 	var reply *pb.SelectReply
 	err := l.c.retry(ctx, "SelectNotifications", true, func(ctx context.Context) (err error) {

@@ -128,6 +128,9 @@ func hasWordPrefix(name, p string) bool {
 // decimals, times, registered types), then, failing that, by encoding/json,
 // so that a command line can pass a UUID as a plain string.
 func (m *method) decodeArgs(types *eventsourcing.Types, data []byte) ([]reflect.Value, error) {
+	if d := jsonDepth(data, MaxArgumentDepth); d > MaxArgumentDepth {
+		return nil, fmt.Errorf("%w: %s: arguments nested more than %d levels deep", eventsourcing.ErrArgument, m.name, MaxArgumentDepth)
+	}
 	var spare [4][]byte
 	raw, ok := splitArray(data, spare[:0])
 	if !ok {
@@ -154,12 +157,69 @@ func (m *method) decodeArgs(types *eventsourcing.Types, data []byte) ([]reflect.
 		if err := types.Decode(raw[i], p.Interface()); err != nil {
 			p = reflect.New(t)
 			if jerr := json.Unmarshal(raw[i], p.Interface()); jerr != nil {
-				return nil, fmt.Errorf("%w: %s argument %d (%s): %v", eventsourcing.ErrArgument, m.name, i+1, t, err)
+				return nil, fmt.Errorf("%w: %s argument %d: want %s, got %s (%v)", eventsourcing.ErrArgument, m.name, i+1, t, describeJSON(raw[i]), jerr)
 			}
 		}
 		vals[i+1] = p.Elem()
 	}
 	return vals, nil
+}
+
+// MaxArgumentDepth is how deeply a call's arguments may nest arrays and
+// objects (the argument array itself is the first level); deeper is
+// InvalidArgument.
+const MaxArgumentDepth = 1000
+
+// jsonDepth returns how deeply data nests arrays and objects, counting no
+// further than past limit. Brackets inside strings do not count.
+func jsonDepth(data []byte, limit int) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			i = skipString(data, i)
+		case '[', '{':
+			depth++
+			if depth > deepest {
+				if deepest = depth; deepest > limit {
+					return deepest
+				}
+			}
+		case ']', '}':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// describeJSON names the kind of a JSON value and shows its start, for
+// argument errors: `number 42`, `string "abc"`, `object {"a":...`.
+func describeJSON(v []byte) string {
+	v = v[skipSpace(v, 0):skipSpaceBack(v)]
+	kind := "invalid JSON"
+	if len(v) > 0 {
+		switch c := v[0]; {
+		case c == '{':
+			kind = "object"
+		case c == '[':
+			kind = "array"
+		case c == '"':
+			kind = "string"
+		case c == 't' || c == 'f':
+			kind = "boolean"
+		case c == 'n':
+			kind = "null"
+		case c == '-' || c >= '0' && c <= '9':
+			kind = "number"
+		}
+	}
+	// At most the first 40 bytes, as valid UTF-8 (status messages are
+	// protobuf strings).
+	const most = 40
+	if len(v) > most {
+		return fmt.Sprintf("%s %s... (%d bytes)", kind, strings.ToValidUTF8(string(v[:most]), "\uFFFD"), len(v))
+	}
+	return fmt.Sprintf("%s %s", kind, strings.ToValidUTF8(string(v), "\uFFFD"))
 }
 
 // splitArray appends the elements of the JSON array data to out, without
@@ -187,11 +247,7 @@ func splitArray(data []byte, out [][]byte) ([][]byte, bool) {
 		for ; i < len(data); i++ {
 			switch data[i] {
 			case '"':
-				for i++; i < len(data) && data[i] != '"'; i++ {
-					if data[i] == '\\' {
-						i++
-					}
-				}
+				i = skipString(data, i)
 			case '[', '{':
 				depth++
 			case ']':
@@ -226,6 +282,17 @@ func splitArray(data []byte, out [][]byte) ([][]byte, bool) {
 		}
 		i = skipSpace(data, i+1)
 	}
+}
+
+// skipString returns the index of the quote that ends the string starting
+// at data[i] (a quote), or len(data) when it does not end.
+func skipString(data []byte, i int) int {
+	for i++; i < len(data) && data[i] != '"'; i++ {
+		if data[i] == '\\' {
+			i++
+		}
+	}
+	return i
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

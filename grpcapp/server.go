@@ -36,6 +36,7 @@ type Application interface {
 // Defaults of the server's options.
 const (
 	DefaultMaxSelectLimit = 1000
+	DefaultMaxTopics      = 1000
 	DefaultMaxRequestSize = 4 << 20
 	DefaultGracePeriod    = 5 * time.Second
 	windowSize            = 4 << 20
@@ -49,6 +50,7 @@ type serverOptions struct {
 	tls        *TLS
 	logger     *slog.Logger
 	maxSelect  int
+	maxTopics  int
 	maxRequest int
 	grace      time.Duration
 	only       []string
@@ -68,6 +70,11 @@ func WithServerLogger(l *slog.Logger) ServerOption { return func(o *serverOption
 
 // WithMaxSelectLimit sets the largest page SelectNotifications serves (default 1,000).
 func WithMaxSelectLimit(n int) ServerOption { return func(o *serverOptions) { o.maxSelect = n } }
+
+// WithMaxTopics sets the most topics a SelectNotifications or
+// SubscribeNotifications filter may name (default 1,000); more is
+// InvalidArgument.
+func WithMaxTopics(n int) ServerOption { return func(o *serverOptions) { o.maxTopics = n } }
 
 // WithMaxRequestSize sets the largest request the server accepts, in bytes
 // (default 4 MiB); a larger one fails with ResourceExhausted.
@@ -139,7 +146,7 @@ type lifecycleHook struct {
 // NewServer returns a server for app. The address and TLS files come from
 // the options, else from the application's settings (ConfigFromEnv).
 func NewServer(app Application, opts ...ServerOption) (*Server, error) {
-	o := serverOptions{maxSelect: DefaultMaxSelectLimit, maxRequest: DefaultMaxRequestSize, grace: DefaultGracePeriod}
+	o := serverOptions{maxSelect: DefaultMaxSelectLimit, maxTopics: DefaultMaxTopics, maxRequest: DefaultMaxRequestSize, grace: DefaultGracePeriod}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -439,10 +446,13 @@ func (h *handler) Call(ctx context.Context, req *pb.CallRequest) (*pb.CallReply,
 }
 
 func (h *handler) SelectNotifications(ctx context.Context, req *pb.SelectRequest) (*pb.SelectReply, error) {
+	if err := h.s.checkTopics(req.GetTopics()); err != nil {
+		return nil, toStatus(err, "SelectNotifications")
+	}
 	limit := int(req.GetLimit())
 	switch {
 	case limit < 0 || limit > h.s.opts.maxSelect:
-		return nil, toStatus(fmt.Errorf("%w: limit %d is not in 0..%d", eventsourcing.ErrArgument, limit, h.s.opts.maxSelect), "SelectNotifications")
+		return nil, toStatus(fmt.Errorf("%w: limit %d is not in 0..%d (0 is the application's section size)", eventsourcing.ErrArgument, limit, h.s.opts.maxSelect), "SelectNotifications")
 	case limit == 0:
 		limit = eventsourcing.DefaultSectionSize
 		if l, ok := h.s.app.(interface {
@@ -470,6 +480,14 @@ func (h *handler) SelectNotifications(ctx context.Context, req *pb.SelectRequest
 		return &pb.SelectReply{Packed: pack(ns)}, nil
 	}
 	return &pb.SelectReply{Notifications: toPB(ns)}, nil
+}
+
+// checkTopics refuses a topic filter above the server's cap.
+func (s *Server) checkTopics(topics []string) error {
+	if len(topics) > s.opts.maxTopics {
+		return fmt.Errorf("%w: %d topics in the filter, at most %d are allowed", eventsourcing.ErrArgument, len(topics), s.opts.maxTopics)
+	}
+	return nil
 }
 
 // toPB converts notifications in one allocation of messages.
@@ -503,8 +521,14 @@ func (h *handler) SubscribeNotifications(req *pb.SubscribeRequest, stream grpc.S
 	stop := context.AfterFunc(h.s.ctx, cancel)
 	defer stop()
 
+	if err := h.s.checkTopics(req.GetTopics()); err != nil {
+		return toStatus(err, "SubscribeNotifications")
+	}
 	batch := int(req.GetMaxBatch())
-	if batch <= 0 || batch > h.s.opts.maxSelect {
+	if batch < 0 {
+		return toStatus(fmt.Errorf("%w: max_batch %d is negative (0 is the server's default, %d)", eventsourcing.ErrArgument, batch, h.s.opts.maxSelect), "SubscribeNotifications")
+	}
+	if batch == 0 || batch > h.s.opts.maxSelect {
 		batch = h.s.opts.maxSelect
 	}
 	var after *int64

@@ -93,6 +93,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "unknown subcommand %q\n%s", args[0], usage)
 		return 2
 	}
+	if errors.Is(err, flag.ErrHelp) {
+		// -h: the subcommand printed its help.
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "eventsourcing-grpc:", err)
 		return 1
@@ -100,10 +104,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
+
+// usageOf returns the usage line of a subcommand.
+func usageOf(name string) string {
+	for line := range strings.Lines(usage) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "eventsourcing-grpc "+name); ok && (rest == "" || rest[0] == ' ') {
+			return "usage: " + strings.TrimSpace(line)
+		}
+	}
+	return "usage: eventsourcing-grpc " + name
+}
+
+// newFlagSet returns a subcommand's flags; -h prints its usage line and
+// flags to stdout, and the subcommand then exits 0.
+func newFlagSet(name string, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), usageOf(name))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 // serverCmd serves one application until a signal, or until the server
 // fails (a follower that gave up included), which exits 1 so that a
 // supervisor (the runner, Kubernetes) sees it.
 func serverCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		apps, _ := grpcapp.Topics()
+		fmt.Fprintf(stdout, "%s\n\nServes one application or projection over gRPC (APPLICATION_TOPIC wins over the\nargument; with SYSTEM_TOPIC, as a member of that system). Registered: %s.\n", usageOf("server"), strings.Join(apps, ", "))
+		return flag.ErrHelp
+	}
 	topic := os.Getenv(grpcapp.EnvApplicationTop)
 	if topic == "" && len(args) > 0 {
 		topic = args[0]
@@ -153,7 +187,7 @@ func serverCmd(ctx context.Context, args []string, stdout io.Writer) error {
 
 // statusCmd prints one line per upstream of the served member.
 func statusCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs := newFlagSet("status", stdout)
 	timeout := fs.Duration("timeout", grpcapp.DefaultCallTimeout, "deadline of the call")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -186,7 +220,7 @@ func statusCmd(ctx context.Context, args []string, stdout io.Writer) error {
 
 // rebuildCmd asks a projection's server to rebuild its view.
 func rebuildCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
+	fs := newFlagSet("rebuild", stdout)
 	timeout := fs.Duration("timeout", 30*time.Second, "deadline of the call")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -208,7 +242,7 @@ func rebuildCmd(ctx context.Context, args []string, stdout io.Writer) error {
 
 // runnerCmd runs a system until a signal or its first error.
 func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
+	fs := newFlagSet("runner", stdout)
 	inProcess := fs.Bool("in-process", false, "run every application in this process instead of one subprocess each")
 	demo := fs.Bool("demo", true, "run the system's registered demonstration once started (orders.System: create an order and watch it get paid)")
 	if err := fs.Parse(args); err != nil {
@@ -275,7 +309,7 @@ func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
 // callCmd calls a method and prints its result as plain JSON (tagged UUIDs,
 // decimals and times printed as strings).
 func callCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("call", flag.ContinueOnError)
+	fs := newFlagSet("call", stdout)
 	timeout := fs.Duration("timeout", grpcapp.DefaultCallTimeout, "deadline of the call")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -321,9 +355,9 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) error {
 
 // notificationsCmd prints one JSON object per notification.
 func notificationsCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("notifications", flag.ContinueOnError)
+	fs := newFlagSet("notifications", stdout)
 	start := fs.Int64("start", 0, "first notification id (inclusive); 0 (the default) is the start of the log on every backend (EventStoreDB ids are commit positions)")
-	limit := fs.Int("limit", 10, "at most this many")
+	limit := fs.Int("limit", 10, "at most this many, up to the server's page limit (1,000 by default); 0 is the application's section size")
 	var topics multiFlag
 	fs.Var(&topics, "topic", "only this topic (repeatable)")
 	// The address may come before the flags, as in the reference's usage.
@@ -369,7 +403,7 @@ func notificationsCmd(ctx context.Context, args []string, stdout io.Writer) erro
 
 // sslCmd issues the certificates of make ssl.
 func sslCmd(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("ssl", flag.ContinueOnError)
+	fs := newFlagSet("ssl", stdout)
 	dir := fs.String("dir", "ssl", "output directory")
 	if err := fs.Parse(args); err != nil {
 		return err

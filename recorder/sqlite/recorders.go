@@ -169,7 +169,13 @@ type ApplicationRecorder struct {
 
 var _ recorder.ApplicationRecorder = (*ApplicationRecorder)(nil)
 
-// SelectNotifications returns notifications in id order; see recorder.NotificationQuery.
+// MaxTopics is the most topics a notification filter may name (each is an
+// SQL parameter, and SQLite allows 32,766 in one statement).
+const MaxTopics = 10000
+
+// SelectNotifications returns notifications in id order; see
+// recorder.NotificationQuery. A filter of more than MaxTopics topics fails
+// with recorder.ErrProgramming.
 func (r *ApplicationRecorder) SelectNotifications(ctx context.Context, q recorder.NotificationQuery) ([]recorder.Notification, error) {
 	const op = "select notifications"
 	if err := r.db.check(op); err != nil {
@@ -177,6 +183,9 @@ func (r *ApplicationRecorder) SelectNotifications(ctx context.Context, q recorde
 	}
 	if q.Limit <= 0 {
 		return nil, recorder.Errorf(recorder.ErrProgramming, op, "limit must be positive, got %d", q.Limit)
+	}
+	if len(q.Topics) > MaxTopics {
+		return nil, recorder.Errorf(recorder.ErrProgramming, op, "at most %d topics in a filter, got %d", MaxTopics, len(q.Topics))
 	}
 	var b strings.Builder
 	b.WriteString("SELECT id, originator_id, originator_version, topic, state FROM ")
@@ -265,6 +274,9 @@ func (r *ApplicationRecorder) MaxNotificationID(ctx context.Context) (int64, boo
 func (r *ApplicationRecorder) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
 	if err := r.db.check("subscribe"); err != nil {
 		return nil, err
+	}
+	if len(topics) > MaxTopics {
+		return nil, recorder.Errorf(recorder.ErrProgramming, "subscribe", "at most %d topics in a filter, got %d", MaxTopics, len(topics))
 	}
 	return recorder.NewPollingSubscription(r.SelectNotifications, r.db.signal, r.db.cfg.PollInterval, after, topics), nil
 }
