@@ -89,3 +89,9 @@ images:
 		docker build -q -f docker/$$cmd.Dockerfile -t $$cmd:$(IMAGE_TAG) $(IMAGES)/$$cmd; \
 	done; \
 	docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^(esdb-emulator|eventsourcing-grpc):$(IMAGE_TAG) '
+
+## e2e: the orders system in docker-compose on EventStoreDB (the emulator),
+## with mutual TLS, under container faults (docker/e2e.sh; needs a Docker engine).
+.PHONY: e2e
+e2e:
+	bash docker/e2e.sh

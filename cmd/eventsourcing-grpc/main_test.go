@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/eventsourcing-go/eventsourcing/example/orders"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp"
@@ -180,90 +178,11 @@ func TestFollowerKilledAndRestarted(t *testing.T) {
 	}
 }
 
-// The deployment files cannot run here, so they are checked by parsing:
-// every variable they set is one the command reads, and every certificate
-// path matches what `eventsourcing-grpc ssl` writes.
-func TestDeploymentFiles(t *testing.T) {
+// The multi-stage Dockerfile cannot build without a registry, so it is
+// checked by reading it (docker-compose.yml and deploy/k8s/ are compared in
+// deploy_test.go).
+func TestDockerfile(t *testing.T) {
 	root := filepath.Join("..", "..")
-	known := regexp.MustCompile(`^(APPLICATION_TOPIC|SYSTEM_TOPIC|(ORDERS|RESERVATIONS|PAYMENTS)_GRPC_SERVER_ADDRESS|MAX_PULL_INTERVAL|GRPC_SSL_PRIVATE_KEY_PATH|GRPC_SSL_CERTIFICATE_PATH|GRPC_SSL_ROOT_CERTIFICATE_PATH|GRPC_INSECURE)$`)
-	ssl := t.TempDir()
-	require.NoError(t, grpcapp.GenerateCertificates(ssl, []string{"orders", "reservations", "payments"}, grpcapp.CertificateOptions{RootBits: 1024 * 2, HostBits: 2048}))
-
-	var compose struct {
-		Services map[string]struct {
-			Image       string            `yaml:"image"`
-			Environment map[string]string `yaml:"environment"`
-			Volumes     []string          `yaml:"volumes"`
-			Ports       []string          `yaml:"ports"`
-		} `yaml:"services"`
-	}
-	data, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
-	require.NoError(t, err)
-	require.NoError(t, yaml.Unmarshal(data, &compose))
-	assert.Equal(t, "eventstore/eventstore:24.10", compose.Services["eventstoredb"].Image)
-	assert.Equal(t, "true", compose.Services["eventstoredb"].Environment["EVENTSTORE_INSECURE"])
-	for _, app := range []string{"orders", "reservations", "payments"} {
-		svc, ok := compose.Services[app]
-		require.True(t, ok, app)
-		for k := range svc.Environment {
-			assert.Regexp(t, known, k, "%s sets a variable the command does not read", app)
-		}
-		_, err := grpcapp.LookupApp(svc.Environment["APPLICATION_TOPIC"])
-		assert.NoError(t, err)
-		_, _, err = grpcapp.LookupSystem(svc.Environment["SYSTEM_TOPIC"])
-		assert.NoError(t, err)
-		require.Len(t, svc.Volumes, 1)
-		hostDir, mount, _ := strings.Cut(strings.TrimSuffix(svc.Volumes[0], ":ro"), ":")
-		assert.Equal(t, "./ssl/"+app, hostDir)
-		for _, key := range []string{"GRPC_SSL_PRIVATE_KEY_PATH", "GRPC_SSL_CERTIFICATE_PATH", "GRPC_SSL_ROOT_CERTIFICATE_PATH"} {
-			p := svc.Environment[key]
-			rel, ok := strings.CutPrefix(p, mount+"/")
-			require.True(t, ok, "%s %s is outside the mounted %s", app, key, mount)
-			assert.FileExists(t, filepath.Join(ssl, app, rel))
-		}
-	}
-
-	secrets, err := os.ReadFile(filepath.Join(root, "deploy", "k8s", "secrets.sh"))
-	require.NoError(t, err)
-	assert.Contains(t, string(secrets), `$SSL/root/root.crt`)
-	assert.Contains(t, string(secrets), `$SSL/$app/$app.key`)
-	assert.FileExists(t, filepath.Join(ssl, "root", "root.crt"))
-	for _, app := range []string{"orders", "reservations", "payments"} {
-		data, err := os.ReadFile(filepath.Join(root, "deploy", "k8s", app+".yaml"))
-		require.NoError(t, err)
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		kinds := map[string]map[string]any{}
-		for {
-			var doc map[string]any
-			if err := dec.Decode(&doc); err != nil {
-				break
-			}
-			kinds[doc["kind"].(string)] = doc
-		}
-		require.Contains(t, kinds, "Deployment")
-		require.Contains(t, kinds, "Service")
-		assert.Equal(t, "LoadBalancer", kinds["Service"]["spec"].(map[string]any)["type"])
-		spec := kinds["Deployment"]["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
-		container := spec["containers"].([]any)[0].(map[string]any)
-		env := map[string]string{}
-		for _, e := range container["env"].([]any) {
-			m := e.(map[string]any)
-			env[m["name"].(string)] = m["value"].(string)
-		}
-		for k := range env {
-			assert.Regexp(t, known, k)
-		}
-		assert.Equal(t, "/app/ssl/tls.key", env["GRPC_SSL_PRIVATE_KEY_PATH"])
-		assert.Equal(t, "/app/ssl/tls.crt", env["GRPC_SSL_CERTIFICATE_PATH"])
-		assert.Equal(t, "/app/root-ssl/root.crt", env["GRPC_SSL_ROOT_CERTIFICATE_PATH"])
-		assert.True(t, strings.HasPrefix(env[strings.ToUpper(app)+"_GRPC_SERVER_ADDRESS"], "0.0.0.0:"))
-		var secretNames []string
-		for _, v := range spec["volumes"].([]any) {
-			secretNames = append(secretNames, v.(map[string]any)["secret"].(map[string]any)["secretName"].(string))
-		}
-		assert.ElementsMatch(t, []string{app + "-ssl-secret", "root-ssl-secret"}, secretNames)
-	}
-
 	dockerfile, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
 	require.NoError(t, err)
 	assert.Contains(t, string(dockerfile), "CGO_ENABLED=0")
