@@ -20,11 +20,20 @@ import (
 )
 
 // The subscription runtime on PostgreSQL: an upstream whose subscription
-// is woken by LISTEN/NOTIFY, followed into a PostgreSQL view, batched.
+// is woken by LISTEN/NOTIFY, followed into a PostgreSQL view, batched. Drop
+// terminates the LISTEN connection's backend and ends the subscriptions.
 var followHarness = followtest.Harness{
 	Name: "postgres",
 	Open: func(tb testing.TB, opts eventsourcing.Options) followtest.Upstream {
-		return followtest.Upstream{App: openUpstream(tb, opts, testEnv(tb, opts.Name))}
+		app := openUpstream(tb, opts, testEnv(tb, opts.Name))
+		src := followtest.NewDroppingSource(app.Recorder())
+		drop := func(tb testing.TB) {
+			if pid := postgres.ListenerPID(app.Factory().(*postgres.Factory)); pid != 0 {
+				adminExec(tb, "SELECT pg_terminate_backend($1)", int32(pid))
+			}
+			src.Drop()
+		}
+		return followtest.Upstream{App: app, Source: src, Drop: drop}
 	},
 	View: func(tb testing.TB) followtest.View {
 		// Without TLS: pgx drains a connection whose query a stopping
