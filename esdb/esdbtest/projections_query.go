@@ -17,6 +17,9 @@ var (
 	jsExecTimeout    = time.Second
 )
 
+// jsMaxCallStack bounds the recursion of a query's functions.
+const jsMaxCallStack = 4096
+
 // errJSTimeout is the interrupt value of a handler that ran too long.
 var errJSTimeout = errors.New("the projection's JavaScript did not finish in time")
 
@@ -75,6 +78,7 @@ type jsQuery struct {
 // compileQuery runs the query's definition and returns what it defines.
 func compileQuery(query string) (q *jsQuery, err error) {
 	q = &jsQuery{vm: goja.New(), src: querySource{handlers: map[string]handler{}}}
+	q.vm.SetMaxCallStackSize(jsMaxCallStack)
 	defer func() {
 		if r := recover(); r != nil {
 			q, err = nil, fmt.Errorf("compile the query: %v", r)
@@ -99,13 +103,7 @@ func (q *jsQuery) bounded(d time.Duration, f func() (goja.Value, error)) (v goja
 	q.mu.Lock()
 	q.armed = true
 	q.mu.Unlock()
-	t := time.AfterFunc(d, func() {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		if q.armed {
-			q.vm.Interrupt(errJSTimeout)
-		}
-	})
+	t := time.AfterFunc(d, func() { q.interrupt(errJSTimeout) })
 	defer func() {
 		q.mu.Lock()
 		q.armed = false
@@ -119,9 +117,21 @@ func (q *jsQuery) bounded(d time.Duration, f func() (goja.Value, error)) (v goja
 	v, err = f()
 	var ie *goja.InterruptedError
 	if errors.As(err, &ie) {
+		if v, ok := ie.Value().(error); ok {
+			return nil, v
+		}
 		return nil, errJSTimeout
 	}
 	return v, err
+}
+
+// interrupt stops the running call, if any, with v.
+func (q *jsQuery) interrupt(v error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.armed {
+		q.vm.Interrupt(v)
+	}
 }
 
 // call runs one handler with a bounded time.

@@ -110,6 +110,8 @@ func (r *runner) runErr(ctx context.Context) error {
 			return err
 		}
 		r.q = q
+		// A stop interrupts a handler at once rather than at its time limit.
+		defer context.AfterFunc(ctx, func() { q.interrupt(context.Canceled) })()
 		for part, s := range r.stateJSON {
 			v, err := q.fromJSON(s)
 			if err != nil {
@@ -338,6 +340,13 @@ func (r *runner) handle(ev, link, at *record, tag map[string]int64) error {
 		}
 		if partition != "" {
 			r.partitions = append(r.partitions, partition)
+			if src.producesResults && r.mode == modeContinuous {
+				// The catalog of the partitions that have results.
+				catalog := "$projections-" + r.name + "-partitions"
+				if err := r.write(catalog, "$partition", partition, false, r.metadata(at, tag, uuid.Nil, nil)); err != nil {
+					return err
+				}
+			}
 		}
 		if src.created != nil {
 			v, err := q.call(src.created, state, obj)
@@ -484,7 +493,7 @@ func (r *runner) write(stream, typ, data string, isJSON bool, meta []byte) error
 func (r *runner) metadata(at *record, tag map[string]int64, causedBy uuid.UUID, extra map[string]any) []byte {
 	var b bytes.Buffer
 	b.WriteString(`{"$v":`)
-	b.WriteString(strconv.Quote(fmt.Sprintf("%d:%d:%d:%d", r.id, r.epoch, r.version, projectionsVersion)))
+	b.WriteString(strconv.Quote(r.versionTag()))
 	if tag == nil {
 		fmt.Fprintf(&b, `,"$c":%d,"$p":%d`, at.Pos, at.Pos)
 	} else {
@@ -513,29 +522,40 @@ func (r *runner) metadata(at *record, tag map[string]int64, causedBy uuid.UUID, 
 		b.WriteByte(':')
 		b.Write(v)
 	}
-	fmt.Fprintf(&b, `,"$causedBy":%q}`, causedBy.String())
+	if causedBy != uuid.Nil {
+		fmt.Fprintf(&b, `,"$causedBy":%q`, causedBy.String())
+	}
+	b.WriteByte('}')
 	return b.Bytes()
 }
 
-// finish ends a one-time or transient projection at the end of the log:
-// its results are written once, then it completes.
+// finish ends a one-time or transient projection at the end of the log.
+// Such a query writes no running results: once done it writes one Result
+// per partition, all to the projection's result stream, tagged with its
+// results phase rather than caused by an event.
 func (r *runner) finish() error {
-	if r.q != nil && r.q.src.producesResults {
-		parts := append([]string{""}, r.partitions...)
-		for _, part := range parts {
+	if r.q != nil {
+		meta := []byte(fmt.Sprintf(`{"$v":%q,"$ph":1,"$cp":false}`, r.versionTag()))
+		stream := resultStreamName(r.name, "")
+		if r.q.src.resultStream != "" {
+			stream = r.q.src.resultStream
+		}
+		for _, part := range append([]string{""}, r.partitions...) {
 			res, ok := r.resultJSON[part]
-			if !ok {
+			if !ok || res == "null" || res == "" {
 				continue
 			}
-			meta := []byte(fmt.Sprintf(`{"$v":%q,"$causedBy":%q}`,
-				fmt.Sprintf("%d:%d:%d:%d", r.id, r.epoch, r.version, projectionsVersion), r.causedBy[part].String()))
-			if err := r.writeResult(part, res, meta); err != nil {
+			if err := r.write(stream, "Result", res, true, meta); err != nil {
 				return err
 			}
 		}
 	}
 	r.publish(100)
 	return nil
+}
+
+func (r *runner) versionTag() string {
+	return fmt.Sprintf("%d:%d:%d:%d", r.id, r.epoch, r.version, projectionsVersion)
 }
 
 // publish makes the runner's progress visible to calls.

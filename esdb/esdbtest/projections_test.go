@@ -394,14 +394,17 @@ func TestProjectionDocumentationExample(t *testing.T) {
 	require.NoError(t, err, "a one-time projection is named by a new UUID")
 	assert.JSONEq(t, `{"count":3}`, stateOf(t, e, oneTime, "", false))
 	assert.JSONEq(t, `{"count":3}`, stateOf(t, e, oneTime, "", true))
+	// A query writes no running results: one Result once it is done,
+	// equal to the continuous projection's last, tagged with its results
+	// phase instead of an event.
 	once := resultEvents(t, e.c, oneTime)
-	require.NotEmpty(t, once)
-	last := once[len(once)-1]
-	assert.Equal(t, "Result", last.Event.EventType)
-	assert.JSONEq(t, string(results[2].Event.Data), string(last.Event.Data))
+	require.Len(t, once, 1)
+	assert.Equal(t, "Result", once[0].Event.EventType)
+	assert.JSONEq(t, string(results[2].Event.Data), string(once[0].Event.Data))
 	var meta map[string]any
-	require.NoError(t, json.Unmarshal(last.Event.UserMetadata, &meta))
-	assert.Equal(t, xbox[2].String(), meta["$causedBy"])
+	require.NoError(t, json.Unmarshal(once[0].Event.UserMetadata, &meta))
+	assert.NotContains(t, meta, "$causedBy")
+	assert.Equal(t, float64(1), meta["$ph"])
 
 	// A completed one-time projection is not running, so it may be deleted.
 	_, err = e.grpc.Delete(ctx, &projections.DeleteReq{Options: &projections.DeleteReq_Options{Name: oneTime}})
@@ -426,6 +429,19 @@ func TestProjectionDocumentationPartitions(t *testing.T) {
 		assert.JSONEq(t, fmt.Sprintf(`{"count":%d}`, want), stateOf(t, e, name, carts[i], false), carts[i])
 	}
 	assert.JSONEq(t, `{}`, stateOf(t, e, name, "no-such-cart", false))
+
+	// The same query, one-time, ends with one Result per cart in its
+	// result stream.
+	_, err := e.grpc.Create(ctxT(t), &projections.CreateReq{Options: &projections.CreateReq_Options{
+		Mode: &projections.CreateReq_Options_Transient_{Transient: &projections.CreateReq_Options_Transient{Name: "carts-once"}}, Query: query,
+	}})
+	require.NoError(t, err)
+	waitStatus(t, e, "carts-once", statusIs("Completed"))
+	var counts []string
+	for _, r := range resultEvents(t, e.c, "carts-once") {
+		counts = append(counts, string(r.Event.Data))
+	}
+	assert.Equal(t, []string{`{"count":2}`, `{"count":1}`, `{"count":2}`, `{"count":1}`}, counts)
 }
 
 func TestProjectionPartitionByResults(t *testing.T) {
@@ -458,6 +474,13 @@ func TestProjectionPartitionByResults(t *testing.T) {
 	require.Len(t, links, 3)
 	assert.Equal(t, "$>", links[0].Event.EventType)
 	assert.Equal(t, "0@$projections-"+name+"-north-result", string(links[0].Event.Data))
+	// And its partition catalog names each partition once.
+	catalog, err := readStream(t, e.c, "$projections-"+name+"-partitions", esdb.ReadStreamOptions{}, 10)
+	require.NoError(t, err)
+	require.Len(t, catalog, 2)
+	assert.Equal(t, "$partition", catalog[0].Event.EventType)
+	assert.Equal(t, "north", string(catalog[0].Event.Data))
+	assert.Equal(t, "south", string(catalog[1].Event.Data))
 }
 
 func TestProjectionTransientCompletes(t *testing.T) {
@@ -512,6 +535,14 @@ func TestProjectionRunawayQueryFaults(t *testing.T) {
 	st = waitStatus(t, e, loop, statusIs("Faulted"))
 	assert.Contains(t, st.StateReason, "did not finish in time")
 
+	// Stopping a projection inside a looping handler does not wait for
+	// the handler's time limit, and the server goes on serving.
+	require.NoError(t, e.pc.Enable(ctxT(t), loop, esdb.GenericProjectionOptions{}))
+	waitStatus(t, e, loop, statusIs("Running"))
+	start := time.Now()
+	require.NoError(t, e.pc.Disable(ctxT(t), loop, esdb.GenericProjectionOptions{}))
+	assert.Less(t, time.Since(start), 900*time.Millisecond)
+	waitStatus(t, e, loop, statusIs("Stopped"))
 	appendJSON(t, e.c, streamName(), "After", `{}`)
 }
 
