@@ -291,6 +291,10 @@ func (ps *projectionsServer) Update(_ context.Context, req *projections.UpdateRe
 			p.emit = e.EmitEnabled
 		}
 		p.version++
+		if p.status == statusCompleted {
+			// A completed query runs again, from the start.
+			p.resetLocked()
+		}
 		return nil
 	})
 	if err != nil {
@@ -405,6 +409,7 @@ func (p *projection) detailsLocked() *projections.StatisticsResp_Details {
 func (ps *projectionsServer) Disable(_ context.Context, req *projections.DisableReq) (*projections.DisableResp, error) {
 	err := ps.m.change(req.GetOptions().GetName(), true, func(p *projection) error {
 		p.enabled = false
+		p.version++
 		if p.status == statusRunning {
 			p.status = statusStopped
 		}
@@ -418,7 +423,11 @@ func (ps *projectionsServer) Disable(_ context.Context, req *projections.Disable
 
 func (ps *projectionsServer) Enable(_ context.Context, req *projections.EnableReq) (*projections.EnableResp, error) {
 	err := ps.m.change(req.GetOptions().GetName(), false, func(p *projection) error {
+		if p.enabled && p.done != nil {
+			return nil // running already: nothing changes
+		}
 		p.enabled = true
+		p.version++
 		return nil
 	})
 	if err != nil {
@@ -430,15 +439,22 @@ func (ps *projectionsServer) Enable(_ context.Context, req *projections.EnableRe
 func (ps *projectionsServer) Reset(_ context.Context, req *projections.ResetReq) (*projections.ResetResp, error) {
 	err := ps.m.change(req.GetOptions().GetName(), true, func(p *projection) error {
 		p.version++
-		p.epoch = p.version
-		p.next, p.processed, p.position, p.progress = 0, 0, "", 0
-		p.states, p.results, p.partitions, p.seen = map[string]string{}, map[string]string{}, nil, map[string]int64{}
+		p.resetLocked()
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &projections.ResetResp{}, nil
+}
+
+// resetLocked clears the projection's progress: it starts again from the
+// beginning of the log in a new epoch.
+func (p *projection) resetLocked() {
+	p.epoch = p.version
+	p.next, p.processed, p.position, p.progress = 0, 0, "", 0
+	p.states, p.results, p.partitions, p.seen = map[string]string{}, map[string]string{}, nil, map[string]int64{}
+	p.status, p.reason = statusStopped, ""
 }
 
 func (ps *projectionsServer) State(_ context.Context, req *projections.StateReq) (*projections.StateResp, error) {
