@@ -1,6 +1,7 @@
 package esdbtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -142,12 +143,45 @@ func newProjectionManager(s *Server, mode ProjectionsMode) *projectionManager {
 		p := m.addLocked(name, modeContinuous, query, true, false)
 		p.system = name
 	}
+	m.resumeSystem()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, name := range m.order {
 		m.startLocked(m.byName[name])
 	}
 	return m
+}
+
+// resumeSystem starts each system projection after the last event it
+// handled in a log kept on disk, found by the version and checkpoint tag
+// in the metadata of what it wrote last, so a restarted server does not
+// write its links twice.
+func (m *projectionManager) resumeSystem() {
+	sn := m.srv.store.snap()
+	want := make(map[string]*projection, len(m.byName))
+	for _, p := range m.byName {
+		want[fmt.Sprintf(`{"$v":"%d:`, p.id)] = p
+	}
+	for i := len(sn.log) - 1; i >= 0 && len(want) > 0; i-- {
+		meta := sn.log[i].Meta
+		if !bytes.HasPrefix(meta, []byte(`{"$v":"`)) {
+			continue
+		}
+		for prefix, p := range want {
+			if !bytes.HasPrefix(meta, []byte(prefix)) {
+				continue
+			}
+			delete(want, prefix)
+			var tag struct {
+				C *uint64 `json:"$c"`
+			}
+			if json.Unmarshal(meta, &tag) == nil && tag.C != nil {
+				if at, ok := seek(sn.log, *tag.C); ok {
+					p.next = at + 1
+				}
+			}
+		}
+	}
 }
 
 // addLocked registers a new enabled projection (the lock is not needed

@@ -643,3 +643,40 @@ func TestProjectionFromCategoryAndStreams(t *testing.T) {
 	waitStatus(t, e, name, processedAtLeast(4))
 	assert.JSONEq(t, `{"sum":116,"types":{"Deposited":true}}`, stateOf(t, e, name, "", false))
 }
+
+// With the log on disk, a restarted server's system projections go on
+// after the last event they handled instead of linking everything again.
+func TestSystemProjectionsResumeAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := esdbtest.NewServer(esdbtest.WithDataDir(dir), esdbtest.WithProjections(esdbtest.ProjectionsAll))
+	require.NoError(t, err)
+	c := newClient(t, srv)
+	cat := "restart" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	appendJSON(t, c, cat+"-1", "Happened", `{}`, `{}`)
+	require.Eventually(t, func() bool {
+		got, _ := readStream(t, c, "$ce-"+cat, esdb.ReadStreamOptions{}, 100)
+		return len(got) == 2
+	}, 15*time.Second, 5*time.Millisecond)
+	require.NoError(t, c.Close())
+	require.NoError(t, srv.Close())
+
+	e := projEnv{srv: esdbtest.Start(t, esdbtest.WithDataDir(dir), esdbtest.WithProjections(esdbtest.ProjectionsAll))}
+	e.c = newClient(t, e.srv)
+	e.pc = esdb.NewProjectionClientFromExistingClient(e.c)
+	appendJSON(t, e.c, cat+"-2", "Happened", `{}`)
+	waitStatus(t, e, "$by_category", processedAtLeast(1))
+	var got []*esdb.ResolvedEvent
+	require.Eventually(t, func() bool {
+		got, _ = readStream(t, e.c, "$ce-"+cat, esdb.ReadStreamOptions{}, 100)
+		return len(got) >= 3
+	}, 15*time.Second, 5*time.Millisecond)
+	// Let the projection reach the end of the log, then count again.
+	waitStatus(t, e, "$by_category", func(s *esdb.ProjectionStatus) bool { return s.Progress == 100 })
+	got, err = readStream(t, e.c, "$ce-"+cat, esdb.ReadStreamOptions{}, 100)
+	require.NoError(t, err)
+	var data []string
+	for _, g := range got {
+		data = append(data, string(g.Event.Data))
+	}
+	assert.Equal(t, []string{"0@" + cat + "-1", "1@" + cat + "-1", "0@" + cat + "-2"}, data)
+}
