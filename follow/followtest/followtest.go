@@ -73,8 +73,8 @@ type Upstream struct {
 	// Source is what the follower follows; nil means App.Recorder().
 	Source follow.Source
 	// Drop breaks every live subscription of Source from the outside (a
-	// server restarted on the same address and data) and returns when the
-	// upstream accepts writes again. Nil: the suite wraps Source in a
+	// server restarted on the same address and data, its connections cut)
+	// and returns when the upstream accepts writes again. Nil: the suite wraps Source in a
 	// source whose subscriptions it ends itself.
 	Drop func(tb testing.TB)
 	// Configure, when set, changes the configuration of every follower of
@@ -108,7 +108,7 @@ type Seen struct {
 type View interface {
 	projection.View
 	Record(ctx context.Context, t recorder.Tracking, s Seen) error
-	// Seen returns what was recorded, in the order recorded.
+	// Seen returns what was recorded, in notification order.
 	Seen(ctx context.Context) ([]Seen, error)
 }
 
