@@ -395,23 +395,39 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 			skip = *q.Start
 		}
 	}
+	// floor drops records before a start that is no record's position: the
+	// read then begins at a record before it.
+	floor := int64(-1)
 	var out []recorder.Notification
 	for {
 		events, err := r.readAllPage(ctx, esdbclient.Forwards, from, page)
 		if err != nil {
 			if q.Start != nil && ctx.Err() == nil && grpcKind(err) == recorder.ErrData && from == position(*q.Start) {
-				// A start that is not a record position fails the read. Past
-				// the head that is just the end of the log: answer empty.
+				// A start that is not a record's position (ids are commit
+				// positions, and "1,10" or a section's Next name none)
+				// fails the read. Past the head that is just the end of the
+				// log: answer empty. Otherwise read from the first record at
+				// or after it, found from the nearer end of $all.
 				head, ok, herr := r.head(ctx)
 				if herr == nil && (!ok || uint64(*q.Start) > head) {
 					return nil, nil
+				}
+				if herr == nil {
+					from, skip, herr = r.recordBefore(ctx, *q.Start, head)
+					if herr == nil {
+						floor = *q.Start
+						continue
+					}
+				}
+				if herr != nil {
+					err = herr
 				}
 			}
 			return nil, wrap(ctx, op, err)
 		}
 		for _, e := range events {
 			id := int64(e.Position.Commit)
-			if id == skip {
+			if id == skip || id < floor {
 				continue
 			}
 			if q.Stop != nil && id > *q.Stop {
@@ -430,6 +446,36 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 		}
 		last := events[len(events)-1].Position
 		from, skip = last, int64(last.Commit)
+	}
+}
+
+// recordBefore returns where a forward read of $all finds the first record
+// at or after commit position p, which is no record's position: the last
+// record before p (to be skipped), or the start of $all when there is none.
+// It reads backwards from the head when p is nearer the head than the
+// start; a forward read from the start that drops records before p costs
+// as much as p is far from the start.
+func (r *Recorder) recordBefore(ctx context.Context, p int64, head uint64) (esdbclient.AllPosition, int64, error) {
+	if uint64(p) <= head-uint64(p) {
+		return esdbclient.Start{}, -1, nil
+	}
+	var from esdbclient.AllPosition = esdbclient.End{}
+	const page = 256
+	for {
+		events, err := r.readAllPage(ctx, esdbclient.Backwards, from, page)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, e := range events {
+			if int64(e.Position.Commit) < p {
+				return e.Position, int64(e.Position.Commit), nil
+			}
+		}
+		if len(events) < page {
+			return esdbclient.Start{}, -1, nil
+		}
+		// Backwards reads exclude their start.
+		from = events[len(events)-1].Position
 	}
 }
 

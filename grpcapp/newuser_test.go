@@ -9,15 +9,21 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/example/orders"
+	"github.com/eventsourcing-go/eventsourcing/follow"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 // A server whose address is taken, or is no address at all, fails to start
@@ -171,4 +177,67 @@ func rootSubject(t *testing.T, dir string) string {
 	cert, err := x509.ParseCertificate(block.Bytes)
 	require.NoError(t, err)
 	return cert.Subject.CommonName
+}
+
+// A leader's outage does not flood the follower's log: one line per retry
+// for the first five, then one in ten, over gRPC.
+func TestLeaderOutageLogsSparsely(t *testing.T) {
+	ctx := context.Background()
+	leader := newOrders(t)
+	s, err := grpcapp.NewServer(leader, grpcapp.WithAddress("localhost:0"), grpcapp.WithServerLogger(discard()))
+	require.NoError(t, err)
+	require.NoError(t, s.Start(ctx))
+	_, err = leader.CreateNewOrder(ctx)
+	require.NoError(t, err)
+	c, err := grpcapp.NewClient(s.Addr(), grpcapp.WithTypes(orders.Types()), grpcapp.WithMaxAttempts(1), grpcapp.WithClientLogger(discard()))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+
+	tracking, err := eventsourcing.NewApplication(ctx, eventsourcing.Options{Name: "Follower", Process: true, Lookup: eventsourcing.NoEnvironment})
+	require.NoError(t, err)
+	t.Cleanup(func() { tracking.Close() })
+	tracker, _ := tracking.ProcessRecorder()
+	var logs syncBuffer
+	var handled atomic.Int32
+	f, err := follow.New(follow.Config{
+		Name: "Follower", Upstream: "Orders", Source: grpcapp.NewRemoteSource(c), Mapper: leader.Mapper(), Tracker: tracker,
+		Handler: follow.HandlerFunc(func(context.Context, eventsourcing.Event, recorder.Tracking) (bool, error) {
+			handled.Add(1)
+			return false, nil
+		}),
+		Retryable: grpcapp.Retryable, BackoffMin: time.Millisecond, BackoffMax: time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	require.NoError(t, err)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(runCtx) }()
+	require.Eventually(t, func() bool { return handled.Load() == 1 }, 30*time.Second, 5*time.Millisecond)
+
+	// The leader goes away; the follower retries every millisecond or so.
+	require.NoError(t, s.Stop(ctx))
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "attempt=60 ") }, 60*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+
+	var attempts []int
+	warns := 0
+	for line := range strings.Lines(logs.String()) {
+		warns++
+		if _, rest, ok := strings.Cut(line, "attempt="); ok {
+			n, err := strconv.Atoi(strings.Fields(rest)[0])
+			require.NoError(t, err)
+			attempts = append(attempts, n)
+		}
+	}
+	require.GreaterOrEqual(t, len(attempts), 11)
+	for i, n := range attempts {
+		if i < 5 {
+			assert.Equal(t, i+1, n)
+		} else {
+			assert.Equal(t, (i-4)*10, n, "after five, one line in ten")
+		}
+	}
+	// Besides the retries, at most the line that says the subscription dropped.
+	assert.LessOrEqual(t, warns, len(attempts)+1, logs.String())
 }
