@@ -403,7 +403,7 @@ func (ps *projectionsServer) Statistics(req *projections.StatisticsReq, stream p
 		keep := true
 		switch md := o.GetMode().(type) {
 		case *projections.StatisticsReq_Options_Name:
-			keep = p.name == md.Name
+			keep = md.Name == "" || p.name == md.Name // no name: all, as on the server
 		case *projections.StatisticsReq_Options_Continuous:
 			keep = p.mode == modeContinuous
 		case *projections.StatisticsReq_Options_OneTime:
@@ -416,7 +416,7 @@ func (ps *projectionsServer) Statistics(req *projections.StatisticsReq, stream p
 		}
 	}
 	m.mu.Unlock()
-	if n, ok := o.GetMode().(*projections.StatisticsReq_Options_Name); ok && len(list) == 0 {
+	if n, ok := o.GetMode().(*projections.StatisticsReq_Options_Name); ok && n.Name != "" && len(list) == 0 {
 		return errProjectionNotFound(n.Name)
 	}
 	for _, d := range list {

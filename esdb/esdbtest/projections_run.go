@@ -119,6 +119,17 @@ func (r *runner) runErr(ctx context.Context) error {
 			}
 			r.states[part] = v
 		}
+		if _, ok := r.states[""]; !ok && !q.src.foreachStream && q.src.partitionBy == nil {
+			// An unpartitioned projection has its $init state from the start.
+			v, err := r.initState()
+			if err != nil {
+				return err
+			}
+			if r.stateJSON[""], err = q.toJSON(v); err != nil {
+				return err
+			}
+			r.states[""] = v
+		}
 	}
 	stopAtEnd := r.mode != modeContinuous
 	for {
@@ -306,6 +317,14 @@ func (r *runner) eventObject(ev, link *record, partition string) (*goja.Object, 
 func (r *runner) handle(ev, link, at *record, tag map[string]int64) error {
 	q := r.q
 	src := &q.src
+	// Only the event types the query handles reach it.
+	fn := src.handlers[ev.Type]
+	if fn == nil {
+		fn = src.any
+	}
+	if fn == nil {
+		return nil
+	}
 	partition := ""
 	switch {
 	case src.foreachStream:
@@ -323,10 +342,6 @@ func (r *runner) handle(ev, link, at *record, tag map[string]int64) error {
 			return nil
 		}
 		partition = v.String()
-	}
-	fn := src.handlers[ev.Type]
-	if fn == nil {
-		fn = src.any
 	}
 	obj, err := r.eventObject(ev, link, partition)
 	if err != nil {
@@ -358,16 +373,12 @@ func (r *runner) handle(ev, link, at *record, tag map[string]int64) error {
 			}
 		}
 	}
-	if fn != nil {
-		v, err := q.call(fn, state, obj)
-		if err != nil {
-			return fmt.Errorf("handler of %s: %w", ev.Type, err)
-		}
-		if v != nil && !goja.IsUndefined(v) {
-			state = v
-		}
-	} else if ok {
-		return nil
+	v, err := q.call(fn, state, obj)
+	if err != nil {
+		return fmt.Errorf("handler of %s: %w", ev.Type, err)
+	}
+	if v != nil && !goja.IsUndefined(v) {
+		state = v
 	}
 	r.states[partition] = state
 	stateJSON, err := q.toJSON(state)

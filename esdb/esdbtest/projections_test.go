@@ -680,3 +680,23 @@ func TestSystemProjectionsResumeAfterRestart(t *testing.T) {
 	}
 	assert.Equal(t, []string{"0@" + cat + "-1", "1@" + cat + "-1", "0@" + cat + "-2"}, data)
 }
+
+// An unpartitioned projection has its $init state before any event it
+// handles; events of other types do not reach it.
+func TestProjectionInitialState(t *testing.T) {
+	e := startProjections(t, esdbtest.ProjectionsAll)
+	appendJSON(t, e.c, streamName(), "Unrelated", `{}`)
+	name := "init-" + uuid.NewString()
+	require.NoError(t, e.pc.Create(ctxT(t), name, `fromAll().when({
+	$init: function () { return { seen: 0, started: true }; },
+	Wanted: function (s) { s.seen++; }
+}).outputState()`, esdb.CreateProjectionOptions{}))
+	waitStatus(t, e, name, func(s *esdb.ProjectionStatus) bool { return s.Progress == 100 })
+	assert.JSONEq(t, `{"seen":0,"started":true}`, stateOf(t, e, name, "", false))
+	_, err := readStream(t, e.c, "$projections-"+name+"-result", esdb.ReadStreamOptions{}, 10)
+	assert.Equal(t, esdb.ErrorCodeResourceNotFound, errCode(err), "no result before an event is handled")
+
+	// No name asks for every projection's statistics.
+	list := statistics(t, e, &projections.StatisticsReq_Options{Mode: &projections.StatisticsReq_Options_Name{}})
+	assert.Len(t, list, 5)
+}
