@@ -14,6 +14,7 @@ import (
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/follow"
 	"github.com/eventsourcing-go/eventsourcing/projection"
+	"github.com/eventsourcing-go/eventsourcing/system"
 )
 
 // Run runs every case of the suite on the harness's source.
@@ -33,7 +34,8 @@ func Run(t *testing.T, h Harness) {
 		{"RacingWriters", testRacingWriters},
 		{"SourceErrorsRetried", testSourceErrors},
 		{"ResetRereads", testReset},
-		{"StopInHandler", testStopInHandler},
+		{"StopInHandlerOfProjectionRunner", testStopInHandler(projectionRunner)},
+		{"StopInHandlerOfMultiThreadedRunner", testStopInHandler(systemRunner)},
 		{"HandlerErrorStops", testHandlerError},
 		{"SkipFailed", testSkipFailed},
 		{"FailedBatchRetriedOneByOne", testFailedBatch},
@@ -316,43 +318,91 @@ func testReset(t *testing.T, fx *fixture) {
 	fx.eventually("a new subscription after each reset", func() bool { return fx.src.Subscriptions() >= 4 })
 }
 
+// A runner of the suite's projection, for the Stop cases: start starts it
+// with h as the projection's handler and returns its Stop and follower.
+type stopRunner struct {
+	start func(t *testing.T, fx *fixture, h *handler) (stop func() error, f *follow.Follower)
+	// inHandler is what Stop returns when called from inside the handler.
+	inHandler error
+}
+
+// projectionRunner runs the projection alone, under projection.Runner.
+var projectionRunner = stopRunner{
+	start: func(t *testing.T, fx *fixture, h *handler) (func() error, *follow.Follower) {
+		r := projection.NewRunnerFor(fx.app, proj{h: h}, fx.view, projection.WithFollowConfig(fx.adapt))
+		require.NoError(t, r.Start(t.Context()))
+		return r.Stop, r.Follower().Follow()
+	},
+	inHandler: projection.ErrStopInHandler,
+}
+
+// borrowed is the fixture's application as a system's member: the
+// system's runner closes its members, and the fixture still needs it.
+type borrowed struct{ *eventsourcing.Application }
+
+func (borrowed) Close() error { return nil }
+
+// unclosable hides a view's Close from the system's runner (and its
+// batching, which the Stop cases do not need).
+type unclosable struct{ View }
+
+// systemRunner runs the projection as a member of a system, under
+// system.MultiThreadedRunner.
+var systemRunner = stopRunner{
+	start: func(t *testing.T, fx *fixture, h *handler) (func() error, *follow.Follower) {
+		up := system.NewApp(fx.app.Name(), func(context.Context, map[string]string) (borrowed, error) { return borrowed{fx.app}, nil })
+		sys, err := system.New(system.Pipe(up))
+		require.NoError(t, err)
+		sys, err = sys.WithProjections(system.NewProjection("FollowTest", up, func(context.Context, map[string]string) (projection.Projection, projection.View, error) {
+			return proj{h: h}, unclosable{fx.view}, nil
+		}))
+		require.NoError(t, err)
+		r := system.NewMultiThreadedRunner(sys, nil, system.WithFollowConfig(fx.adapt))
+		require.NoError(t, r.Start(t.Context()))
+		pf, err := r.Projection("FollowTest")
+		require.NoError(t, err)
+		return r.Stop, pf.Follow()
+	},
+	inHandler: system.ErrStopInPolicy,
+}
+
 // Stop called from inside a projection's Process returns an error at once
 // instead of waiting for itself, and the runner stops once Process returns.
-func testStopInHandler(t *testing.T, fx *fixture) {
-	ctx := t.Context()
-	var runner *projection.Runner[*eventsourcing.Application]
-	stopped := make(chan error, 1)
-	h := &handler{view: fx.view}
-	h.hook = func(_ context.Context, e eventsourcing.Event) {
-		if w, ok := e.Data.(Wanted); ok && w.Seq == 5 {
-			stopped <- runner.Stop()
+func testStopInHandler(r stopRunner) func(t *testing.T, fx *fixture) {
+	return func(t *testing.T, fx *fixture) {
+		ctx := t.Context()
+		var stop func() error
+		stopped := make(chan error, 1)
+		h := &handler{view: fx.view}
+		h.hook = func(_ context.Context, e eventsourcing.Event) {
+			if w, ok := e.Data.(Wanted); ok && w.Seq == 5 {
+				stopped <- stop()
+			}
 		}
+		stop, f := r.start(t, fx, h)
+		t.Cleanup(func() { _ = stop() })
+		fx.waitLive(f)
+		fx.writeN(ctx, 0, 10)
+		select {
+		case err := <-stopped:
+			require.ErrorIs(t, err, r.inHandler)
+		case <-time.After(Timeout):
+			t.Fatalf("Stop called inside Process did not return within %v", Timeout)
+		}
+		done := make(chan error, 1)
+		go func() { done <- stop() }()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(Timeout):
+			t.Fatalf("the runner did not stop within %v of Stop called inside Process", Timeout)
+		}
+		assert.Equal(t, follow.Stopped, f.State())
+		// What was recorded is a prefix (a batch cut short by the stop is
+		// not recorded at all).
+		seen := fx.seen(ctx)
+		assert.Equal(t, count(0, len(seen)), seqs(seen), "processed in order up to the stop")
 	}
-	runner = projection.NewRunnerFor(fx.app, proj{h: h}, fx.view, projection.WithFollowConfig(fx.adapt))
-	require.NoError(t, runner.Start(ctx))
-	t.Cleanup(func() { _ = runner.Stop() })
-	fx.waitLive(runner.Follower().Follow())
-	fx.writeN(ctx, 0, 10)
-	select {
-	case err := <-stopped:
-		require.ErrorIs(t, err, projection.ErrStopInHandler)
-	case <-time.After(Timeout):
-		t.Fatalf("Stop called inside Process did not return within %v", Timeout)
-	}
-	done := make(chan error, 1)
-	go func() { done <- runner.Stop() }()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(Timeout):
-		t.Fatalf("the runner did not stop within %v of Stop called inside Process", Timeout)
-	}
-	f := runner.Follower().Follow()
-	assert.Equal(t, follow.Stopped, f.State())
-	// What was recorded is a prefix (a batch cut short by the stop is not
-	// recorded at all).
-	seen := fx.seen(ctx)
-	assert.Equal(t, count(0, len(seen)), seqs(seen), "processed in order up to the stop")
 }
 
 // writePoisoned writes five Wanted events, a Poison and five more, and
