@@ -54,9 +54,11 @@ ssl: bin/eventsourcing-grpc
 
 FORCE:
 
-## emulator: the EventStoreDB-compatible test server on 127.0.0.1:2113.
+## emulator: the EventStoreDB-compatible test server on 127.0.0.1:2113
+## (EMULATOR_PORT=2114 make emulator for another port).
+EMULATOR_PORT ?= 2113
 emulator:
-	$(GO) run ./cmd/esdb-emulator -addr 127.0.0.1:2113
+	$(GO) run ./cmd/esdb-emulator -addr 127.0.0.1:$(EMULATOR_PORT)
 
 ## proto: regenerate the committed protobuf code of grpcapp.
 proto:

@@ -5,21 +5,28 @@
 #   eval "$(bash .ci/postgres.sh)"          # in .ci/run or a developer shell
 #   bash .ci/postgres.sh --env-file FILE    # also writes the lines to FILE
 #
-# It is idempotent and meant for a brand-new Debian machine where we are root:
-# it installs Debian's postgresql package when the server is missing, creates a
-# cluster when there is none, starts it with pg_ctlcluster (the server refuses
-# to run as root; Debian's wrappers run it as user postgres), listening on
-# 127.0.0.1 only, then creates the role and the database. Progress goes to
-# stderr so that stdout carries nothing but the export lines.
+# It is idempotent and meant for a Debian machine where we are root (or may
+# sudo): it installs Debian's postgresql package when the server is missing,
+# creates a cluster of its own (named PG_CI_CLUSTER) when there is none,
+# starts it with pg_ctlcluster (the server refuses to run as root; Debian's
+# wrappers run it as user postgres), listening on 127.0.0.1 only, then
+# creates the role and the database. It never starts, stops or changes any
+# other cluster, so it is safe on a shared machine whose clusters belong to
+# others. Progress goes to stderr so that stdout carries nothing but the
+# export lines.
 #
 # Settings (environment, all optional):
 #   PG_CI_USER      role to create            (default eventsourcing)
 #   PG_CI_PASSWORD  its password              (default eventsourcing)
 #   PG_CI_DBNAME    database to create        (default eventsourcing)
-#   PG_CI_PORT      port for a new cluster    (default: the existing cluster's, else 5432)
+#   PG_CI_CLUSTER   the cluster this script owns (default eventsourcing-ci)
+#   PG_CI_PORT      its port                  (default: the cluster's own once
+#                   created; for a new cluster, the first free port from 5432,
+#                   as pg_createcluster picks it)
 set -euo pipefail
 
 user=${PG_CI_USER:-eventsourcing}
+cluster=${PG_CI_CLUSTER:-eventsourcing-ci}
 password=${PG_CI_PASSWORD:-eventsourcing}
 dbname=${PG_CI_DBNAME:-eventsourcing}
 env_file=
@@ -41,6 +48,9 @@ as_root() {
 for v in "$user" "$dbname"; do
 	[[ $v =~ ^[a-z_][a-z0-9_]*$ ]] || { log "invalid identifier '$v'"; exit 2; }
 done
+[[ $cluster =~ ^[a-zA-Z0-9_][a-zA-Z0-9_.-]*$ ]] || { log "invalid cluster name '$cluster'"; exit 2; }
+[[ -z ${PG_CI_PORT:-} || ( $PG_CI_PORT =~ ^[0-9]+$ && $PG_CI_PORT -ge 1 && $PG_CI_PORT -le 65535 ) ]] \
+	|| { log "PG_CI_PORT=$PG_CI_PORT is not a port number"; exit 2; }
 [[ $password != *"'"* ]] || { log "the password must not contain a quote"; exit 2; }
 
 # 1. Install. pg_ctlcluster comes with postgresql-common; the server binaries
@@ -55,15 +65,28 @@ fi
 version=$(ls -1 /usr/lib/postgresql | sort -V | tail -n 1)
 [ -x "/usr/lib/postgresql/$version/bin/postgres" ] || { log "no server binaries under /usr/lib/postgresql/$version"; exit 1; }
 
-# 2. A cluster: take the first of the newest version, or create one.
-cluster=$(pg_lsclusters -h 2>/dev/null | awk -v v="$version" '$1 == v { print $2; exit }')
-if [ -z "$cluster" ]; then
-	cluster=main
+# 2. Our own cluster, of the newest version: created when missing, on
+# PG_CI_PORT when given (which another server must not be listening on).
+# Other clusters are never touched.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if ! pg_lsclusters -h 2>/dev/null | awk -v v="$version" -v c="$cluster" '$1 == v && $2 == c { found = 1 } END { exit !found }'; then
+	if [ -n "${PG_CI_PORT:-}" ] && port_in_use "$PG_CI_PORT"; then
+		log "port $PG_CI_PORT is taken by another server; set PG_CI_PORT to a free port"
+		exit 1
+	fi
 	log "creating cluster $version/$cluster"
 	as_root pg_createcluster "$version" "$cluster" ${PG_CI_PORT:+--port "$PG_CI_PORT"} >&2
 fi
 port=$(pg_lsclusters -h | awk -v v="$version" -v c="$cluster" '$1 == v && $2 == c { print $3 }')
 status=$(pg_lsclusters -h | awk -v v="$version" -v c="$cluster" '$1 == v && $2 == c { print $4 }')
+if [ -n "${PG_CI_PORT:-}" ] && [ "$port" != "$PG_CI_PORT" ]; then
+	log "cluster $version/$cluster exists on port $port, not PG_CI_PORT=$PG_CI_PORT: unset PG_CI_PORT, or choose another PG_CI_CLUSTER"
+	exit 1
+fi
+if [ "$status" != online ] && port_in_use "$port"; then
+	log "cluster $version/$cluster is down and another server listens on its port $port; set PG_CI_CLUSTER and PG_CI_PORT to use another"
+	exit 1
+fi
 
 # 3. Start it on loopback. A machine that was stopped uncleanly can leave a
 # postmaster.pid whose process is gone (or whose pid now belongs to another
