@@ -10,10 +10,11 @@
 // tombstone, stream metadata ($maxCount, $maxAge, $tb), catch-up
 // subscriptions with filters (evaluated as .NET regular expressions, as the
 // server does), checkpoints and the caught-up signal, persistent
-// subscriptions, server features and gossip (so esdb+discover:// works).
-// Errors carry the server's status codes, messages and trailers. What it
-// does not implement (projections, clusters, ACLs, among others) is listed
-// in docs/eventstoredb.md. It keeps one ordered log
+// subscriptions, server features and gossip (so esdb+discover:// works),
+// and, with [WithProjections], the Projections service with JavaScript
+// projections and the system projections. Errors carry the server's status
+// codes, messages and trailers. What it does not implement (clusters, ACLs,
+// among others) is listed in docs/eventstoredb.md. It keeps one ordered log
 // whose positions (commit = prepare) step like byte offsets, so they are
 // strictly increasing but not contiguous, as on a real node.
 //
@@ -28,7 +29,7 @@
 //
 // Options add TLS with a generated CA ([WithTLS]), basic-auth users
 // ([WithUsers]), persistence to a directory ([WithDataDir]) and a fixed
-// address ([WithAddr]); a logger at debug level ([WithLogger]) logs every
-// call. The cmd/esdb-emulator binary serves the same server for other
+// address ([WithAddr]) and projections ([WithProjections]); a logger at
+// debug level ([WithLogger]) logs every call. The cmd/esdb-emulator binary serves the same server for other
 // processes and languages.
 package esdbtest
