@@ -35,7 +35,8 @@ func Run(t *testing.T, h Harness) {
 		{"SourceErrorsRetried", testSourceErrors},
 		{"ResetRereads", testReset},
 		{"StopInHandlerOfProjectionRunner", testStopInHandler(projectionRunner)},
-		{"StopInHandlerOfMultiThreadedRunner", testStopInHandler(systemRunner)},
+		{"StopInHandlerOfMultiThreadedRunner", testStopInHandler(multiThreadedRunner)},
+		{"StopInHandlerOfSingleThreadedRunner", testStopInHandler(singleThreadedRunner)},
 		{"HandlerErrorStops", testHandlerError},
 		{"SkipFailed", testSkipFailed},
 		{"FailedBatchRetriedOneByOne", testFailedBatch},
@@ -324,6 +325,9 @@ type stopRunner struct {
 	start func(t *testing.T, fx *fixture, h *handler) (stop func() error, f *follow.Follower)
 	// inHandler is what Stop returns when called from inside the handler.
 	inHandler error
+	// pulls: the runner pulls on its upstream's saves (single-threaded)
+	// instead of following it live, and leaves its follower Idle.
+	pulls bool
 }
 
 // projectionRunner runs the projection alone, under projection.Runner.
@@ -346,10 +350,17 @@ func (borrowed) Close() error { return nil }
 // batching, which the Stop cases do not need).
 type unclosable struct{ View }
 
-// systemRunner runs the projection as a member of a system, under
-// system.MultiThreadedRunner.
-var systemRunner = stopRunner{
-	start: func(t *testing.T, fx *fixture, h *handler) (func() error, *follow.Follower) {
+// runner is what the Stop cases use of a system's runner.
+type runner interface {
+	Start(ctx context.Context) error
+	Stop() error
+	Projection(name string) (*projection.Follower, error)
+}
+
+// systemRunner runs the projection as a member of a system, under the
+// runner newRunner makes.
+func systemRunner(newRunner func(*system.System, ...system.RunnerOption) runner) func(t *testing.T, fx *fixture, h *handler) (func() error, *follow.Follower) {
+	return func(t *testing.T, fx *fixture, h *handler) (func() error, *follow.Follower) {
 		up := system.NewApp(fx.app.Name(), func(context.Context, map[string]string) (borrowed, error) { return borrowed{fx.app}, nil })
 		sys, err := system.New(system.Pipe(up))
 		require.NoError(t, err)
@@ -357,14 +368,30 @@ var systemRunner = stopRunner{
 			return proj{h: h}, unclosable{fx.view}, nil
 		}))
 		require.NoError(t, err)
-		r := system.NewMultiThreadedRunner(sys, nil, system.WithFollowConfig(fx.adapt))
+		r := newRunner(sys, system.WithFollowConfig(fx.adapt))
 		require.NoError(t, r.Start(t.Context()))
 		pf, err := r.Projection("FollowTest")
 		require.NoError(t, err)
 		return r.Stop, pf.Follow()
-	},
-	inHandler: system.ErrStopInPolicy,
+	}
 }
+
+// The system's runners, for the Stop cases.
+var (
+	multiThreadedRunner = stopRunner{
+		start: systemRunner(func(sys *system.System, opts ...system.RunnerOption) runner {
+			return system.NewMultiThreadedRunner(sys, nil, opts...)
+		}),
+		inHandler: system.ErrStopInPolicy,
+	}
+	singleThreadedRunner = stopRunner{
+		start: systemRunner(func(sys *system.System, opts ...system.RunnerOption) runner {
+			return system.NewSingleThreadedRunner(sys, nil, opts...)
+		}),
+		inHandler: system.ErrStopInPolicy,
+		pulls:     true,
+	}
+)
 
 // Stop called from inside a projection's Process returns an error at once
 // instead of waiting for itself, and the runner stops once Process returns.
@@ -381,7 +408,9 @@ func testStopInHandler(r stopRunner) func(t *testing.T, fx *fixture) {
 		}
 		stop, f := r.start(t, fx, h)
 		t.Cleanup(func() { _ = stop() })
-		fx.waitLive(f)
+		if !r.pulls {
+			fx.waitLive(f)
+		}
 		fx.writeN(ctx, 0, 10)
 		select {
 		case err := <-stopped:
@@ -396,6 +425,10 @@ func testStopInHandler(r stopRunner) func(t *testing.T, fx *fixture) {
 			require.NoError(t, err)
 		case <-time.After(Timeout):
 			t.Fatalf("the runner did not stop within %v of Stop called inside Process", Timeout)
+		}
+		if r.pulls {
+			assert.Equal(t, count(0, 6), seqs(fx.seen(ctx)), "the pull stopped in ends its event; no event written after it is processed")
+			return
 		}
 		assert.Equal(t, follow.Stopped, f.State())
 		// What was recorded is a prefix (a batch cut short by the stop is

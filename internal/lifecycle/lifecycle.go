@@ -208,6 +208,12 @@ func (l *Lifecycle) Wait(ctx context.Context) error {
 func (l *Lifecycle) Stop(timeout time.Duration) error {
 	l.init()
 	if l.isWorker() {
+		// Stopping at once, so that no new work starts (the
+		// single-threaded runner's next prompt) while the stop waits for
+		// the worker.
+		l.mu.Lock()
+		l.stopped = true
+		l.mu.Unlock()
 		go l.Stop(timeout)
 		return ErrStopInWorker
 	}
