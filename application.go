@@ -140,7 +140,16 @@ func NewApplication(ctx context.Context, opts Options) (*Application, error) {
 	return a, nil
 }
 
+// settingKeys are the keys NewApplication reads besides the persistence
+// module's (recorder.Open warns about those); settings that look like
+// misspellings of them are warned about.
+var settingKeys = []string{
+	EnvIsSnapshottingEnabled, EnvAggregateCacheMaxSize, EnvAggregateCacheFastFwd,
+	EnvAggregateCacheSkipping, EnvDeepcopyFromCache, EnvCompressorTopic, EnvCipherTopic, EnvCipherKey,
+}
+
 func (a *Application) build(ctx context.Context, opts Options) error {
+	recorder.WarnMisspelledKeys(a.env, settingKeys...)
 	var err error
 	if a.mapper, err = NewMapperFromEnv(a.types, a.env); err != nil {
 		return err

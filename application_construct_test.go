@@ -66,6 +66,15 @@ func TestPersistenceModuleName(t *testing.T) {
 	assert.Contains(t, logs.String(), "key=MISSPELT_PERSISTANCE_MODULE")
 	assert.Contains(t, logs.String(), "did_you_mean=MISSPELT_PERSISTENCE_MODULE")
 
+	// Other settings too.
+	logs.Reset()
+	app3, err := es.NewApplication(ctx, es.Options{Name: "Other", Env: map[string]string{"IS_SNAPSHOTING_ENABLED": "y", "CIPHER_TOPIC": ""}, Lookup: es.NoEnvironment})
+	require.NoError(t, err)
+	defer app3.Close()
+	assert.Contains(t, logs.String(), "key=IS_SNAPSHOTING_ENABLED")
+	assert.Contains(t, logs.String(), "did_you_mean=IS_SNAPSHOTTING_ENABLED")
+	assert.NotContains(t, logs.String(), "key=CIPHER_TOPIC", "a key spelt right is not warned about")
+
 	// A known module that the binary does not link: the error names the
 	// package to import.
 	_, err = es.NewApplication(ctx, es.Options{Name: "Unlinked", Env: map[string]string{"PERSISTENCE_MODULE": "SQLite"}, Lookup: es.NoEnvironment})

@@ -18,6 +18,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/example/orders"
@@ -240,4 +243,23 @@ func TestLeaderOutageLogsSparsely(t *testing.T) {
 	}
 	// Besides the retries, at most the line that says the subscription dropped.
 	assert.LessOrEqual(t, warns, len(attempts)+1, logs.String())
+}
+
+// Health answers under the served application's name as well as for the
+// whole server and the service, and the start is logged with the
+// application's persistence module.
+func TestHealthByNameAndStartLog(t *testing.T) {
+	ctx := context.Background()
+	var logs syncBuffer
+	s := startServer(t, newOrders(t), grpcapp.WithServerLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	c := connect(t, s.Addr())
+	for _, service := range []string{"", "eventsourcing_grpc.Application", "Orders"} {
+		h, err := healthpb.NewHealthClient(c.Conn()).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+		require.NoError(t, err, service)
+		assert.Equal(t, healthpb.HealthCheckResponse_SERVING, h.GetStatus(), service)
+	}
+	_, err := healthpb.NewHealthClient(c.Conn()).Check(ctx, &healthpb.HealthCheckRequest{Service: "Payments"})
+	assert.Equal(t, codes.NotFound, status.Code(err))
+	assert.Contains(t, logs.String(), "grpc server started")
+	assert.Contains(t, logs.String(), "persistence=memory")
 }

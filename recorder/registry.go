@@ -153,13 +153,13 @@ func moduleHint(name string) string {
 	return "; import the module's package (for example _ \"github.com/eventsourcing-go/eventsourcing/recorder/sqlite\") to link it into the binary"
 }
 
-// warned holds the misspelt keys already warned about, so that a system of
-// many applications warns once per key.
-var warned sync.Map
+// WarnMisspelledKeys logs a warning for each setting visible to env (its
+// overrides and the process environment) whose key looks like a
+// misspelling of one of keys, with or without env's prefix: within two edits
+// of it, or equal to it in another case. Such a setting would otherwise be
+// ignored without a word.
+func WarnMisspelledKeys(env Env, keys ...string) { warnMisspelledKeys(env, keys) }
 
-// warnMisspelledKeys logs a warning for each setting visible to env whose key
-// looks like a misspelling of one of keys (with or without env's prefix):
-// within two edits of it, or equal to it in another case.
 func warnMisspelledKeys(env Env, keys []string) {
 	candidates := map[string]string{}
 	for k, v := range env.overrides {
@@ -180,11 +180,13 @@ func warnMisspelledKeys(env Env, keys []string) {
 		if prefix != "" && strings.HasPrefix(strings.ToUpper(k), prefix) {
 			bare = k[len(prefix):]
 		}
+		if slices.Contains(keys, bare) {
+			continue
+		}
 		for _, want := range keys {
-			if bare == want || editDistance(strings.ToUpper(bare), want) > 2 {
-				continue
-			}
-			if _, dup := warned.LoadOrStore(k, true); dup {
+			if strings.HasSuffix(bare, "_"+want) || editDistance(strings.ToUpper(bare), want) > 2 {
+				// Another component's setting (B_PERSISTENCE_MODULE), or
+				// not alike.
 				continue
 			}
 			slog.Warn("setting ignored: its key looks like a misspelling", "key", k, "did_you_mean", strings.TrimSuffix(k, bare)+want, "app", env.name)
