@@ -1,6 +1,7 @@
 package esdbtest_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -699,4 +700,33 @@ func TestProjectionInitialState(t *testing.T) {
 	// No name asks for every projection's statistics.
 	list := statistics(t, e, &projections.StatisticsReq_Options{Mode: &projections.StatisticsReq_Options_Name{}})
 	assert.Len(t, list, 5)
+}
+
+// BenchmarkProjectionCatchUp measures a counting projection catching up
+// on 1000 events per iteration, with the system projections running.
+func BenchmarkProjectionCatchUp(b *testing.B) {
+	srv := esdbtest.Start(b, esdbtest.WithProjections(esdbtest.ProjectionsAll))
+	c := newClient(b, srv)
+	pc := esdb.NewProjectionClientFromExistingClient(c)
+	ctx := context.Background()
+	events := make([]esdb.EventData, 1000)
+	for i := range events {
+		events[i] = ev("Counted", `{"n":1}`)
+	}
+	_, err := c.AppendToStream(ctx, streamName(), esdb.AppendToStreamOptions{}, events...)
+	require.NoError(b, err)
+	query := `fromAll().when({ $init: function () { return { n: 0 }; }, Counted: function (s, e) { s.n += e.body.n; } })`
+	b.ResetTimer()
+	for i := range b.N {
+		name := fmt.Sprintf("bench-%d", i)
+		require.NoError(b, pc.Create(ctx, name, query, esdb.CreateProjectionOptions{}))
+		for {
+			st, err := pc.GetStatus(ctx, name, esdb.GenericProjectionOptions{})
+			require.NoError(b, err)
+			if st.EventsProcessedAfterRestart >= int64(len(events)) && st.Progress == 100 {
+				break
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
 }
