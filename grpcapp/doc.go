@@ -26,8 +26,9 @@
 // Status, and Wait and Rebuild where they apply. Runner runs a whole system
 // this way, in process or one subprocess per member.
 //
-// Addresses of the form localhost:<port> are served in plaintext on the
-// loopback interface only; every other address needs mutual TLS
+// Loopback addresses (localhost, 127.0.0.1 or [::1] with a port) are served
+// in plaintext on the loopback interface only; every other address needs
+// mutual TLS
 // (GRPC_SSL_PRIVATE_KEY_PATH, GRPC_SSL_CERTIFICATE_PATH,
 // GRPC_SSL_ROOT_CERTIFICATE_PATH) unless GRPC_INSECURE is set.
 package grpcapp
