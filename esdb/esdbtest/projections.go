@@ -114,6 +114,9 @@ type projection struct {
 	partitions []string
 	emitted    []string // streams emitted to, when tracked
 	seen       map[string]int64
+	// replayTo is the log index up to which a projection restored from
+	// the log runs without writing, to rebuild its state.
+	replayTo int
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -144,6 +147,7 @@ func newProjectionManager(s *Server, mode ProjectionsMode) *projectionManager {
 		p.system = name
 	}
 	m.resumeSystem()
+	m.restore()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, name := range m.order {
@@ -310,6 +314,7 @@ func (ps *projectionsServer) Create(_ context.Context, req *projections.CreateRe
 		return nil, errUnexpectedReply("Updated", "Conflict")
 	}
 	p := m.addLocked(name, mode, o.GetQuery(), emit, track)
+	m.persistLocked(p, true)
 	m.startLocked(p)
 	return &projections.CreateResp{}, nil
 }
@@ -351,7 +356,11 @@ func (m *projectionManager) change(name string, stop bool, f func(*projection) e
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	version := p.version
 	err = f(p)
+	if p.version != version && m.byName[name] == p {
+		m.persistLocked(p, false)
+	}
 	if p.enabled {
 		m.startLocked(p)
 	}
@@ -374,6 +383,7 @@ func (ps *projectionsServer) Delete(_ context.Context, req *projections.DeleteRe
 	}
 	delete(m.byName, p.name)
 	m.order = slices.DeleteFunc(m.order, func(n string) bool { return n == p.name })
+	m.forgetLocked(p, o.GetDeleteCheckpointStream())
 	var remove []string
 	if o.GetDeleteStateStream() {
 		remove = append(remove, resultStreamName(p.name, ""))
@@ -486,7 +496,7 @@ func (ps *projectionsServer) Reset(_ context.Context, req *projections.ResetReq)
 // beginning of the log in a new epoch.
 func (p *projection) resetLocked() {
 	p.epoch = p.version
-	p.next, p.processed, p.position, p.progress = 0, 0, "", 0
+	p.next, p.processed, p.position, p.progress, p.replayTo = 0, 0, "", 0, 0
 	p.states, p.results, p.partitions, p.seen = map[string]string{}, map[string]string{}, nil, map[string]int64{}
 	p.status, p.reason = statusStopped, ""
 }

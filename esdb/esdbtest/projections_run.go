@@ -53,6 +53,9 @@ type runner struct {
 	next       int
 	processed  int64
 	position   string
+	// replayTo and checkpointed: see projection.replayTo and checkpoint.
+	replayTo     int
+	checkpointed int64
 }
 
 func newRunner(m *projectionManager, p *projection) *runner {
@@ -70,7 +73,9 @@ func newRunner(m *projectionManager, p *projection) *runner {
 		next:       p.next,
 		processed:  p.processed,
 		position:   p.position,
+		replayTo:   p.replayTo,
 	}
+	r.checkpointed = r.processed
 	return r
 }
 
@@ -149,6 +154,11 @@ func (r *runner) runErr(ctx context.Context) error {
 		}
 		if stopAtEnd {
 			return r.finish()
+		}
+		if r.next > 0 {
+			if err := r.checkpoint(sn.log[r.next-1]); err != nil {
+				return err
+			}
 		}
 		r.publish(100)
 		select {
@@ -246,7 +256,9 @@ func (r *runner) process(rec *record) error {
 	if err := r.handle(ev, link, rec, tag); err != nil {
 		return err
 	}
-	r.processed++
+	if !r.replaying() {
+		r.processed++
+	}
 	r.position = positionText(rec, tag)
 	return nil
 }
@@ -355,7 +367,7 @@ func (r *runner) handle(ev, link, at *record, tag map[string]int64) error {
 		}
 		if partition != "" {
 			r.partitions = append(r.partitions, partition)
-			if src.producesResults && r.mode == modeContinuous {
+			if src.producesResults && r.mode == modeContinuous && !r.replaying() {
 				// The catalog of the partitions that have results.
 				catalog := "$projections-" + r.name + "-partitions"
 				if err := r.write(catalog, "$partition", partition, false, r.metadata(at, tag, uuid.Nil, nil)); err != nil {
@@ -390,6 +402,9 @@ func (r *runner) handle(ev, link, at *record, tag map[string]int64) error {
 	if len(emits) > 0 && !r.emit {
 		return errEmitNotAllowed
 	}
+	if r.replaying() {
+		emits = nil
+	}
 	for _, e := range emits {
 		if err := r.write(e.stream, e.typ, e.data, e.isJSON, r.metadata(at, tag, ev.ID, e.meta)); err != nil {
 			return err
@@ -408,7 +423,7 @@ func (r *runner) handle(ev, link, at *record, tag map[string]int64) error {
 	}
 	r.resultJSON[partition] = result
 	r.causedBy[partition] = ev.ID
-	if src.producesResults && r.mode == modeContinuous {
+	if src.producesResults && r.mode == modeContinuous && !r.replaying() {
 		return r.writeResult(partition, result, r.metadata(at, tag, ev.ID, nil))
 	}
 	return nil

@@ -661,9 +661,7 @@ func TestSystemProjectionsResumeAfterRestart(t *testing.T) {
 	require.NoError(t, c.Close())
 	require.NoError(t, srv.Close())
 
-	e := projEnv{srv: esdbtest.Start(t, esdbtest.WithDataDir(dir), esdbtest.WithProjections(esdbtest.ProjectionsAll))}
-	e.c = newClient(t, e.srv)
-	e.pc = esdb.NewProjectionClientFromExistingClient(e.c)
+	e := startProjectionsOn(t, dir)
 	appendJSON(t, e.c, cat+"-2", "Happened", `{}`)
 	waitStatus(t, e, "$by_category", processedAtLeast(1))
 	var got []*esdb.ResolvedEvent
@@ -729,4 +727,61 @@ func BenchmarkProjectionCatchUp(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
+}
+
+// A continuous projection on a data directory survives a restart: its
+// definition, version and state come back from the log, it goes on from
+// its checkpoint without writing its results again, and a deleted
+// projection stays deleted.
+func TestProjectionsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := esdbtest.NewServer(esdbtest.WithDataDir(dir), esdbtest.WithProjections(esdbtest.ProjectionsAll))
+	require.NoError(t, err)
+	e := projEnv{srv: srv, c: newClient(t, srv)}
+	e.pc = esdb.NewProjectionClientFromExistingClient(e.c)
+	src := "tally-" + uuid.NewString()
+	appendJSON(t, e.c, src, "Sold", `{"region":"north","n":1}`, `{"region":"south","n":2}`, `{"region":"north","n":3}`)
+	query := fmt.Sprintf(`fromStream(%q)
+.partitionBy(function (e) { return e.body.region; })
+.when({ $init: function () { return { total: 0 }; }, Sold: function (s, e) { s.total += e.body.n; } })
+.outputState()`, src)
+	require.NoError(t, e.pc.Create(ctxT(t), "tally", query, esdb.CreateProjectionOptions{}))
+	require.NoError(t, e.pc.Create(ctxT(t), "gone", countQuery, esdb.CreateProjectionOptions{}))
+	require.NoError(t, e.pc.Update(ctxT(t), "tally", query, esdb.UpdateProjectionOptions{}))
+	waitStatus(t, e, "tally", processedAtLeast(3))
+	waitStatus(t, e, "gone", processedAtLeast(3))
+	require.NoError(t, e.pc.Disable(ctxT(t), "gone", esdb.GenericProjectionOptions{}))
+	require.NoError(t, e.pc.Delete(ctxT(t), "gone", esdb.DeleteProjectionOptions{}))
+	// The checkpoint follows the last batch.
+	require.Eventually(t, func() bool {
+		got, _ := readStream(t, e.c, "$projections-tally-checkpoint", esdb.ReadStreamOptions{}, 100)
+		return len(got) > 0
+	}, 15*time.Second, 5*time.Millisecond)
+	before := resultEvents(t, e.c, "tally")
+	require.NoError(t, e.c.Close())
+	require.NoError(t, srv.Close())
+
+	e = startProjectionsOn(t, dir)
+	st := waitStatus(t, e, "tally", statusIs("Running"))
+	assert.Equal(t, int64(1), st.Version)
+	_, err = e.pc.GetStatus(ctxT(t), "gone", esdb.GenericProjectionOptions{})
+	assert.Equal(t, codes.NotFound, grpcCode(err))
+	require.Eventually(t, func() bool {
+		return stateOf(t, e, "tally", "north", false) == `{"total":4}`
+	}, 15*time.Second, 5*time.Millisecond)
+
+	appendJSON(t, e.c, src, "Sold", `{"region":"south","n":10}`)
+	st = waitStatus(t, e, "tally", processedAtLeast(1))
+	assert.Equal(t, int64(1), st.EventsProcessedAfterRestart, "the events before the restart are not counted again")
+	assert.JSONEq(t, `{"total":12}`, stateOf(t, e, "tally", "south", false))
+	after := resultEvents(t, e.c, "tally")
+	assert.Len(t, after, len(before)+1, "one more result, none written again")
+}
+
+func startProjectionsOn(t *testing.T, dir string) projEnv {
+	t.Helper()
+	srv := esdbtest.Start(t, esdbtest.WithDataDir(dir), esdbtest.WithProjections(esdbtest.ProjectionsAll))
+	e := projEnv{srv: srv, c: newClient(t, srv)}
+	e.pc = esdb.NewProjectionClientFromExistingClient(e.c)
+	return e
 }
