@@ -38,6 +38,8 @@ func TestApplicationNotConstructed(t *testing.T) {
 		assert.ErrorIs(t, err, es.ErrNotConstructed)
 		_, err = app.Log().Section(ctx, "1,10")
 		assert.ErrorIs(t, err, es.ErrNotConstructed)
+		_, err = es.Get[Counter](ctx, app, es.NewID())
+		assert.ErrorIs(t, err, es.ErrNotConstructed)
 	})
 }
 

@@ -98,6 +98,9 @@ func (r *Repository) Load(ctx context.Context, root Root, id uuid.UUID, opts ...
 
 // get loads into fresh, or returns an aggregate of the same type from the cache.
 func (r *Repository) get(ctx context.Context, fresh Root, id uuid.UUID, o getOptions) (Root, error) {
+	if r == nil {
+		return nil, ErrNotConstructed // the application's NewApplication failed
+	}
 	if o.version == nil && r.cache != nil {
 		return r.cache.get(ctx, r, fresh, id, o)
 	}
