@@ -138,6 +138,7 @@ func NewClient(addr string, opts ...ClientOption) (*Client, error) {
 			MinConnectTimeout: max(time.Second, o.callTimeout),
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(DefaultMaxReplySize)),
+		clientKeepalive, // keepalive.go
 		grpc.WithInitialWindowSize(windowSize),
 		grpc.WithInitialConnWindowSize(windowSize),
 	}, o.dial...)

@@ -220,7 +220,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.lis = lis
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	s.grpc = grpc.NewServer(
+	s.grpc = grpc.NewServer(serverKeepalive( // keepalive.go
 		grpc.Creds(creds),
 		grpc.MaxRecvMsgSize(s.opts.maxRequest),
 		// Pages of 1,000 notifications are hundreds of kilobytes: larger
@@ -230,7 +230,7 @@ func (s *Server) Start(ctx context.Context) error {
 		grpc.InitialConnWindowSize(windowSize),
 		// The protobuf codec, recycling packed pages' columns (codec.go).
 		grpc.ForceServerCodecV2(serverCodec{protoCodec}),
-	)
+	)...)
 	pb.RegisterApplicationServer(s.grpc, &handler{s: s})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
