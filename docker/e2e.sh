@@ -5,7 +5,8 @@
 #
 #   make e2e                 # or: bash docker/e2e.sh
 #
-# It builds the images (make images; E2E_BUILD=0 uses the ones there are),
+# It builds the images (make images; E2E_BUILD=0 uses the ones there are,
+# E2E_IMAGE_TAG=t builds and uses eventsourcing-grpc:t and esdb-emulator:t),
 # issues certificates, brings the compose project up under a unique project
 # name, places orders from this machine through the command over mutual
 # TLS, and after the first batch and after each fault checks that every
@@ -18,7 +19,9 @@
 #   2. docker restart EventStoreDB (SIGTERM, so the node saves its log)
 #      while the followers process a batch on live subscriptions;
 #   3. docker network disconnect Payments for 5 s while orders are placed;
-#   4. clients without a certificate, or with one of another CA, are refused.
+#   4. the same, Payments coming back at another address (the connections
+#      to its old one dead without being closed);
+#   5. clients without a certificate, or with one of another CA, are refused.
 #
 # The project is always torn down (volumes included). Every wait is bounded,
 # and the whole run is given E2E_DEADLINE seconds (default 540). The last
@@ -55,8 +58,13 @@ cleanup() {
 	if [ "$status" -ne 0 ]; then
 		log "the services' last log lines:"
 		dc logs --no-color --tail 40 2>&1 | sed 's/^/  /' || true
+		if [ -s "$work/placed.ids" ]; then
+			placed=$(wc -l <"$work/placed.ids")
+			tally && summary " (FAILED)" || true
+		fi
 	fi
 	log "tearing down $project"
+	[ -z "${placeholder:-}" ] || docker rm -f "$placeholder" >/dev/null 2>&1 || true
 	dc down -v --remove-orphans -t 5 >/dev/null 2>&1 || log "docker compose down failed; remove the project $project by hand"
 	rm -rf "$work"
 	exit "$status"
@@ -85,14 +93,16 @@ until_true() {
 
 # --- build -------------------------------------------------------------------
 
+tag=${E2E_IMAGE_TAG:-latest}
+export GRPC_IMAGE="eventsourcing-grpc:$tag" ESDB_IMAGE="esdb-emulator:$tag"
 if [ "${E2E_BUILD:-1}" != 0 ]; then
-	log "building the images (make images)"
-	make --no-print-directory images >"$work/images.log" 2>&1 || {
+	log "building the images (make images IMAGE_TAG=$tag)"
+	make --no-print-directory images IMAGE_TAG="$tag" >"$work/images.log" 2>&1 || {
 		cat "$work/images.log"
 		fail "make images"
 	}
 fi
-for image in eventsourcing-grpc:latest esdb-emulator:latest; do
+for image in "$GRPC_IMAGE" "$ESDB_IMAGE"; do
 	docker image inspect "$image" >/dev/null 2>&1 || fail "no image $image (run make images)"
 done
 bin="$work/eventsourcing-grpc"
@@ -206,6 +216,20 @@ check() {
 	log "$1: $placed orders, each paid once; CountPaid $placed; every follower live"
 }
 
+# tally: how many placed orders have no Order.Paid (lost) and how many
+# Order.Paid events are of an order paid before (duplicated).
+lost=0 dup=0
+tally() {
+	local a
+	a=$(addr orders) || return 1
+	esg notifications "$a" -topic "$topic:Order.Paid" -limit 1000 >"$work/tally.json" 2>/dev/null || return 1
+	sed -E 's/.*"originator_id":"([^"]*)".*/\1/' "$work/tally.json" | sort >"$work/tally.ids"
+	tr -d '"' <"$work/placed.ids" | sort -u >"$work/tally.placed"
+	lost=$(sort -u "$work/tally.ids" | comm -23 "$work/tally.placed" - | wc -l)
+	dup=$(($(wc -l <"$work/tally.ids") - $(sort -u "$work/tally.ids" | wc -l)))
+}
+summary() { echo "e2e: $placed orders, $faults faults, $lost lost, $dup duplicated${1:-}"; }
+
 : >"$work/placed.ids"
 order_batch() {
 	place "$1" "$work/placed.ids"
@@ -255,32 +279,54 @@ order_batch 25
 faults=$((faults + 1))
 check "fault 2 (eventstoredb restarted)"
 
-# 3. Payments cut off the network for 5 s while orders are placed.
+# 3. Payments cut off the network for 5 s while orders are placed: once
+# back at its address (the connections to it carry on), once at another
+# one, its old address taken meanwhile by a placeholder container that
+# then goes away, so that the connections to the old one are dead without
+# being closed (as after a partition, or a pod that came back elsewhere).
 net="${project}_default"
 payments=$(container payments)
+ip_of() { docker inspect -f "{{(index .NetworkSettings.Networks \"$net\").IPAddress}}" "$1"; }
 in_background 50
+old_ip=$(ip_of "$payments")
 docker network disconnect "$net" "$payments"
-log "fault 3: payments disconnected from the network"
+log "fault 3: payments ($old_ip) disconnected from the network"
 sleep 5
 docker network connect --alias payments "$net" "$payments"
-log "fault 3: payments reconnected"
+log "fault 3: payments reconnected at $(ip_of "$payments")"
 wait_background
 faults=$((faults + 1))
 check "fault 3 (payments disconnected for 5 s)"
 
-# 4. Clients without a certificate, or with one of another CA, are refused;
+in_background 50
+old_ip=$(ip_of "$payments")
+docker network disconnect "$net" "$payments"
+log "fault 4: payments ($old_ip) disconnected from the network"
+placeholder=$(docker run -d --rm --network "$net" -e EVENTSTORE_MEM_DB=true --label "e2e=$project" "$ESDB_IMAGE")
+sleep 5
+docker network connect --alias payments "$net" "$payments"
+docker rm -f "$placeholder" >/dev/null
+placeholder=
+new_ip=$(ip_of "$payments")
+log "fault 4: payments reconnected at $new_ip; nothing answers at $old_ip"
+[ "$new_ip" != "$old_ip" ] || log "fault 4: the engine gave payments its old address back: the connections to it carry on"
+wait_background
+faults=$((faults + 1))
+check "fault 4 (payments disconnected for 5 s, back at another address)"
+
+# 5. Clients without a certificate, or with one of another CA, are refused;
 # the system serves on.
 refused() {
 	local what=$1
 	shift
 	if "$@" >"$work/refused.out" 2>&1; then
-		fail "fault 4: $what was served: $(head -3 "$work/refused.out")"
+		fail "fault 5: $what was served: $(head -3 "$work/refused.out")"
 	fi
-	log "fault 4: $what refused: $(head -1 "$work/refused.out" | cut -c1-160)"
+	log "fault 5: $what refused: $(head -1 "$work/refused.out" | sed -E 's/.*desc = //' | cut -c1-160)"
 }
 a=$(addr orders)
 # The same call with this machine's certificate is served.
-esg call "$a" GetOrder "$first" >/dev/null || fail "fault 4: Orders does not serve a client with this CA's certificate"
+esg call "$a" GetOrder "$first" >/dev/null || fail "fault 5: Orders does not serve a client with this CA's certificate"
 refused "a plaintext client" env -u GRPC_SSL_PRIVATE_KEY_PATH -u GRPC_SSL_CERTIFICATE_PATH -u GRPC_SSL_ROOT_CERTIFICATE_PATH \
 	GRPC_INSECURE=true timeout 30 "$bin" call -timeout 5s "$a" CreateNewOrder
 refused "a client with a certificate of another CA" env GRPC_SSL_PRIVATE_KEY_PATH="$work/other/localhost/localhost.key" \
@@ -290,14 +336,16 @@ if command -v curl >/dev/null; then
 	# another CA: the server ends the handshake; with ours it answers HTTP/2.
 	url="https://$a/"
 	curl -sS --http2 --max-time 10 --cacert "$GRPC_SSL_ROOT_CERTIFICATE_PATH" --cert "$GRPC_SSL_CERTIFICATE_PATH" \
-		--key "$GRPC_SSL_PRIVATE_KEY_PATH" -o /dev/null "$url" || fail "fault 4: curl with this CA's certificate was refused"
+		--key "$GRPC_SSL_PRIVATE_KEY_PATH" -o /dev/null "$url" || fail "fault 5: curl with this CA's certificate was refused"
 	refused "a TLS client without a certificate" curl -sS --http2 --max-time 10 --cacert "$GRPC_SSL_ROOT_CERTIFICATE_PATH" -o /dev/null "$url"
 	refused "a TLS client with a certificate of another CA" curl -sS --http2 --max-time 10 --cacert "$GRPC_SSL_ROOT_CERTIFICATE_PATH" \
 		--cert "$work/other/localhost/localhost.crt" --key "$work/other/localhost/localhost.key" -o /dev/null "$url"
 fi
 order_batch 25
 faults=$((faults + 1))
-check "fault 4 (clients without a certificate or of another CA refused)"
+check "fault 5 (clients without a certificate or of another CA refused)"
 
+tally || fail "reading the paid orders"
+[ "$lost" -eq 0 ] && [ "$dup" -eq 0 ] || fail "$lost lost, $dup duplicated"
 log "passed in $((SECONDS - start)) s"
-echo "e2e: $placed orders, $faults faults, 0 lost, 0 duplicated"
+summary
