@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -29,20 +28,27 @@ type CrashHarness struct {
 // The settings of a follower process started by RunCrash.
 const (
 	crashDirEnv  = "FOLLOWTEST_CRASH_DIR"
-	crashSlowEnv = "FOLLOWTEST_CRASH_SLOW"
+	crashHeldEnv = "FOLLOWTEST_CRASH_HELD"
 )
 
-// crashEvents is how many events the follower process catches up with.
-const crashEvents = 5000
+// crashEvents is how many events the follower process catches up with, in
+// pages of crashPage; the first process is held at event crashHold, in the
+// middle of a page (a batch under way, with a view that batches).
+const (
+	crashEvents = 5000
+	crashPage   = 50
+	crashHold   = crashEvents/2 + crashPage/2
+)
 
 // RunCrash checks exactly-once processing through a crash: it writes
 // events to the upstream, starts this test binary again as a follower
 // process (running only the calling test, which must call RunCrash before
-// anything else), kills it with SIGKILL in the middle of catching up,
-// starts it again, and checks that the view holds every event once.
+// anything else), kills it with SIGKILL in the middle of catching up (held
+// in its handler half-way through a page, a batch under way), starts it
+// again, and checks that the view holds every event once.
 func RunCrash(t *testing.T, h CrashHarness) {
 	if dir := os.Getenv(crashDirEnv); dir != "" {
-		crashChild(t, h, dir, os.Getenv(crashSlowEnv) != "")
+		crashChild(t, h, dir, os.Getenv(crashHeldEnv) != "")
 		return
 	}
 	if testing.Short() {
@@ -58,21 +64,20 @@ func RunCrash(t *testing.T, h CrashHarness) {
 		return id
 	}
 
-	// The first process is slow, so that it is killed in the middle.
+	// The first process is held in the middle of catching up.
 	child := startCrashChild(t, dir, true)
-	fx := &fixture{tb: t}
-	fx.eventually("the follower process to record a part of the events", func() bool { return position() >= last/4 })
+	fx := &fixture{tb: t, app: app, view: view}
+	fx.eventually("the follower process to record half of the events", func() bool { return len(fx.seen(ctx)) >= crashEvents/2 })
 	require.NoError(t, child.Process.Kill())
 	_ = child.Wait()
 	at := position()
-	require.Less(t, at, last, "killed before the end")
+	require.Less(t, at, last, "killed in the middle")
 	t.Logf("killed at position %d of %d", at, last)
 
 	child = startCrashChild(t, dir, false)
 	require.NoError(t, view.Wait(ctx, app.Name(), last, Timeout), "the restarted follower process catches up")
 	require.NoError(t, child.Process.Kill())
 	_ = child.Wait()
-	fx.app, fx.view = app, view
 	seen := fx.requireExactlyOnce(ctx)
 	require.Equal(t, count(0, crashEvents), seqs(seen))
 }
@@ -82,7 +87,7 @@ func crashOptions(logger *slog.Logger) eventsourcing.Options {
 }
 
 // startCrashChild starts this test binary as a follower process on dir.
-func startCrashChild(t *testing.T, dir string, slow bool) *exec.Cmd {
+func startCrashChild(t *testing.T, dir string, held bool) *exec.Cmd {
 	t.Helper()
 	parts := strings.Split(t.Name(), "/")
 	for i, p := range parts {
@@ -90,8 +95,8 @@ func startCrashChild(t *testing.T, dir string, slow bool) *exec.Cmd {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run", strings.Join(parts, "/"), "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
-	if slow {
-		cmd.Env = append(cmd.Env, crashSlowEnv+"=1")
+	if held {
+		cmd.Env = append(cmd.Env, crashHeldEnv+"=1")
 	}
 	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
 	require.NoError(t, cmd.Start())
@@ -106,15 +111,20 @@ func startCrashChild(t *testing.T, dir string, slow bool) *exec.Cmd {
 
 // crashChild is the follower process: it follows the upstream in dir into
 // its view until it is killed (or, as a safeguard, for Timeout).
-func crashChild(t *testing.T, h CrashHarness, dir string, slow bool) {
+func crashChild(t *testing.T, h CrashHarness, dir string, held bool) {
 	app, view := h.Open(t, crashOptions(testLogger(t)), dir)
 	hd := &handler{view: view}
-	if slow {
-		hd.hook = func(context.Context, eventsourcing.Event) { time.Sleep(200 * time.Microsecond) }
+	if held {
+		// Held in the middle, so that it is killed there.
+		hd.hook = func(ctx context.Context, e eventsourcing.Event) {
+			if w, ok := e.Data.(Wanted); ok && w.Seq == crashHold {
+				<-ctx.Done()
+			}
+		}
 	}
 	f, err := follow.New(follow.Config{
 		Name: "FollowTestCrash", Upstream: app.Name(), Source: app.Recorder(), Mapper: app.Mapper(),
-		Handler: hd, Tracker: view, PageSize: 50, Logger: testLogger(t),
+		Handler: hd, Tracker: view, PageSize: crashPage, Logger: testLogger(t),
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), Timeout)
