@@ -251,6 +251,7 @@ func testRacingWriters(t *testing.T, fx *fixture) {
 				t.Errorf("CatchUp beside Run: %v", err)
 				return
 			}
+			time.Sleep(time.Millisecond)
 		}
 	}()
 	wg.Wait()
