@@ -8,8 +8,9 @@ import (
 
 // projectionFlags adds -run-projections, which EVENTSTORE_RUN_PROJECTIONS
 // also sets: none (the default) serves no Projections service, system runs
-// the system projections ($by_category, $by_event_type, $streams,
-// $stream_by_category), all runs them and user projections too.
+// the system projections ($streams, $stream_by_category, $by_category,
+// $by_event_type, $by_correlation_id), all runs them and user projections
+// too.
 func (c *config) projectionFlags(fs *flag.FlagSet) {
 	fs.Func("run-projections", "projections to run: none, system or all (default "+c.projections.String()+")", func(v string) error {
 		mode, err := esdbtest.ParseProjectionsMode(v)

@@ -65,5 +65,5 @@ func TestRunProjectionsAll(t *testing.T) {
 	for _, p := range all {
 		names = append(names, p.Name)
 	}
-	assert.Subset(t, names, []string{"$by_category", "$by_event_type", "$streams", "$stream_by_category", "sum"})
+	assert.Subset(t, names, []string{"$by_category", "$by_event_type", "$streams", "$stream_by_category", "$by_correlation_id", "sum"})
 }

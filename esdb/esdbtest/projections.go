@@ -60,9 +60,9 @@ func ParseProjectionsMode(s string) (ProjectionsMode, error) {
 
 // WithProjections serves the Projections service and runs projections as
 // a node started with --run-projections=mode. With ProjectionsSystem or
-// ProjectionsAll the system projections ($by_category, $by_event_type,
-// $streams, $stream_by_category) exist and run from the start, as on a
-// node that also has --start-standard-projections=true.
+// ProjectionsAll the system projections ($streams, $stream_by_category,
+// $by_category, $by_event_type, $by_correlation_id) exist and run from
+// the start, as on a node that also has --start-standard-projections=true.
 func WithProjections(mode ProjectionsMode) Option {
 	return func(c *config) { c.projections = mode }
 }
@@ -138,10 +138,14 @@ type projectionManager struct {
 
 func newProjectionManager(s *Server, mode ProjectionsMode) *projectionManager {
 	m := &projectionManager{srv: s, mode: mode, byName: make(map[string]*projection)}
-	for _, name := range []string{sysByCategory, sysByEventType, sysStreams, sysStreamByCategory} {
+	// In the server's order, with its source settings as their queries.
+	for _, name := range []string{sysStreams, sysStreamByCategory, sysByCategory, sysByEventType, sysByCorrelationID} {
 		query := ""
-		if name == sysByCategory || name == sysStreamByCategory {
+		switch name {
+		case sysByCategory, sysStreamByCategory:
 			query = "first\r\n-"
+		case sysByCorrelationID:
+			query = `{"correlationIdProperty":"$correlationId"}`
 		}
 		p := m.addLocked(name, modeContinuous, query, true, false)
 		p.system = name

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dop251/goja"
 	"github.com/google/uuid"
@@ -20,6 +21,7 @@ const (
 	sysByEventType      = "$by_event_type"
 	sysStreams          = "$streams"
 	sysStreamByCategory = "$stream_by_category"
+	sysByCorrelationID  = "$by_correlation_id"
 )
 
 // errEmitNotAllowed is the fault of a projection that emits without
@@ -629,6 +631,15 @@ func (r *runner) processSystem(rec *record) error {
 	case sysStreamByCategory:
 		if rec.Revision == 0 && c != "" {
 			stream, typ, data = "$category-"+c, "$@", rec.Stream
+		}
+	case sysByCorrelationID:
+		var meta map[string]any
+		if rec.Type != "$>" && json.Unmarshal(rec.Meta, &meta) == nil {
+			if id, ok := meta["$correlationId"].(string); ok {
+				stream, typ, data = "$bc-"+id, "$>", fmt.Sprintf("%d@%s", rec.Revision, rec.Stream)
+				created := time.Unix(0, rec.Created*100).UTC()
+				extra = map[string]any{"$eventTimestamp": created.Format("2006-01-02T15:04:05.000000Z")}
+			}
 		}
 	}
 	if stream != "" {

@@ -572,7 +572,7 @@ func TestSystemProjections(t *testing.T) {
 		assert.Equal(t, "Running", p.Status, p.Name)
 		assert.Equal(t, "Continuous", p.Mode, p.Name)
 	}
-	assert.ElementsMatch(t, []string{"$by_category", "$by_event_type", "$streams", "$stream_by_category"}, names)
+	assert.Equal(t, []string{"$streams", "$stream_by_category", "$by_category", "$by_event_type", "$by_correlation_id"}, names)
 
 	cat := "cart" + strings.ReplaceAll(uuid.NewString(), "-", "")
 	s1, s2 := cat+"-1", cat+"-2"
@@ -599,6 +599,13 @@ func TestSystemProjections(t *testing.T) {
 	assert.Equal(t, []string{"$> 0@" + s1, "$> 1@" + s1, "$> 0@" + s2}, linkData("$ce-"+cat, 3))
 	assert.Equal(t, []string{"$> 0@" + s1, "$> 1@" + s1, "$> 0@" + s2}, linkData("$et-"+typ, 3))
 	assert.Equal(t, []string{"$@ " + s1, "$@ " + s2}, linkData("$category-"+cat, 2))
+	corr := uuid.NewString()
+	withCorr := ev("Correlated", `{}`)
+	withCorr.Metadata = []byte(fmt.Sprintf(`{"$correlationId":%q}`, corr))
+	_, err = e.c.AppendToStream(ctx, s2, esdb.AppendToStreamOptions{}, withCorr)
+	require.NoError(t, err)
+	bc := linkData("$bc-"+corr, 1)
+	assert.Equal(t, []string{"$> 1@" + s2}, bc)
 	streamsLinks := linkData("$streams", 2)
 	assert.Contains(t, streamsLinks, "$> 0@"+s1)
 	assert.Contains(t, streamsLinks, "$> 0@"+s2)
@@ -609,8 +616,8 @@ func TestSystemProjections(t *testing.T) {
 	q := fmt.Sprintf(`fromStream("$ce-%s").when({ $init: function () { return { streams: [] }; },
 	$any: function (s, e) { s.streams.push(e.streamId + "/" + e.sequenceNumber); } })`, cat)
 	require.NoError(t, e.pc.Create(ctx, name, q, esdb.CreateProjectionOptions{}))
-	waitStatus(t, e, name, processedAtLeast(3))
-	assert.JSONEq(t, fmt.Sprintf(`{"streams":["%s/0","%s/1","%s/0"]}`, s1, s1, s2), stateOf(t, e, name, "", false))
+	waitStatus(t, e, name, processedAtLeast(4))
+	assert.JSONEq(t, fmt.Sprintf(`{"streams":["%s/0","%s/1","%s/0","%s/1"]}`, s1, s1, s2, s2), stateOf(t, e, name, "", false))
 }
 
 func TestProjectionRestartSubsystemKeepsProgress(t *testing.T) {
@@ -697,7 +704,7 @@ func TestProjectionInitialState(t *testing.T) {
 
 	// No name asks for every projection's statistics.
 	list := statistics(t, e, &projections.StatisticsReq_Options{Mode: &projections.StatisticsReq_Options_Name{}})
-	assert.Len(t, list, 5)
+	assert.Len(t, list, 6)
 }
 
 // BenchmarkProjectionCatchUp measures a counting projection catching up
