@@ -116,10 +116,19 @@ func (f *Follower) Err() error {
 	return f.lastErr
 }
 
+// statusHeadTimeout bounds Status's read of the upstream's head, so that a
+// status report answers at once while the upstream is down or unreachable
+// (a remote source retries for longer than a status call waits), with the
+// last head read.
+const statusHeadTimeout = time.Second
+
 // Status reports the follower's progress. It reads the upstream's head with
-// ctx (falling back on the last head read when that fails).
+// ctx, for at most statusHeadTimeout (falling back on the last head read
+// when that fails).
 func (f *Follower) Status(ctx context.Context) Status {
-	head, ok, err := f.cfg.Source.MaxNotificationID(ctx)
+	hctx, cancel := context.WithTimeout(ctx, statusHeadTimeout)
+	head, ok, err := f.cfg.Source.MaxNotificationID(hctx)
+	cancel()
 	if err == nil {
 		f.setHead(head, ok)
 	}
