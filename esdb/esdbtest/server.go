@@ -93,6 +93,7 @@ type Server struct {
 	log    *slog.Logger
 	caPEM  []byte
 	caFile string
+	cert   *tls.Certificate // the server certificate, with WithTLS
 	tmpDir string
 	// ctx ends when the server closes, ending every subscription.
 	ctx    context.Context
@@ -106,6 +107,30 @@ type Server struct {
 // NewServer starts a server listening on 127.0.0.1 (a free port unless
 // [WithAddr] says otherwise). It is ready for clients when it returns.
 func NewServer(opts ...Option) (*Server, error) {
+	s, err := newCore(opts)
+	if err != nil {
+		return nil, err
+	}
+	s.grpc = s.newGRPC(&gossipServer{srv: s}, nil, nil)
+	lis, err := net.Listen("tcp", s.cfg.addr)
+	if err != nil {
+		s.closeCore()
+		return nil, fmt.Errorf("esdbtest: listen: %w", err)
+	}
+	s.lis = lis
+	go func() {
+		defer close(s.done)
+		if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.log.Error("esdbtest: serve", "err", err)
+		}
+	}()
+	s.log.Info("esdbtest: listening", "addr", lis.Addr().String(), "tls", s.cfg.tls, "data", s.cfg.dataDir)
+	return s, nil
+}
+
+// newCore builds what the nodes of a server or a cluster share: the log,
+// the persistent subscriptions, the projections and the TLS certificate.
+func newCore(opts []Option) (*Server, error) {
 	cfg := config{addr: "127.0.0.1:0"}
 	for _, o := range opts {
 		o(&cfg)
@@ -130,49 +155,48 @@ func NewServer(opts ...Option) (*Server, error) {
 	}
 	s.subs = newPersistentSubs(s)
 	s.subs.load()
-
-	sopts := append(transportOptions(),
-		grpc.ChainUnaryInterceptor(s.unaryCall, s.unaryAuth),
-		grpc.ChainStreamInterceptor(s.streamCall, s.streamAuth),
-	)
 	if cfg.tls {
 		cert, err := s.makeTLS()
 		if err != nil {
 			s.closeStore()
+			s.removeTmp()
 			return nil, fmt.Errorf("esdbtest: tls: %w", err)
 		}
+		s.cert = &cert
+	}
+	if cfg.projections != ProjectionsNone {
+		s.proj = newProjectionManager(s, cfg.projections)
+	}
+	return s, nil
+}
+
+// newGRPC builds a gRPC server for the core's services, with gs as its
+// gossip; the interceptors (if any) run after authentication.
+func (s *Server) newGRPC(gs gossip.GossipServer, unary grpc.UnaryServerInterceptor, stream grpc.StreamServerInterceptor) *grpc.Server {
+	unaries := []grpc.UnaryServerInterceptor{s.unaryCall, s.unaryAuth}
+	streamers := []grpc.StreamServerInterceptor{s.streamCall, s.streamAuth}
+	if unary != nil {
+		unaries = append(unaries, unary)
+	}
+	if stream != nil {
+		streamers = append(streamers, stream)
+	}
+	sopts := append(transportOptions(), grpc.ChainUnaryInterceptor(unaries...), grpc.ChainStreamInterceptor(streamers...))
+	if s.cert != nil {
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(&tls.Config{
-			Certificates: []tls.Certificate{cert},
+			Certificates: []tls.Certificate{*s.cert},
 			MinVersion:   tls.VersionTLS12,
 		})))
 	}
-	s.grpc = grpc.NewServer(sopts...)
-	streams.RegisterStreamsServer(s.grpc, &streamsServer{srv: s})
-	persistent.RegisterPersistentSubscriptionsServer(s.grpc, &persistentServer{srv: s})
-	serverfeatures.RegisterServerFeaturesServer(s.grpc, &featuresServer{projections: cfg.projections != ProjectionsNone})
-	gossip.RegisterGossipServer(s.grpc, &gossipServer{srv: s})
-
-	lis, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		s.closeStore()
-		s.removeTmp()
-		return nil, fmt.Errorf("esdbtest: listen: %w", err)
+	g := grpc.NewServer(sopts...)
+	streams.RegisterStreamsServer(g, &streamsServer{srv: s})
+	persistent.RegisterPersistentSubscriptionsServer(g, &persistentServer{srv: s})
+	serverfeatures.RegisterServerFeaturesServer(g, &featuresServer{projections: s.cfg.projections != ProjectionsNone})
+	gossip.RegisterGossipServer(g, gs)
+	if s.proj != nil {
+		projections.RegisterProjectionsServer(g, &projectionsServer{m: s.proj})
 	}
-	s.lis = lis
-	// Projections start once the server can serve (before Serve, as
-	// services must be registered first).
-	if cfg.projections != ProjectionsNone {
-		s.proj = newProjectionManager(s, cfg.projections)
-		projections.RegisterProjectionsServer(s.grpc, &projectionsServer{m: s.proj})
-	}
-	go func() {
-		defer close(s.done)
-		if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			s.log.Error("esdbtest: serve", "err", err)
-		}
-	}()
-	s.log.Info("esdbtest: listening", "addr", lis.Addr().String(), "tls", cfg.tls, "data", cfg.dataDir)
-	return s, nil
+	return g
 }
 
 // transportOptions are the server's gRPC options apart from credentials
@@ -243,26 +267,38 @@ func (s *Server) CAFile() string { return s.caFile }
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
-		stopped := make(chan struct{})
-		go func() {
-			s.grpc.GracefulStop()
-			close(stopped)
-		}()
-		select {
-		case <-stopped:
-		case <-time.After(2 * time.Second):
-			// Clients may hold streams open; do not wait for them forever.
-			s.grpc.Stop()
-			<-stopped
-		}
+		stopGRPC(s.grpc)
 		<-s.done
-		if s.proj != nil {
-			s.proj.close()
-		}
-		s.closeErr = s.closeStore()
-		s.removeTmp()
+		s.closeErr = s.closeCore()
 	})
 	return s.closeErr
+}
+
+// stopGRPC stops g gracefully, or at once when clients still hold streams
+// open after two seconds.
+func stopGRPC(g *grpc.Server) {
+	stopped := make(chan struct{})
+	go func() {
+		g.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		g.Stop()
+		<-stopped
+	}
+}
+
+// closeCore stops the projections and closes the log.
+func (s *Server) closeCore() error {
+	s.cancel()
+	if s.proj != nil {
+		s.proj.close()
+	}
+	err := s.closeStore()
+	s.removeTmp()
+	return err
 }
 
 func (s *Server) closeStore() error {
