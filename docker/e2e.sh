@@ -35,6 +35,7 @@ project="e2e-$(date +%s)-$$"
 work=$(mktemp -d "${TMPDIR:-/tmp}/eventsourcing-e2e.XXXXXX")
 topic=eventsourcing_grpc.example
 placed=0
+detail=
 faults=0
 
 log() { printf 'e2e [%3ds] %s\n' $((SECONDS - start)) "$*"; }
@@ -86,7 +87,7 @@ until_true() {
 	shift 2
 	local end=$((SECONDS + limit))
 	until "$@"; do
-		[ "$SECONDS" -lt "$end" ] || fail "$what: not so after ${limit} s"
+		[ "$SECONDS" -lt "$end" ] || fail "$what: not so after ${limit} s${detail:+ ($detail)}"
 		sleep 0.5
 	done
 }
@@ -171,6 +172,7 @@ count() {
 # each kind (more than that is a duplicate, reported at once).
 logs_done() {
 	local pair kind svc got
+	detail=
 	for pair in orders:Order.Created orders:Order.Reserved orders:Order.Paid \
 		reservations:Reservation.Created payments:Payment.Created; do
 		svc=${pair%%:*} kind=${pair#*:}
@@ -178,8 +180,10 @@ logs_done() {
 		read -r n distinct <<<"$got"
 		[ "$distinct" -le "$placed" ] || fail "$kind: $distinct aggregates, but $placed orders were placed"
 		[ "$n" -eq "$distinct" ] || fail "$kind: $n events for $distinct aggregates: duplicated"
+		detail+="${detail:+, }$kind $n"
 		[ "$n" -eq "$placed" ] || return 1
 	done
+	detail=
 }
 
 summary_done() {
@@ -187,6 +191,7 @@ summary_done() {
 	a=$(addr orderssummary) || return 1
 	for q in CountCreated CountReserved CountPaid; do
 		v=$(esg call "$a" "$q" 2>/dev/null) || return 1
+		detail="$q $v"
 		[ "$v" -le "$placed" ] || fail "$q says $v, but $placed orders were placed"
 		[ "$v" -eq "$placed" ] || return 1
 	done
@@ -197,7 +202,8 @@ summary_done() {
 live() {
 	local a out
 	a=$(addr "$1") || return 1
-	out=$(esg status "$a" 2>&1) || return 1
+	out=$(esg status "$a" 2>&1) || { detail="status $1: $(head -1 <<<"$out" | cut -c1-120)"; return 1; }
+	detail="$1: $(grep ' upstream ' <<<"$out" | grep -o 'upstream [A-Za-z]* state "[a-z ]*"' | tr '\n' ' ')"
 	[ "$(grep -c ' upstream ' <<<"$out")" -eq "$2" ] || return 1
 	! grep ' upstream ' <<<"$out" | grep -qv 'state "live"'
 }
@@ -205,6 +211,7 @@ all_live() { live orders 2 && live reservations 1 && live payments 1 && live ord
 
 # check WHAT: the exactly-once checks, bounded.
 check() {
+	detail=
 	until_true 180 "$1: each of $placed orders created, reserved and paid once" logs_done
 	# The ids returned to the calls are the orders that were paid.
 	esg notifications "$(addr orders)" -topic "$topic:Order.Paid" -limit 1000 |
@@ -260,6 +267,8 @@ in_background 50
 docker kill "$(container reservations)" >/dev/null
 log "fault 1: killed reservations mid-stream"
 sleep 2
+# Status answers meanwhile (what it says depends on how far Orders got).
+log "fault 1: $(esg status "$(addr orders)" 2>&1 | grep -o 'upstream Reservations state "[a-z ]*"' || echo "status of Orders did not answer")"
 docker start "$(container reservations)" >/dev/null
 wait_background
 until_true 60 "reservations is healthy again" healthy reservations
