@@ -21,6 +21,7 @@ type config struct {
 	data        string
 	verbose     bool
 	projections esdbtest.ProjectionsMode
+	cluster     int // -cluster: the number of nodes (0 or 1: a single node)
 }
 
 // tlsOn reports whether the node serves TLS.

@@ -5,7 +5,15 @@
 //	esdb-emulator -addr 127.0.0.1:2113                 # insecure, in memory
 //	esdb-emulator -tls -users admin:changeit -data ./d # TLS (generated CA), auth, on disk
 //	esdb-emulator -cert node.crt -key node.key -ca ca  # TLS with given certificates
+//	esdb-emulator -cluster 3 [-tls]                    # three nodes on 2113-2115 over one log
 //	esdb-emulator health [-addr 127.0.0.1:2113]        # exit 0 when the node serves, else 1
+//
+// With -cluster N the emulator runs N nodes over one shared log, on the
+// port of -addr and the following ones, and prints a connection string
+// naming them all as gossip seeds. Gossip reports the leader and the
+// followers; followers answer NotLeader as EventStoreDB's do. SIGUSR1
+// kills the leader (another node is elected while a majority lives) and
+// SIGUSR2 restarts the killed nodes as followers.
 //
 // Every flag can also be set by the environment variable EventStoreDB reads
 // for the same setting, so that a container started with EventStoreDB's
@@ -22,7 +30,7 @@
 //	EVENTSTORE_DEFAULT_OPS_PASSWORD            ..._OPS_PASSWORD; the one not given is "changeit")
 //	EVENTSTORE_LOG_LEVEL                       Verbose or Debug: -v
 //	EVENTSTORE_RUN_PROJECTIONS                 -run-projections: None, System or All
-//	EVENTSTORE_CLUSTER_SIZE                    must be 1: the emulator is a single node
+//	EVENTSTORE_CLUSTER_SIZE                    must be 1: run a cluster with -cluster
 //
 // Other EVENTSTORE_* variables are reported once and ignored. The node
 // prints its connection string and stops gracefully on SIGINT or SIGTERM
@@ -101,7 +109,11 @@ func (c *config) parseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&c.data, "data", c.data, "directory that keeps the log across restarts (default: memory only)")
 	fs.BoolVar(&c.verbose, "v", c.verbose, "debug logging")
 	c.projectionFlags(fs)
+	c.clusterFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := c.checkCluster(); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -144,6 +156,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		opts = append(opts, esdbtest.WithDataDir(cfg.data))
 	}
 
+	if cfg.cluster > 1 {
+		return serveCluster(ctx, cfg, opts, logger, stdout)
+	}
 	srv, err := esdbtest.NewServer(opts...)
 	if err != nil {
 		return err
