@@ -13,8 +13,8 @@
 // subscriptions, server features and gossip (so esdb+discover:// works),
 // and, with [WithProjections], the Projections service with JavaScript
 // projections and the system projections. Errors carry the server's status
-// codes, messages and trailers. What it does not implement (clusters, ACLs,
-// among others) is listed in docs/eventstoredb.md. It keeps one ordered log
+// codes, messages and trailers. What it does not implement (replication,
+// ACLs, among others) is listed in docs/eventstoredb.md. It keeps one ordered log
 // whose positions (commit = prepare) step like byte offsets, so they are
 // strictly increasing but not contiguous, as on a real node.
 //
@@ -32,4 +32,14 @@
 // address ([WithAddr]) and projections ([WithProjections]); a logger at
 // debug level ([WithLogger]) logs every call. The cmd/esdb-emulator binary serves the same server for other
 // processes and languages.
+//
+// [StartCluster] and [NewCluster] run a cluster instead: several nodes,
+// each on its own port, over one shared log, whose gossip reports a leader
+// and followers, whose followers answer NotLeader as the server's do, and
+// whose leader can be killed ([Cluster.KillLeader]) so that another is
+// elected, for failover tests:
+//
+//	c := esdbtest.StartCluster(t, 3)
+//	cfg, _ := esdb.ParseConnectionString(c.URI()) // every node as a gossip seed
+//	c.KillLeader()
 package esdbtest
