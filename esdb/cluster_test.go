@@ -233,6 +233,33 @@ func TestClusterLeaderKilledUnderSubscription(t *testing.T) {
 	requireNoMore(t, sub)
 }
 
+// A follower that answers NotLeader (as to clients that send
+// requires-leader): the module's call is repeated once, on the leader the
+// client has moved to, and a subscription opens there too.
+func TestClusterNotLeaderRetried(t *testing.T) {
+	cl := esdbtest.StartCluster(t, 3)
+	cl.SetRequiresLeader(true)
+	ctx := clusterCtx(t)
+	r := clusterApp(t, cl.URI()+"&nodePreference=follower")
+	id := uuid.NewString()
+	_, err := r.InsertEvents(ctx, []recorder.StoredEvent{{OriginatorID: id, Topic: "t", State: []byte("x")}})
+	require.NoError(t, err, "retried on the leader")
+	var followerCalls int64
+	for _, f := range cl.Followers() {
+		followerCalls += f.Calls()
+	}
+	assert.Equal(t, int64(1), followerCalls, "one call answered NotLeader")
+	assert.Equal(t, int64(1), cl.Leader().Calls(), "then the append on the leader")
+
+	r2 := clusterApp(t, cl.URI()+"&nodePreference=follower")
+	sub, err := r2.Subscribe(ctx, nil, nil)
+	require.NoError(t, err, "the subscription opens on the leader")
+	t.Cleanup(func() { _ = sub.Close() })
+	note, err := sub.Next(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, id, note.OriginatorID)
+}
+
 // TLS on every node with one CA: the module verifies each node with the
 // cluster's CA, through a failover.
 func TestClusterTLS(t *testing.T) {

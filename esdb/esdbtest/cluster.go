@@ -53,6 +53,8 @@ type Cluster struct {
 	mu     sync.Mutex
 	leader *Node // nil while no majority is alive
 
+	requireLeader atomic.Bool // every call is taken as sent with requires-leader
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -171,6 +173,14 @@ func (c *Cluster) KillLeader() (*Node, error) {
 	l.Kill()
 	return l, nil
 }
+
+// SetRequiresLeader makes the followers treat every call as sent with the
+// header "requires-leader: true" (on) or read the header (off, the
+// default). Clients that send the header whenever they prefer the leader
+// (the .NET client, by default) see followers this way; the Go client v4
+// never sends it, so this is how a test makes its writes on a follower
+// answer NotLeader.
+func (c *Cluster) SetRequiresLeader(on bool) { c.requireLeader.Store(on) }
 
 // URI is a connection string naming every node as a gossip seed, so that
 // the client discovers the cluster and picks a node by its node
@@ -439,16 +449,17 @@ func (n *Node) admit(ctx context.Context, method string) (metadata.MD, error) {
 	if state == gossip.MemberInfo_Leader {
 		return nil, nil
 	}
+	needLeader := c.requireLeader.Load() || requiresLeader(ctx)
 	switch class {
 	case writeCall:
 		if leader == nil {
 			return nil, errNotReady
 		}
-		if !requiresLeader(ctx) {
+		if !needLeader {
 			return nil, nil
 		}
 	case readCall:
-		if !requiresLeader(ctx) {
+		if !needLeader {
 			return nil, nil
 		}
 	case leaderOnly:

@@ -213,6 +213,20 @@ func TestClusterClientFollowsNotLeader(t *testing.T) {
 	assert.Greater(t, c.Leader().Calls(), leaderCalls, "the client now talks to the leader")
 }
 
+func TestClusterSetRequiresLeader(t *testing.T) {
+	c := esdbtest.StartCluster(t, 3)
+	c.SetRequiresLeader(true)
+	conn := dialNode(t, c.Followers()[0], nil)
+	ctx := ctxT(t)
+	_, tr, err := appendRaw(ctx, conn, streamName())
+	assertNotLeader(t, err, tr, c.Leader())
+	_, tr, err = readRaw(ctx, conn, streamName())
+	assertNotLeader(t, err, tr, c.Leader())
+	c.SetRequiresLeader(false)
+	_, _, err = appendRaw(ctx, conn, streamName())
+	require.NoError(t, err)
+}
+
 func TestClusterKillLeader(t *testing.T) {
 	c := esdbtest.StartCluster(t, 3)
 	nodes := c.Nodes()
