@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/esdb"
 	"github.com/eventsourcing-go/eventsourcing/esdb/esdbtest"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
@@ -199,7 +202,12 @@ func TestClusterLeaderKilledUnderWrites(t *testing.T) {
 func TestClusterLeaderKilledUnderSubscription(t *testing.T) {
 	cl := esdbtest.StartCluster(t, 3)
 	ctx := clusterCtx(t)
-	r := clusterApp(t, cl.URI())
+	logs := &afterValues{}
+	f, err := esdb.OpenConfig(ctx, esdb.Config{URI: cl.URI(), Name: "app", Logger: slog.New(logs)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = f.Close() })
+	r, err := f.ApplicationRecorder(ctx)
+	require.NoError(t, err)
 	sub, err := r.Subscribe(ctx, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sub.Close() })
@@ -231,48 +239,38 @@ func TestClusterLeaderKilledUnderSubscription(t *testing.T) {
 	receive(20)
 	assert.Equal(t, want, got, "every event once, in order")
 	requireNoMore(t, sub)
-}
-
-// A follower that answers NotLeader (as to clients that send
-// requires-leader): the module's call is repeated once, on the leader the
-// client has moved to, and a subscription opens there too.
-func TestClusterNotLeaderRetried(t *testing.T) {
-	cl := esdbtest.StartCluster(t, 3)
-	cl.SetRequiresLeader(true)
-	ctx := clusterCtx(t)
-	r := clusterApp(t, cl.URI()+"&nodePreference=follower")
-	id := uuid.NewString()
-	_, err := r.InsertEvents(ctx, []recorder.StoredEvent{{OriginatorID: id, Topic: "t", State: []byte("x")}})
-	require.NoError(t, err, "retried on the leader")
-	var followerCalls int64
-	for _, f := range cl.Followers() {
-		followerCalls += f.Calls()
+	afters := logs.all()
+	require.NotEmpty(t, afters, "resubscriptions are logged")
+	for _, a := range afters {
+		assert.Regexp(t, `^\d+$`, a, "the log names the position it resubscribes after")
 	}
-	assert.Equal(t, int64(1), followerCalls, "one call answered NotLeader")
-	assert.Equal(t, int64(1), cl.Leader().Calls(), "then the append on the leader")
-
-	r2 := clusterApp(t, cl.URI()+"&nodePreference=follower")
-	sub, err := r2.Subscribe(ctx, nil, nil)
-	require.NoError(t, err, "the subscription opens on the leader")
-	t.Cleanup(func() { _ = sub.Close() })
-	note, err := sub.Next(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, id, note.OriginatorID)
 }
 
-// TLS on every node with one CA: the module verifies each node with the
-// cluster's CA, through a failover.
-func TestClusterTLS(t *testing.T) {
-	cl := esdbtest.StartCluster(t, 3, esdbtest.WithTLS())
-	ctx := clusterCtx(t)
-	f := openOn(t, "app", cl.URI(), map[string]string{"EVENTSTOREDB_ROOT_CERTIFICATES": string(cl.CACertPEM())})
-	t.Cleanup(func() { _ = f.Close() })
-	r, err := f.ApplicationRecorder(ctx)
-	require.NoError(t, err)
-	a, b := uuid.NewString(), uuid.NewString()
-	require.NoError(t, writeOnce(ctx, r, a))
-	_, err = cl.KillLeader()
-	require.NoError(t, err)
-	require.NoError(t, writeOnce(ctx, r, b))
-	assert.Equal(t, []string{a, b}, allOriginators(ctx, t, r))
+// afterValues is a log handler that keeps the "after" attribute of every
+// record, the position a subscription resubscribes after.
+type afterValues struct {
+	mu     sync.Mutex
+	values []string
+}
+
+func (h *afterValues) Enabled(context.Context, slog.Level) bool { return true }
+func (h *afterValues) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *afterValues) WithGroup(string) slog.Handler            { return h }
+
+func (h *afterValues) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "after" {
+			h.mu.Lock()
+			h.values = append(h.values, a.Value.String())
+			h.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (h *afterValues) all() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.values...)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -148,7 +149,7 @@ func (s *Subscription) pump(ctx context.Context, sub *esdbclient.Subscription, f
 		}
 		// Reopen after the last position delivered, with a capped backoff.
 		for {
-			s.f.log.Warn("catch-up subscription dropped; resubscribing", "err", dropped, "after", last)
+			s.f.log.Warn("catch-up subscription dropped; resubscribing", "err", dropped, "after", positionText(last))
 			if !sleep(ctx, backoff) {
 				return
 			}
@@ -168,6 +169,15 @@ func (s *Subscription) pump(ctx context.Context, sub *esdbclient.Subscription, f
 			dropped = err
 		}
 	}
+}
+
+// positionText is a position for the log: the number, or "start" when
+// nothing was delivered yet.
+func positionText(p *uint64) string {
+	if p == nil {
+		return "start"
+	}
+	return strconv.FormatUint(*p, 10)
 }
 
 // receive forwards one subscription's events until it drops, and returns why.
