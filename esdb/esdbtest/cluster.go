@@ -213,19 +213,24 @@ func (c *Cluster) CAFile() string { return c.core.caFile }
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
 		c.core.cancel() // ends subscriptions, so graceful stops are quick
+		type front struct {
+			g    *grpc.Server
+			done chan struct{}
+		}
 		c.mu.Lock()
-		var stops []*Node
+		var fronts []front
 		for _, n := range c.nodes {
 			if n.grpc != nil {
-				stops = append(stops, n)
+				fronts = append(fronts, front{n.grpc, n.done})
+				n.grpc = nil
 			}
 			n.alive = false
 		}
 		c.leader = nil
 		c.mu.Unlock()
-		for _, n := range stops {
-			stopGRPC(n.grpc)
-			<-n.done
+		for _, f := range fronts {
+			stopGRPC(f.g)
+			<-f.done
 		}
 		c.closeErr = c.core.closeCore()
 	})

@@ -303,3 +303,21 @@ func TestClusterTLS(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, c.Leader().Calls())
 }
+
+// Kills and Close may race (a test's cleanup while a helper kills nodes).
+func TestClusterCloseWhileKilling(t *testing.T) {
+	c, err := esdbtest.NewCluster(3)
+	require.NoError(t, err)
+	nodes := c.Nodes()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, n := range nodes {
+			n.Kill()
+		}
+	}()
+	require.NoError(t, c.Close())
+	<-done
+	require.NoError(t, c.Close(), "Close is idempotent")
+	require.Error(t, nodes[0].Restart(), "a closed cluster does not restart nodes")
+}
