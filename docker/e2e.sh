@@ -94,8 +94,10 @@ until_true() {
 
 # --- build -------------------------------------------------------------------
 
+# ESDB_IMAGE (and ESDB_DATA, see docker-compose.yml) run another node.
 tag=${E2E_IMAGE_TAG:-latest}
-export GRPC_IMAGE="eventsourcing-grpc:$tag" ESDB_IMAGE="esdb-emulator:$tag"
+emulator="esdb-emulator:$tag"
+export GRPC_IMAGE="eventsourcing-grpc:$tag" ESDB_IMAGE="${ESDB_IMAGE:-$emulator}"
 if [ "${E2E_BUILD:-1}" != 0 ]; then
 	log "building the images (make images IMAGE_TAG=$tag)"
 	make --no-print-directory images IMAGE_TAG="$tag" >"$work/images.log" 2>&1 || {
@@ -103,7 +105,7 @@ if [ "${E2E_BUILD:-1}" != 0 ]; then
 		fail "make images"
 	}
 fi
-for image in "$GRPC_IMAGE" "$ESDB_IMAGE"; do
+for image in "$GRPC_IMAGE" "$emulator" "$ESDB_IMAGE"; do
 	docker image inspect "$image" >/dev/null 2>&1 || fail "no image $image (run make images)"
 done
 bin="$work/eventsourcing-grpc"
@@ -311,7 +313,7 @@ in_background 50
 old_ip=$(ip_of "$payments")
 docker network disconnect "$net" "$payments"
 log "fault 4: payments ($old_ip) disconnected from the network"
-placeholder=$(docker run -d --rm --network "$net" -e EVENTSTORE_MEM_DB=true --label "e2e=$project" "$ESDB_IMAGE")
+placeholder=$(docker run -d --rm --network "$net" -e EVENTSTORE_MEM_DB=true --label "e2e=$project" "$emulator")
 sleep 5
 docker network connect --alias payments "$net" "$payments"
 docker rm -f "$placeholder" >/dev/null
