@@ -376,15 +376,32 @@ func (a *Application) SaveBatch(ctx context.Context, b Batch) ([]Recording, erro
 	if a == nil {
 		return nil, fmt.Errorf("save: %w", ErrNotConstructed)
 	}
-	recs, err := a.collect(b)
+	n := len(b.Events)
+	for _, r := range b.Roots {
+		if !isNilRoot(r) {
+			n += len(r.aggregate().pending)
+		}
+	}
+	if n == 0 && b.Tracking == nil {
+		return nil, nil
+	}
+	var (
+		recs   []Recording
+		stored []recorder.StoredEvent
+		buf    []byte // the batch's states, one after another
+	)
+	if n == 1 {
+		one := new(saveOne)
+		recs, stored, buf = one.rec[:0:1], one.stored[:], one.buf[:0]
+	} else {
+		recs = make([]Recording, 0, n)
+		stored = make([]recorder.StoredEvent, n)
+		buf = make([]byte, 0, n*stateSizeGuess)
+	}
+	recs, err := a.collect(recs, b)
 	if err != nil {
 		return nil, err
 	}
-	if len(recs) == 0 && b.Tracking == nil {
-		return nil, nil
-	}
-	stored := make([]recorder.StoredEvent, len(recs))
-	buf := make([]byte, 0, len(recs)*stateSizeGuess) // the batch's states, one after another
 	for i := range recs {
 		if stored[i], buf, err = a.mapper.fromEvent(buf, recs[i].Event); err != nil {
 			return nil, fmt.Errorf("save: %w", err)
@@ -430,16 +447,18 @@ func (a *Application) SaveBatch(ctx context.Context, b Batch) ([]Recording, erro
 	return recs, errors.Join(errs...)
 }
 
-// collect gathers the batch's events, giving creation events their
-// aggregate type's topic, as recordings still without notification ids.
-func (a *Application) collect(b Batch) ([]Recording, error) {
-	n := len(b.Events)
-	for _, r := range b.Roots {
-		if !isNilRoot(r) {
-			n += len(r.aggregate().pending)
-		}
-	}
-	events := make([]Recording, 0, n)
+// saveOne is what a save of one event needs, in one allocation instead of
+// three: the recording returned, the stored event and room for its state.
+type saveOne struct {
+	rec    [1]Recording
+	stored [1]recorder.StoredEvent
+	buf    [stateSizeGuess]byte
+}
+
+// collect gathers the batch's events into events (empty, with room for
+// them all), giving creation events their aggregate type's topic, as
+// recordings still without notification ids.
+func (a *Application) collect(events []Recording, b Batch) ([]Recording, error) {
 	for _, r := range b.Roots {
 		if isNilRoot(r) {
 			continue
