@@ -6,7 +6,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 1s
 PKGS        ?= ./...
 
-.PHONY: FORCE ssl pg-hint all test test-short bench lint fmt vet run emulator proto build clean
+.PHONY: FORCE ssl pg-hint all test test-short bench fuzz lint fmt vet run emulator proto build clean
 
 all: lint test
 
@@ -35,6 +35,22 @@ lint: vet
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+## fuzz: every fuzz target for FUZZTIME each, one after the other (go test
+## runs one target per package at a time). Seeds live in testdata/fuzz/.
+FUZZTIME    ?= 30s
+FUZZTARGETS ?= \
+	.:FuzzMapperToEvent .:FuzzMapperTampered .:FuzzCodecRoundTrip .:FuzzCodecDecode \
+	./grpcapp:FuzzDecodeArgs \
+	./esdb/esdbtest:FuzzAppendFrameDecode ./esdb/esdbtest:FuzzAppendFrameMatchesProto ./esdb/esdbtest:FuzzFilter \
+	./esdb:FuzzParseConfig ./recorder/sqlite:FuzzParseConfig ./recorder/postgres:FuzzParseConfig \
+	./recorder:FuzzEnv ./recorder:FuzzMatchTopic
+fuzz:
+	@set -e; for t in $(FUZZTARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "== $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 ## bench: every backend and the gRPC layer, beside the raw substrate (events/s).
 bench:
