@@ -17,7 +17,12 @@ import (
 // of a boxed value, as long as the value is never written again: arena
 // elements are decoded once, then handed out, and the arena never returns
 // them again. The interface keeps the whole slice alive, which is why a run
-// is carved into chunks of at most maxArena events.
+// is carved into chunks of at most 16 events (see arenaSizes).
+//
+// What it earns, measured against boxing with reflect.Value.Interface
+// (BenchmarkGet, a 10-event aggregate, six interleaved runs on a loaded
+// 2-core machine): 31 → 21 allocations and 3,056 → 2,896 bytes per get,
+// and 7% less CPU per get (10.4 → 9.7 µs of process CPU, collector included).
 
 // arenaSizes are the lengths of the arrays a run is carved into, each twice
 // the one before; the largest bounds how many payloads share one allocation,
