@@ -73,13 +73,12 @@ type Runner struct {
 	env  map[string]string
 	opts runnerOptions
 
-	mu      sync.Mutex
-	started bool
-	stopped bool
-	addrs   map[string]string
-	servers map[string]*Server
-	procs   []*subprocess
-	clients map[string]*Client
+	mu       sync.Mutex
+	haltOnce sync.Once
+	addrs    map[string]string
+	servers  map[string]*Server
+	procs    []*subprocess
+	clients  map[string]*Client
 
 	// lc is the runner's lifecycle: start once, the first error, Stop.
 	lc lifecycle.Lifecycle
@@ -129,9 +128,6 @@ func (r *Runner) Start(ctx context.Context) error {
 		}
 		return system.ErrRunnerAlreadyStarted
 	}
-	r.mu.Lock()
-	r.started = true
-	r.mu.Unlock()
 	if err := r.start(ctx); err != nil {
 		return errors.Join(err, r.Stop())
 	}
@@ -318,10 +314,7 @@ func (r *Runner) spawn(name string) error {
 	go func() {
 		err := cmd.Wait()
 		close(p.exited)
-		r.mu.Lock()
-		stopping := r.stopped
-		r.mu.Unlock()
-		if !stopping {
+		if !r.lc.Stopping() {
 			if err == nil {
 				err = errors.New("exited")
 			}
@@ -362,7 +355,7 @@ func (r *Runner) Wait(ctx context.Context) error {
 func (r *Runner) Client(name string) (*Client, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.started || r.stopped {
+	if !r.lc.Started() || r.lc.Stopping() {
 		return nil, system.ErrRunnerNotStarted
 	}
 	c, ok := r.clients[name]
@@ -399,7 +392,7 @@ func GetProxy[A any](r *Runner) (*AppProxy, error) {
 func (r *Runner) App(name string) (system.Application, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.started || r.stopped {
+	if !r.lc.Started() || r.lc.Stopping() {
 		return nil, system.ErrRunnerNotStarted
 	}
 	s, ok := r.servers[name]
@@ -417,7 +410,7 @@ func (r *Runner) App(name string) (system.Application, error) {
 func (r *Runner) Apps() []system.Application {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.started {
+	if !r.lc.Started() {
 		return nil
 	}
 	apps := []system.Application{}
@@ -433,13 +426,7 @@ func (r *Runner) Apps() []system.Application {
 // applications) and terminates the subprocesses (SIGTERM, then SIGKILL after
 // 10 s). It is idempotent and returns the first error of the run.
 func (r *Runner) Stop() error {
-	r.mu.Lock()
-	first := !r.stopped
-	r.stopped = true
-	r.mu.Unlock()
-	if first {
-		r.lc.OnStop(r.halt)
-	}
+	r.haltOnce.Do(func() { r.lc.OnStop(r.halt) })
 	return r.lc.Stop(r.opts.stopTimeout + time.Second)
 }
 
