@@ -365,15 +365,22 @@ func (f *Follower) CatchUp(ctx context.Context) (int, error) {
 	}
 	handled := 0
 	lastLog, logPos, logCount := time.Now(), f.done, f.processed.Load()
-	for {
-		// The head is read before the page: when the page comes back
-		// short, every wanted notification up to the head has been seen,
-		// so the head is a position the follower may record.
-		head, hasHead, err := f.cfg.Source.MaxNotificationID(ctx)
-		if err != nil {
-			return handled, f.sourceErr("read head", err)
+	filtered := len(f.cfg.Topics) > 0
+	for first := true; ; first = false {
+		// A filtered follower reads the head before each page: when the
+		// page comes back short, every wanted notification up to the head
+		// has been seen, so the head is a position it may record. Without
+		// a filter a short page ends at the head itself, and the head is
+		// read only for progress (the first page and each progress line).
+		var head int64
+		var hasHead bool
+		if filtered || first || time.Since(lastLog) >= f.cfg.ProgressInterval {
+			var err error
+			if head, hasHead, err = f.cfg.Source.MaxNotificationID(ctx); err != nil {
+				return handled, f.sourceErr("read head", err)
+			}
+			f.setHead(head, hasHead)
 		}
-		f.setHead(head, hasHead)
 		q := recorder.NotificationQuery{ExclusiveStart: true, Limit: f.cfg.PageSize, Topics: f.cfg.Topics}
 		if f.hasDone {
 			start := f.done
@@ -389,7 +396,7 @@ func (f *Follower) CatchUp(ctx context.Context) (int, error) {
 			return handled, err
 		}
 		if len(page) < f.cfg.PageSize {
-			if hasHead && (!f.hasDone || head > f.done) {
+			if filtered && hasHead && (!f.hasDone || head > f.done) {
 				f.ignore(head)
 			}
 			return handled, f.flush(ctx)
