@@ -12,6 +12,12 @@ type StoredEvent struct {
 	Topic string
 	// State is the encoded event, opaque to recorders.
 	State []byte
+	// TraceParent is the W3C trace context (a traceparent header value) of the
+	// span that recorded the event, or empty when it was recorded outside a
+	// trace. Backends that keep event metadata store it, and followers start the
+	// span that processes the event as its child, so one trace follows an event
+	// across applications and processes.
+	TraceParent string
 }
 
 // Notification is a stored event with its position in the application's total
