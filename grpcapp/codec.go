@@ -196,6 +196,9 @@ func decodePacked(b []byte) *pb.PackedNotifications {
 			p.States = v[:len(v):len(v)]
 		case 8:
 			p.StateLengths, ok = appendVarints(p.StateLengths, v, func(x uint64) uint32 { return uint32(x) })
+		case 9:
+			ok = utf8.Valid(v)
+			p.TraceParents = append(p.TraceParents, string(v))
 		default:
 			ok = false
 		}

@@ -31,6 +31,7 @@ func pack(ns []recorder.Notification) *pb.PackedNotifications {
 	}
 	uuids := resize(b.uuids, 16*n)
 	allUUIDs := true
+	traced := false
 	last := -1
 	for i := range ns {
 		m := &ns[i]
@@ -57,6 +58,13 @@ func pack(ns []recorder.Notification) *pb.PackedNotifications {
 		p.TopicIndexes[i] = uint32(last)
 		p.StateLengths[i] = uint32(len(m.State))
 		p.States = append(p.States, m.State...)
+		traced = traced || m.TraceParent != ""
+	}
+	if traced {
+		p.TraceParents = make([]string, n)
+		for i := range ns {
+			p.TraceParents[i] = ns[i].TraceParent
+		}
 	}
 	if allUUIDs {
 		p.OriginatorUuids = uuids
@@ -82,7 +90,10 @@ func unpack(p *pb.PackedNotifications) ([]recorder.Notification, error) {
 	case len(p.GetOriginatorUuids()) != 16*n && len(p.GetOriginatorIds()) != n:
 		return nil, fmt.Errorf("malformed packed page: %d ids, %d UUID bytes, %d originator ids",
 			n, len(p.GetOriginatorUuids()), len(p.GetOriginatorIds()))
+	case len(p.GetTraceParents()) != 0 && len(p.GetTraceParents()) != n:
+		return nil, fmt.Errorf("malformed packed page: %d ids, %d trace contexts", n, len(p.GetTraceParents()))
 	}
+	traces := p.GetTraceParents()
 	var ids string
 	if u := p.GetOriginatorUuids(); len(u) == 16*n && n > 0 {
 		// One string for the page's ids, built without a second copy.
@@ -119,6 +130,9 @@ func unpack(p *pb.PackedNotifications) ([]recorder.Notification, error) {
 		if l > 0 {
 			m.State = states[off : off+l : off+l]
 			off += l
+		}
+		if traces != nil {
+			m.TraceParent = traces[i]
 		}
 	}
 	return ns, nil

@@ -64,6 +64,21 @@ func TestPackedTextIDs(t *testing.T) {
 	}
 }
 
+// A page carries each notification's trace context when one of them has
+// one, and no column at all otherwise.
+func TestPackedTraceParents(t *testing.T) {
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	ns := []recorder.Notification{notification(1, "x", "t", []byte("a")), notification(2, "y", "t", []byte("b"))}
+	got, p := roundTrip(t, ns)
+	assert.Equal(t, ns, got)
+	assert.Empty(t, p.GetTraceParents(), "no trace, no column")
+	ns[1].TraceParent = tp
+	got, p = roundTrip(t, ns)
+	assert.Equal(t, ns, got)
+	assert.Equal(t, []string{"", tp}, p.GetTraceParents())
+	assert.Equal(t, ns, fromPB(toPB(ns)), "the unpacked form carries it too")
+}
+
 func TestPackedEmpty(t *testing.T) {
 	got, _ := roundTrip(t, nil)
 	assert.Empty(t, got)
@@ -90,6 +105,7 @@ func TestUnpackMalformed(t *testing.T) {
 		"originators":   func(p *pb.PackedNotifications) { p.OriginatorIds = p.OriginatorIds[:1] },
 		"uuids":         func(p *pb.PackedNotifications) { p.OriginatorIds, p.OriginatorUuids = nil, make([]byte, 17) },
 		"states":        func(p *pb.PackedNotifications) { p.StateLengths[1] = 9 },
+		"trace parents": func(p *pb.PackedNotifications) { p.TraceParents = []string{"00-x"} },
 	} {
 		p := proto.Clone(good).(*pb.PackedNotifications)
 		spoil(p)
@@ -108,9 +124,13 @@ func TestClientCodec(t *testing.T) {
 	ns[7].OriginatorVersion = -3
 	text := append([]recorder.Notification(nil), ns...)
 	text[5].OriginatorID = "order-5"
+	traced := append([]recorder.Notification(nil), ns...)
+	traced[9].TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	for _, msg := range []proto.Message{
 		&pb.SelectReply{Packed: pack(ns)},
 		&pb.SelectReply{Packed: pack(text)},
+		&pb.SelectReply{Packed: pack(traced)},
+		&pb.NotificationBatch{Notifications: toPB(traced[8:10])},
 		&pb.SelectReply{Packed: pack(nil)},
 		&pb.SelectReply{},
 		&pb.SelectReply{Notifications: toPB(ns[:3])},

@@ -497,6 +497,7 @@ func toPB(ns []recorder.Notification) []*pb.Notification {
 	for i := range ns {
 		m := &msgs[i]
 		m.Id, m.OriginatorId, m.OriginatorVersion, m.Topic, m.State = ns[i].ID, ns[i].OriginatorID, ns[i].OriginatorVersion, ns[i].Topic, ns[i].State
+		m.TraceParent = ns[i].TraceParent
 		out[i] = m
 	}
 	return out
@@ -509,6 +510,7 @@ func fromPB(ms []*pb.Notification) []recorder.Notification {
 	for i, m := range ms {
 		ns[i] = recorder.Notification{ID: m.GetId(), StoredEvent: recorder.StoredEvent{
 			OriginatorID: m.GetOriginatorId(), OriginatorVersion: m.GetOriginatorVersion(), Topic: m.GetTopic(), State: m.GetState(),
+			TraceParent: m.GetTraceParent(),
 		}}
 	}
 	return ns

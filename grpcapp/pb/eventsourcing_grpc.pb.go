@@ -1165,7 +1165,12 @@ type Notification struct {
 	Topic             string `protobuf:"bytes,4,opt,name=topic,proto3" json:"topic,omitempty"`
 	// The leader's stored bytes unchanged (compressed or encrypted as the
 	// leader is configured); followers decode them with the leader's settings.
-	State         []byte `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	State []byte `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	// The W3C trace context (a traceparent header value) of the span that
+	// recorded the event; empty when it was recorded outside a trace. A
+	// follower starts the span that processes the event as its child, so one
+	// trace follows an event across servers.
+	TraceParent   string `protobuf:"bytes,6,opt,name=trace_parent,json=traceParent,proto3" json:"trace_parent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1235,6 +1240,13 @@ func (x *Notification) GetState() []byte {
 	return nil
 }
 
+func (x *Notification) GetTraceParent() string {
+	if x != nil {
+		return x.TraceParent
+	}
+	return ""
+}
+
 // PackedNotifications is a page of notifications in columns, so that a page
 // of a thousand decodes as a handful of slices rather than a thousand
 // messages. Notification i is ids[i], originator i, originator_versions[i],
@@ -1253,8 +1265,11 @@ type PackedNotifications struct {
 	Topics       []string `protobuf:"bytes,5,rep,name=topics,proto3" json:"topics,omitempty"`
 	TopicIndexes []uint32 `protobuf:"varint,6,rep,packed,name=topic_indexes,json=topicIndexes,proto3" json:"topic_indexes,omitempty"`
 	// The states, concatenated, and each one's length.
-	States        []byte   `protobuf:"bytes,7,opt,name=states,proto3" json:"states,omitempty"`
-	StateLengths  []uint32 `protobuf:"varint,8,rep,packed,name=state_lengths,json=stateLengths,proto3" json:"state_lengths,omitempty"`
+	States       []byte   `protobuf:"bytes,7,opt,name=states,proto3" json:"states,omitempty"`
+	StateLengths []uint32 `protobuf:"varint,8,rep,packed,name=state_lengths,json=stateLengths,proto3" json:"state_lengths,omitempty"`
+	// Each notification's trace context (see Notification.trace_parent), one
+	// per notification; empty when no notification of the page has one.
+	TraceParents  []string `protobuf:"bytes,9,rep,name=trace_parents,json=traceParents,proto3" json:"trace_parents,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1345,6 +1360,13 @@ func (x *PackedNotifications) GetStateLengths() []uint32 {
 	return nil
 }
 
+func (x *PackedNotifications) GetTraceParents() []string {
+	if x != nil {
+		return x.TraceParents
+	}
+	return nil
+}
+
 var File_eventsourcing_grpc_proto protoreflect.FileDescriptor
 
 const file_eventsourcing_grpc_proto_rawDesc = "" +
@@ -1429,13 +1451,14 @@ const file_eventsourcing_grpc_proto_rawDesc = "" +
 	"\x06_after\"\x9c\x01\n" +
 	"\x11NotificationBatch\x12F\n" +
 	"\rnotifications\x18\x01 \x03(\v2 .eventsourcing_grpc.NotificationR\rnotifications\x12?\n" +
-	"\x06packed\x18\x02 \x01(\v2'.eventsourcing_grpc.PackedNotificationsR\x06packed\"\x9e\x01\n" +
+	"\x06packed\x18\x02 \x01(\v2'.eventsourcing_grpc.PackedNotificationsR\x06packed\"\xc1\x01\n" +
 	"\fNotification\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12#\n" +
 	"\roriginator_id\x18\x02 \x01(\tR\foriginatorId\x12-\n" +
 	"\x12originator_version\x18\x03 \x01(\x03R\x11originatorVersion\x12\x14\n" +
 	"\x05topic\x18\x04 \x01(\tR\x05topic\x12\x14\n" +
-	"\x05state\x18\x05 \x01(\fR\x05state\"\xa4\x02\n" +
+	"\x05state\x18\x05 \x01(\fR\x05state\x12!\n" +
+	"\ftrace_parent\x18\x06 \x01(\tR\vtraceParent\"\xc9\x02\n" +
 	"\x13PackedNotifications\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\x03R\x03ids\x12)\n" +
 	"\x10originator_uuids\x18\x02 \x01(\fR\x0foriginatorUuids\x12%\n" +
@@ -1444,7 +1467,8 @@ const file_eventsourcing_grpc_proto_rawDesc = "" +
 	"\x06topics\x18\x05 \x03(\tR\x06topics\x12#\n" +
 	"\rtopic_indexes\x18\x06 \x03(\rR\ftopicIndexes\x12\x16\n" +
 	"\x06states\x18\a \x01(\fR\x06states\x12#\n" +
-	"\rstate_lengths\x18\b \x03(\rR\fstateLengths2\x9c\x05\n" +
+	"\rstate_lengths\x18\b \x03(\rR\fstateLengths\x12#\n" +
+	"\rtrace_parents\x18\t \x03(\tR\ftraceParents2\x9c\x05\n" +
 	"\vApplication\x12F\n" +
 	"\x04Ping\x12\x1f.eventsourcing_grpc.PingRequest\x1a\x1d.eventsourcing_grpc.PingReply\x12R\n" +
 	"\bDescribe\x12#.eventsourcing_grpc.DescribeRequest\x1a!.eventsourcing_grpc.DescribeReply\x12F\n" +
