@@ -56,6 +56,15 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem $(PKGS)
 
+## bench-report: every workload of docs/benchmarks.md beside its substrate,
+## ROUNDS interleaved rounds of BENCHTIME each, written into the document's
+## report section, raw output in docs/bench/raw.txt (benchstat reads it).
+## PostgreSQL rows need a server first: eval "$(bash .ci/postgres.sh)".
+ROUNDS ?= 6
+.PHONY: bench-report
+bench-report:
+	$(GO) run ./internal/cmd/benchreport -rounds $(ROUNDS) -benchtime $(BENCHTIME) -doc docs/benchmarks.md -raw docs/bench/raw.txt
+
 ## run: the example system (Orders, Reservations, Payments) as gRPC servers.
 # The binary is built first rather than `go run`, so Ctrl-C ends make cleanly.
 run: bin/eventsourcing-grpc
