@@ -10,12 +10,19 @@ import (
 )
 
 // SingleThreadedRunner processes followers and projections synchronously
-// inside their leader's Save, on the caller's goroutine: when Save returns,
-// every follower and projection downstream has processed the saved events
-// (unless another goroutine was already processing, in which case that
-// goroutine processes them too before it returns). Prompts made while
-// processing (a follower's own saves prompting its followers) are queued,
-// not recursed into, so cycles terminate.
+// inside their leader's Save: when Save returns, every follower and
+// projection downstream has processed the saved events (unless another
+// goroutine was already processing, in which case that goroutine's Save
+// processes them too before it returns). Prompts made while processing (a
+// follower's own saves prompting its followers) are queued, not recursed
+// into, so cycles terminate.
+//
+// The processing itself runs on one goroutine of the runner's, with the
+// saving caller's context, while the caller waits: so that a Stop called
+// from a policy or a projection is told from a Stop called elsewhere by the
+// goroutine it runs on, known once, instead of by finding out the caller's
+// goroutine on every save (a stack trace, which cost more than the rest of
+// a command in memory).
 //
 // A processing error is returned by the leader's Save, after the leader's own
 // events were recorded; the follower's tracking is not advanced, so the next
@@ -26,7 +33,11 @@ type SingleThreadedRunner struct {
 
 	promptMu   sync.Mutex
 	prompted   []string
-	processing sync.Mutex
+	processing sync.Mutex // held by the Save whose drain is under way
+	// drains hands the processing goroutine the context of a drain, and
+	// drained brings back its errors; only the holder of processing uses them.
+	drains  chan context.Context
+	drained chan []error
 }
 
 var _ Runner = (*SingleThreadedRunner)(nil)
@@ -44,6 +55,8 @@ func (r *SingleThreadedRunner) Start(ctx context.Context) error {
 	if err := r.build(ctx, r.opts.configure(nil)); err != nil {
 		return err
 	}
+	r.drains, r.drained = make(chan context.Context), make(chan []error, 1)
+	r.lc.Go(r.processLoop)
 	var leaders []string
 	for _, a := range r.sys.apps {
 		if len(r.sys.followers[a.name]) > 0 || len(r.projsOf[a.name]) > 0 {
@@ -90,9 +103,7 @@ func (r *SingleThreadedRunner) prompt(ctx context.Context, leaders ...string) er
 			r.processing.Unlock()
 			break
 		}
-		leave := r.lc.Enter()
-		errs = append(errs, r.drain(ctx)...)
-		leave()
+		errs = append(errs, r.drainOnProcessor(ctx)...)
 		r.processing.Unlock()
 		r.promptMu.Lock()
 		more := len(r.prompted) > 0
@@ -105,6 +116,33 @@ func (r *SingleThreadedRunner) prompt(ctx context.Context, leaders ...string) er
 		r.lc.Fail(err)
 	}
 	return errors.Join(errs...)
+}
+
+// processLoop is the runner's processing goroutine: it drains for the
+// callers that hand it a drain, until the runner stops.
+func (r *SingleThreadedRunner) processLoop(ctx context.Context) error {
+	for {
+		select {
+		case dctx := <-r.drains:
+			r.drained <- r.drain(dctx)
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// drainOnProcessor has the processing goroutine drain with ctx and waits
+// for it; the caller holds r.processing. Once the runner is stopping there
+// may be no processing goroutine left, and nothing is drained.
+func (r *SingleThreadedRunner) drainOnProcessor(ctx context.Context) []error {
+	select {
+	case r.drains <- ctx:
+	case <-r.lc.Context().Done():
+		return nil
+	}
+	// The processing goroutine answers every drain it took, also when the
+	// runner stops meanwhile.
+	return <-r.drained
 }
 
 // drain processes queued prompts until the queue is empty. A failing
