@@ -48,6 +48,7 @@ type clientOptions struct {
 	logger      *slog.Logger
 	queries     []string
 	dial        []grpc.DialOption
+	telemetry   telemetry // telemetry.go
 }
 
 // WithTypes sets the type registry whose transcodings encode arguments and
@@ -142,6 +143,9 @@ func NewClient(addr string, opts ...ClientOption) (*Client, error) {
 		grpc.WithInitialWindowSize(windowSize),
 		grpc.WithInitialConnWindowSize(windowSize),
 	}, o.dial...)
+	if h := o.telemetry.handler(false); h != nil {
+		dial = append(dial, grpc.WithStatsHandler(h))
+	}
 	conn, err := grpc.NewClient(addr, dial...)
 	if err != nil {
 		return nil, fmt.Errorf("grpcapp: client for %s: %w", addr, err)

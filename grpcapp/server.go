@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -56,6 +57,7 @@ type serverOptions struct {
 	only       []string
 	queries    []string
 	register   []func(*grpc.Server)
+	telemetry  telemetry // telemetry.go
 }
 
 // WithAddress sets the address to serve at, instead of the application's
@@ -113,6 +115,8 @@ type Server struct {
 
 	grpc   *grpc.Server
 	health *health.Server
+	// tracer starts the command and query spans (telemetry.go).
+	tracer trace.Tracer
 
 	// kind is KindApplication or KindProjection; progress serves Status,
 	// Wait and Rebuild (nil for an application that follows nothing).
@@ -184,7 +188,7 @@ func NewServer(app Application, opts ...ServerOption) (*Server, error) {
 	}
 	s := &Server{
 		app: app, name: app.Name(), types: app.Types(), methods: methods, opts: o, creds: *o.tls, kind: KindApplication,
-		logger: logger.With("app", app.Name()), served: make(chan struct{}),
+		logger: logger.With("app", app.Name()), served: make(chan struct{}), tracer: o.telemetry.methodTracer(),
 	}
 	// Check the credentials now, so that a misconfigured server fails at
 	// construction rather than at its first connection.
@@ -220,7 +224,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.lis = lis
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	s.grpc = grpc.NewServer(serverKeepalive( // keepalive.go
+	gopts := []grpc.ServerOption{
 		grpc.Creds(creds),
 		grpc.MaxRecvMsgSize(s.opts.maxRequest),
 		// Pages of 1,000 notifications are hundreds of kilobytes: larger
@@ -230,7 +234,11 @@ func (s *Server) Start(ctx context.Context) error {
 		grpc.InitialConnWindowSize(windowSize),
 		// The protobuf codec, recycling packed pages' columns (codec.go).
 		grpc.ForceServerCodecV2(serverCodec{protoCodec}),
-	)...)
+	}
+	if h := s.opts.telemetry.handler(true); h != nil {
+		gopts = append(gopts, grpc.StatsHandler(h))
+	}
+	s.grpc = grpc.NewServer(serverKeepalive(gopts...)...) // keepalive.go
 	pb.RegisterApplicationServer(s.grpc, &handler{s: s})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -429,7 +437,9 @@ func (h *handler) Call(ctx context.Context, req *pb.CallRequest) (*pb.CallReply,
 	if err != nil {
 		return nil, toStatus(err, m.name)
 	}
+	ctx, span := h.s.startMethodSpan(ctx, m)
 	out, err := m.invoke(ctx, args)
+	endMethodSpan(span, err)
 	if err != nil {
 		var p *panicError
 		if errors.As(err, &p) {
