@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/telemetry"
 )
 
 // Settings read by NewApplication (besides the mapper's and the persistence
@@ -59,6 +60,10 @@ type Options struct {
 	SectionSize int
 	// Logger receives the application's diagnostics; nil means slog.Default().
 	Logger *slog.Logger
+	// Telemetry chooses the OpenTelemetry providers of the application's
+	// traces and metrics (package telemetry); nil fields mean the global
+	// providers as they are when NewApplication runs.
+	Telemetry telemetry.Providers
 }
 
 // NoEnvironment is a Lookup that finds nothing, so that only Options.Env counts.
@@ -94,6 +99,7 @@ type Application struct {
 	log       *NotificationLog
 	intervals map[reflect.Type]int64
 	logger    *slog.Logger
+	tel       *telemetry.App // nil unless telemetry is configured
 
 	hooksMu sync.RWMutex
 	hooks   []SaveHook
@@ -171,6 +177,7 @@ func (a *Application) build(ctx context.Context, opts Options) error {
 	} else if a.recorder, err = a.factory.ApplicationRecorder(ctx); err != nil {
 		return fmt.Errorf("application recorder: %w", err)
 	}
+	a.instrument(opts.Telemetry)
 	snapshotting, err := a.env.Bool(EnvIsSnapshottingEnabled, opts.Snapshotting || len(a.intervals) > 0)
 	if err != nil {
 		return err
@@ -187,7 +194,7 @@ func (a *Application) build(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	a.repo = &Repository{events: a.recorder, snapshots: snapshots, mapper: a.mapper, cache: cache}
+	a.repo = &Repository{events: a.recorder, snapshots: snapshots, mapper: a.mapper, cache: cache, tel: a.tel}
 	size := opts.SectionSize
 	if size <= 0 {
 		size = DefaultSectionSize
@@ -385,6 +392,14 @@ func (a *Application) SaveBatch(ctx context.Context, b Batch) ([]Recording, erro
 	if n == 0 && b.Tracking == nil {
 		return nil, nil
 	}
+	if a.tel != nil {
+		return a.saveTraced(ctx, b, n)
+	}
+	return a.save(ctx, b, n, "")
+}
+
+// save is SaveBatch of n events; the stored events carry traceParent.
+func (a *Application) save(ctx context.Context, b Batch, n int, traceParent string) ([]Recording, error) {
 	var (
 		recs   []Recording
 		stored []recorder.StoredEvent
@@ -405,6 +420,11 @@ func (a *Application) SaveBatch(ctx context.Context, b Batch) ([]Recording, erro
 	for i := range recs {
 		if stored[i], buf, err = a.mapper.fromEvent(buf, recs[i].Event); err != nil {
 			return nil, fmt.Errorf("save: %w", err)
+		}
+	}
+	if traceParent != "" {
+		for i := range recs {
+			stored[i].TraceParent = traceParent
 		}
 	}
 	var opts []recorder.InsertOption

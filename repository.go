@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/telemetry"
 )
 
 // SnapshotTopic is the topic of stored snapshots, the reference library's.
@@ -22,6 +23,7 @@ type Repository struct {
 	snapshots recorder.AggregateRecorder // nil when snapshotting is disabled
 	mapper    *Mapper
 	cache     *aggregateCache // nil when disabled
+	tel       *telemetry.App  // nil unless telemetry is configured
 }
 
 // Events returns the recorder the repository reads events from.
@@ -101,6 +103,14 @@ func (r *Repository) get(ctx context.Context, fresh Root, id uuid.UUID, o getOpt
 	if r == nil {
 		return nil, ErrNotConstructed // the application's NewApplication failed
 	}
+	if r.tel != nil {
+		return r.getTraced(ctx, fresh, id, o)
+	}
+	return r.fetch(ctx, fresh, id, o)
+}
+
+// fetch is get without its span.
+func (r *Repository) fetch(ctx context.Context, fresh Root, id uuid.UUID, o getOptions) (Root, error) {
 	if o.version == nil && r.cache != nil {
 		return r.cache.get(ctx, r, fresh, id, o)
 	}

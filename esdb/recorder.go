@@ -103,6 +103,7 @@ func eventData(events []recorder.StoredEvent, plain []byte, metadata func(record
 		if metadata != nil {
 			md = metadata(e)
 		}
+		md = withTraceContext(md, e.TraceParent)
 		out[i] = esdbclient.EventData{
 			EventID: uuid.New(),
 			// The state may be compressed or encrypted, so it is binary.
@@ -296,7 +297,8 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 }
 
 func storedEvent(e *esdbclient.RecordedEvent) recorder.StoredEvent {
-	return recorder.StoredEvent{OriginatorID: e.StreamID, OriginatorVersion: int64(e.EventNumber), Topic: e.EventType, State: e.Data}
+	return recorder.StoredEvent{OriginatorID: e.StreamID, OriginatorVersion: int64(e.EventNumber), Topic: e.EventType, State: e.Data,
+		TraceParent: traceParentOf(e.UserMetadata)}
 }
 
 // persistentConfig matches the types of persistent-subscription configuration events.

@@ -39,6 +39,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/telemetry"
 )
 
 // Source is an upstream's notification log as a follower reads it. Every
@@ -133,6 +134,10 @@ type Config struct {
 	// progress (position, head, rate, ETA).
 	ProgressInterval time.Duration
 	Logger           *slog.Logger
+	// Telemetry chooses the OpenTelemetry providers of the follower's
+	// processing spans and metrics (package telemetry); nil fields mean the
+	// global providers as they are when New runs.
+	Telemetry telemetry.Providers
 }
 
 // DefaultRetryable reports errors of the infrastructure: operational
@@ -180,6 +185,7 @@ type DeadLetter struct {
 type Follower struct {
 	cfg    Config
 	logger *slog.Logger
+	tel    *telemetry.Follower // nil unless telemetry is configured
 
 	mu sync.Mutex // serialises processing; guards the fields below
 	// loaded is set once the tracked position has been read.
@@ -248,6 +254,7 @@ func New(cfg Config) (*Follower, error) {
 	}
 	f := &Follower{cfg: cfg, logger: logger.With("follower", cfg.Name, "upstream", cfg.Upstream), restart: make(chan struct{}, 1)}
 	f.state.Store(int32(Idle))
+	f.instrument()
 	return f, nil
 }
 
@@ -642,8 +649,10 @@ func (f *Follower) process(ctx context.Context, ns []recorder.Notification) (int
 		if err == nil {
 			f.processed.Add(uint64(handled))
 			f.publishPos()
+			f.tel.Commit(ctx)
 			return handled, nil
 		}
+		f.tel.Discard()
 		if ctx.Err() != nil {
 			f.restore(saved)
 			return 0, ctx.Err()
@@ -696,7 +705,7 @@ func (f *Follower) each(ctx context.Context, ns []recorder.Notification, count b
 			f.ignore(n.ID)
 			continue
 		}
-		recorded, err := f.handle(ctx, n)
+		recorded, err := f.handleObserved(ctx, n, !count)
 		if err != nil {
 			return handled, err
 		}

@@ -125,7 +125,11 @@ const statusHeadTimeout = time.Second
 // Status reports the follower's progress. It reads the upstream's head with
 // ctx, for at most statusHeadTimeout (falling back on the last head read
 // when that fails).
-func (f *Follower) Status(ctx context.Context) Status {
+func (f *Follower) Status(ctx context.Context) Status { return f.status(ctx, true) }
+
+// status is Status; rate says whether to take the rate since the previous
+// call (the meter's readings do not, so that they leave it to Status's callers).
+func (f *Follower) status(ctx context.Context, rate bool) Status {
 	hctx, cancel := context.WithTimeout(ctx, statusHeadTimeout)
 	head, ok, err := f.cfg.Source.MaxNotificationID(hctx)
 	cancel()
@@ -137,12 +141,14 @@ func (f *Follower) Status(ctx context.Context) Status {
 	processed := f.processed.Load()
 	f.smu.Lock()
 	defer f.smu.Unlock()
-	if !f.rateAt.IsZero() {
-		if dt := now.Sub(f.rateAt).Seconds(); dt > 0 {
-			f.rate = float64(processed-f.rateCount) / dt
+	if rate {
+		if !f.rateAt.IsZero() {
+			if dt := now.Sub(f.rateAt).Seconds(); dt > 0 {
+				f.rate = float64(processed-f.rateCount) / dt
+			}
 		}
+		f.rateAt, f.rateCount = now, processed
 	}
-	f.rateAt, f.rateCount = now, processed
 	s := Status{
 		Follower: f.cfg.Name, Upstream: f.cfg.Upstream, State: st,
 		Position: f.statusPos, HasPosition: f.statusHas, Head: f.head, HasHead: f.hasHead,

@@ -196,6 +196,7 @@ type Recorder struct {
 	trackers map[string]int64  // upstream application → last notification id
 	found    []uint32          // validate's stream per event (or noStream), for write
 	idBlock  []int64           // notification id slices are cut from it, see takeIDs
+	traces   map[uint32]string // notification id → trace context, see trace.go
 
 	signal recorder.Signal
 }
@@ -405,6 +406,7 @@ func (r *Recorder) write(events []recorder.StoredEvent, t *recorder.Tracking) []
 			stream:  s,
 			topic:   r.topic(e.Topic),
 		}) + 1)
+		r.keepTrace(nid, e.TraceParent)
 		above, at := r.seek(s, e.OriginatorVersion)
 		r.rec(nid).prev = at
 		if above == 0 {
@@ -545,6 +547,7 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 		e.OriginatorVersion = rec.version
 		e.Topic = r.topics[rec.topic]
 		e.State = state
+		e.TraceParent = r.traceOf(nid)
 		nid = rec.prev
 	}
 	return out, nil
@@ -617,6 +620,7 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 		note.OriginatorVersion = rec.version
 		note.Topic = r.topics[rec.topic]
 		note.State = buf[:k:k]
+		note.TraceParent = r.traceOf(uint32(i + 1))
 		buf = buf[k:]
 		j++
 	}
