@@ -66,6 +66,9 @@ type Factory struct {
 
 	tracking *trackingState
 	scope    scope
+	// positions records whether batch positions derived from record
+	// sizes matched the server's (positions.go).
+	positions positionCheck
 
 	// calls is held shared by every call in flight and exclusively by
 	// Close, which so waits for them: the official client panics when a

@@ -160,29 +160,7 @@ func (r *Recorder) insert(ctx context.Context, op string, events []recorder.Stor
 	if !r.application {
 		return nil, nil
 	}
-	ids := make([]int64, len(events))
-	last := int64(res.CommitPosition)
-	if len(events) == 1 || last == 0 {
-		// One event: the result's position is its own. Zero: the server
-		// reports no positions (21.10), so every event gets the last one.
-		for i := range ids {
-			ids[i] = last
-		}
-		return ids, nil
-	}
-	// The result gives the last event's position only; read the batch back for
-	// each event's own (stream reads carry positions from 22.6).
-	read, err := r.readStream(ctx, stream, esdbclient.Forwards, esdbclient.Revision(uint64(first)), uint64(len(events)), nil)
-	if err != nil {
-		return nil, &recorder.Error{Kind: kindOf(err), Op: op + ": read back positions", OriginatorID: stream, Version: first, Err: err}
-	}
-	if len(read) != len(events) {
-		return nil, recorder.Errorf(recorder.ErrInternal, op, "read back %d of the %d events appended to %q", len(read), len(events), stream)
-	}
-	for i, e := range read {
-		ids[i] = int64(e.Position.Commit)
-	}
-	return ids, nil
+	return r.positions(ctx, op, stream, first, data, res.CommitPosition)
 }
 
 // wrapCtx names the context's error beside a client error it caused.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"sort"
 	"sync"
 	"time"
@@ -19,9 +20,9 @@ const (
 	tombstoneRevision = math.MaxInt64
 	// softDeletedTB is the $tb value that marks a soft-deleted stream.
 	softDeletedTB = math.MaxInt64
-	// recordOverhead makes positions step like byte offsets in a real
-	// transaction file, so that notification ids are not contiguous.
-	recordOverhead = 96
+	// recordBase is the size of an event's record in a real node's
+	// transaction log apart from its strings and payloads (see size).
+	recordBase = 88
 	// firstPosition is where the first seed record goes: real logs start
 	// with epoch records, so positions of user records are well above zero.
 	firstPosition = 256
@@ -46,8 +47,23 @@ type record struct {
 	encCache
 }
 
+// size is the size of the record in a real node's transaction log, so
+// that positions step as a real node's do: each record of an append starts
+// where the previous one ends. A real node writes an event as a prepare
+// record (log format V2, record version 1): its length before and after it
+// (4 + 4 bytes), record type and version (1 + 1), log position (8), flags
+// (2), transaction position (8) and offset (4), expected version (8), the
+// stream name, event id and correlation id (16 + 16), timestamp (8), the
+// event type, then data and metadata, each after its length (4). The
+// content type is a flag, not a string. A string is its UTF-8 bytes after
+// their count as a ULEB128.
 func (r *record) size() uint64 {
-	return uint64(recordOverhead + len(r.Stream) + len(r.Type) + len(r.ContentType) + len(r.Data) + len(r.Meta))
+	return recordBase + logStringSize(len(r.Stream)) + logStringSize(len(r.Type)) + uint64(len(r.Data)) + uint64(len(r.Meta))
+}
+
+// logStringSize is the size of a string of n UTF-8 bytes in the log.
+func logStringSize(n int) uint64 {
+	return uint64(n) + uint64(max(1, (bits.Len(uint(n))+6)/7))
 }
 
 // streamMeta holds the parsed system keys of a stream's latest metadata.
@@ -425,11 +441,6 @@ func (s *store) append(name string, exp expectation, events []proposed) (writeRe
 
 	created := s.ticks()
 	recs := make([]*record, 0, len(events)+1)
-	if soft {
-		// Recreating a soft-deleted stream: the truncation moves to the
-		// first new revision, keeping the other metadata keys.
-		recs = append(recs, s.metaRecord(st, last+1, created))
-	}
 	// One allocation for the whole batch rather than one per event: the
 	// records live as long as the log, so they may as well share a block.
 	block := make([]record, len(events))
@@ -441,10 +452,16 @@ func (s *store) append(name string, exp expectation, events []proposed) (writeRe
 		}
 		recs = append(recs, r)
 	}
+	lastRec := recs[len(recs)-1]
+	if soft {
+		// Recreating a soft-deleted stream: the truncation moves to the
+		// first new revision, keeping the other metadata keys, in a
+		// record after the events, as a real node writes it.
+		recs = append(recs, s.metaRecord(st, last+1, created))
+	}
 	if err := s.commit(recs); err != nil {
 		return res, err
 	}
-	lastRec := recs[len(recs)-1]
 	res.revision = lastRec.Revision
 	res.hasPos = true
 	res.pos = lastRec.Pos
