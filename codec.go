@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 )
@@ -238,10 +239,11 @@ func (d *decoder) inline(f *fieldCodec, fv reflect.Value) (ok bool, err error) {
 	return false, nil
 }
 
-// set stores x in fv, of type T, without boxing x when fv is addressable.
+// set stores x in fv, of type T, without boxing x when fv is addressable
+// (and without Addr, which looks up the pointer type of T).
 func set[T any](fv reflect.Value, x T) {
 	if fv.CanAddr() {
-		*fv.Addr().Interface().(*T) = x
+		*(*T)(unsafe.Pointer(fv.UnsafeAddr())) = x
 		return
 	}
 	fv.Set(reflect.ValueOf(x))

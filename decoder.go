@@ -496,6 +496,9 @@ func (d *decoder) canonicalTagged(name string) ([]byte, bool) {
 	return nil, false
 }
 
+// timeValue reads a datetime_iso tagged value into *dst. With dst nil it
+// only checks the value, as a replay does for the events between its first
+// and its last: no aggregate keeps their timestamps.
 func (d *decoder) timeValue(dst *time.Time) error {
 	// Every event has a timestamp, written in canonical form: reading the
 	// tag's head, then the date and time and `"}` in one pass is much cheaper
@@ -504,8 +507,10 @@ func (d *decoder) timeValue(dst *time.Time) error {
 	d.ws()
 	if s := d.data[d.pos:]; len(s) > len(head) && string(s[:len(head)]) == head {
 		s = s[len(head):]
-		if t, n, ok := parseCanonicalISO(s); ok && len(s) >= n+2 && s[n] == '"' && s[n+1] == '}' {
-			*dst = t
+		if f, n, ok := scanCanonicalISO(s); ok && len(s) >= n+2 && s[n] == '"' && s[n+1] == '}' {
+			if dst != nil {
+				*dst = f.time()
+			}
 			d.pos += len(head) + n + 2
 			return nil
 		}
@@ -518,7 +523,9 @@ func (d *decoder) timeValue(dst *time.Time) error {
 	if err != nil {
 		return fmt.Errorf("datetime_iso %q: %w", data, err)
 	}
-	*dst = t
+	if dst != nil {
+		*dst = t
+	}
 	return nil
 }
 
@@ -769,24 +776,46 @@ func parseISOBytes(b []byte) (time.Time, error) {
 // parseCanonicalISO parses the canonical form at the start of b, reporting
 // the bytes it takes, or false when b does not start so.
 func parseCanonicalISO(b []byte) (t time.Time, n int, ok bool) {
-	if len(b) < 20 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+	f, n, ok := scanCanonicalISO(b)
+	if !ok {
 		return time.Time{}, 0, false
 	}
+	return f.time(), n, true
+}
+
+// isoFields are the parts of a canonical timestamp, checked.
+type isoFields struct {
+	y, mo, dd, h, mi, sec, ns int
+}
+
+// time returns the instant, in UTC. Computing the Unix time directly is
+// several times cheaper than time.Date's normalisation.
+func (f isoFields) time() time.Time {
+	secs := unixDays(f.y, f.mo, f.dd)*86400 + int64(f.h*3600+f.mi*60+f.sec)
+	return time.Unix(secs, int64(f.ns)).UTC()
+}
+
+// scanCanonicalISO reads and checks the canonical form at the start of b,
+// reporting the bytes it takes, or false when b does not start so.
+func scanCanonicalISO(b []byte) (f isoFields, n int, ok bool) {
+	if len(b) < 20 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+		return f, 0, false
+	}
 	cy, yy := digits2(b, 0), digits2(b, 2)
-	mo, dd := digits2(b, 5), digits2(b, 8)
-	h, mi, sec := digits2(b, 11), digits2(b, 14), digits2(b, 17)
-	y := 100*cy + yy
-	i, ns := 19, 0
+	f.mo, f.dd = digits2(b, 5), digits2(b, 8)
+	f.h, f.mi, f.sec = digits2(b, 11), digits2(b, 14), digits2(b, 17)
+	f.y = 100*cy + yy
+	i := 19
 	if b[i] == '.' {
 		i++
 		digits := 0
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' && digits < 9 {
-			ns = ns*10 + int(b[i]-'0')
+			f.ns = f.ns*10 + int(b[i]-'0')
 			i++
 			digits++
 		}
 		for ; digits < 9 && digits > 0; digits++ {
-			ns *= 10
+			f.ns *= 10
 		}
 	}
 	switch rest := b[i:]; {
@@ -795,16 +824,13 @@ func parseCanonicalISO(b []byte) (t time.Time, n int, ok bool) {
 	case len(rest) >= 1 && rest[0] == 'Z':
 		i++
 	default:
-		return time.Time{}, 0, false
+		return f, 0, false
 	}
-	if cy < 0 || yy < 0 || y < 1 || mo < 1 || mo > 12 || dd < 1 || dd > daysIn(y, mo) ||
-		h < 0 || h >= 24 || mi < 0 || mi >= 60 || sec < 0 || sec >= 60 {
-		return time.Time{}, 0, false
+	if cy < 0 || yy < 0 || f.y < 1 || f.mo < 1 || f.mo > 12 || f.dd < 1 || f.dd > daysIn(f.y, f.mo) ||
+		f.h < 0 || f.h >= 24 || f.mi < 0 || f.mi >= 60 || f.sec < 0 || f.sec >= 60 {
+		return f, 0, false
 	}
-	// Computing the Unix time directly is several times cheaper than
-	// time.Date's normalisation.
-	secs := unixDays(y, mo, dd)*86400 + int64(h*3600+mi*60+sec)
-	return time.Unix(secs, int64(ns)).UTC(), i, true
+	return f, i, true
 }
 
 // digits2 returns the two decimal digits at b[i:i+2] as a number, or a

@@ -255,7 +255,10 @@ func (m *Mapper) replay(root Root, stored []recorder.StoredEvent, sid string, id
 		}
 		payload := payloads.next()
 		var creator []byte
-		if e.Timestamp, creator, err = m.types.decodeEventState(state, info, payload); err != nil {
+		// Only the first event's timestamp (a creation's) and the last's
+		// (the aggregate's modification time) are kept.
+		wantTime := i == 0 || i == len(stored)-1
+		if e.Timestamp, creator, err = m.types.decodeEventState(state, info, payload, wantTime); err != nil {
 			return decodeError(s, err)
 		}
 		if ti != nil && len(creator) > 0 {

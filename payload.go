@@ -106,6 +106,7 @@ func (p *payloadArena) box(v reflect.Value) any {
 		return x
 	}
 	x := p.pt.typed
-	eface(&x).data = v.Addr().UnsafePointer()
+	// UnsafeAddr, not Addr: Addr finds the pointer type of T, a lookup per event.
+	eface(&x).data = unsafe.Pointer(v.UnsafeAddr())
 	return x
 }

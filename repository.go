@@ -150,7 +150,8 @@ func (r *Repository) load(ctx context.Context, root Root, id uuid.UUID, version 
 			after = &snaps[0].OriginatorVersion
 		}
 	}
-	stored, err := r.events.SelectEvents(ctx, sid, recorder.EventQuery{After: after, UpTo: version})
+	stored, buf, err := selectForReplay(ctx, r.events, sid, recorder.EventQuery{After: after, UpTo: version})
+	defer releaseReplay(buf, stored)
 	if err != nil {
 		return fmt.Errorf("get %s: %w", id, err)
 	}

@@ -577,7 +577,7 @@ func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
 	}
 	payloads := newPayloadArena(ti, 1)
 	payload := payloads.next()
-	ts, topic, err := t.decodeEventState(state, ti, payload)
+	ts, topic, err := t.decodeEventState(state, ti, payload, true)
 	if err != nil {
 		return Event{}, err
 	}
@@ -586,10 +586,15 @@ func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
 
 // decodeEventState decodes upcast event state: the payload into payload, a
 // zero value of ti's type, and the envelope's timestamp and originator topic
-// (nil when absent; it aliases state or a scratch buffer).
-func (t *Types) decodeEventState(state []byte, ti *typeInfo, payload reflect.Value) (ts time.Time, topic []byte, err error) {
+// (nil when absent; it aliases state or a scratch buffer). Without wantTime
+// the timestamp is checked but not made (ts is zero).
+func (t *Types) decodeEventState(state []byte, ti *typeInfo, payload reflect.Value, wantTime bool) (ts time.Time, topic []byte, err error) {
 	c := ti.codec(t)
 	d := decoder{t: t, data: state}
+	tsp := &ts
+	if !wantTime {
+		tsp = nil
+	}
 	next := 0
 	more, err := d.openObject()
 	for more && err == nil {
@@ -598,7 +603,7 @@ func (t *Types) decodeEventState(state []byte, ti *typeInfo, payload reflect.Val
 		d.ws()
 		var known bool
 		if known = d.literal(`"timestamp":`); known {
-			err = d.timeValue(&ts)
+			err = d.timeValue(tsp)
 		} else {
 			next, known, err = d.nextField(c, payload, next)
 		}
@@ -609,7 +614,7 @@ func (t *Types) decodeEventState(state []byte, ti *typeInfo, payload reflect.Val
 			}
 			switch string(key) {
 			case "timestamp":
-				err = d.timeValue(&ts)
+				err = d.timeValue(tsp)
 			case "originator_topic":
 				topic, err = d.strBytes()
 			default:

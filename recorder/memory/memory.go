@@ -471,26 +471,24 @@ func (r *Recorder) takeIDs(n int) []int64 {
 	return ids
 }
 
-// SelectEvents returns one originator's events; see recorder.EventQuery.
-func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q recorder.EventQuery) ([]recorder.StoredEvent, error) {
-	if err := r.check(ctx, "select events"); err != nil {
-		return nil, err
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	s := r.index.get(originatorID)
+// eventRange finds what q selects of one originator's events, under the
+// read lock: the originator's stream, the record to start the walk down the
+// versions from (top), how many records the walk takes (n, 0 when none) and
+// the size of their states.
+func (r *Recorder) eventRange(originatorID string, q recorder.EventQuery) (s, top uint32, n, size int) {
+	s = r.index.get(originatorID)
 	if s == noStream {
-		return nil, nil
+		return s, 0, 0, 0
 	}
 	// The chain runs down from the highest version: skip the versions above
 	// UpTo, then count those above After.
-	top := r.streams.at(int(s)).last
+	top = r.streams.at(int(s)).last
 	if q.UpTo != nil {
 		for top != 0 && r.rec(top).version > *q.UpTo {
 			top = r.rec(top).prev
 		}
 	}
-	m, size := 0, 0
+	m := 0
 	for nid := top; nid != 0; nid = r.rec(nid).prev {
 		rec := r.rec(nid)
 		if q.After != nil && rec.version <= *q.After {
@@ -499,10 +497,7 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 		m++
 		size += int(rec.state.n)
 	}
-	if m == 0 {
-		return nil, nil
-	}
-	n := m
+	n = m
 	if q.Limit > 0 && n > q.Limit {
 		n = q.Limit
 		if !q.Desc {
@@ -515,6 +510,20 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 			size += int(r.rec(nid).state.n)
 			nid = r.rec(nid).prev
 		}
+	}
+	return s, top, n, size
+}
+
+// SelectEvents returns one originator's events; see recorder.EventQuery.
+func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q recorder.EventQuery) ([]recorder.StoredEvent, error) {
+	if err := r.check(ctx, "select events"); err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s, top, n, size := r.eventRange(originatorID, q)
+	if n == 0 {
+		return nil, nil
 	}
 	// The states are copied out into one allocation, so callers cannot change
 	// the store. The walk runs down the versions, so ascending results are
