@@ -1,5 +1,7 @@
 package postgres
 
+import "github.com/jackc/pgx/v5/pgxpool"
+
 // ListenerPID returns the backend pid of the factory's LISTEN connection
 // (0 when not connected), so tests can kill it.
 func ListenerPID(f *Factory) uint32 {
@@ -25,3 +27,8 @@ func HoldTurn(f *Factory) (release func()) {
 	f.committer.turn <- struct{}{}
 	return func() { <-f.committer.turn }
 }
+
+// Pool returns the factory's connection pool, so that a benchmark's raw
+// statements run on the same connections, with the same settings, as the
+// recorder's.
+func Pool(f *Factory) *pgxpool.Pool { return f.pool }

@@ -340,11 +340,16 @@ func (c *committer) write(ctx context.Context, conn *pgx.Conn, group []*save, lo
 			if multi {
 				queue(stepExec, next+i, stmtSavepoint)
 			}
-			insert := stmtInsert
-			if s.track != nil {
-				insert = stmtInsertTracking
+			switch {
+			case len(s.events) == 1 && s.track != nil:
+				queue(stepInsert, next+i, stmtInsertOneTrack, insertOneArgs(s.events[0], s.track)...)
+			case len(s.events) == 1:
+				queue(stepInsert, next+i, stmtInsertOne, insertOneArgs(s.events[0], nil)...)
+			case s.track != nil:
+				queue(stepInsert, next+i, stmtInsertTracking, insertArgs(s.events, s.track)...)
+			default:
+				queue(stepInsert, next+i, stmtInsert, insertArgs(s.events, nil)...)
 			}
-			queue(stepInsert, next+i, insert, insertArgs(s.events, s.track)...)
 			if multi {
 				queue(stepExec, next+i, stmtRelease)
 			}
@@ -457,6 +462,8 @@ const (
 	stmtSavepoint      = "es_savepoint"
 	stmtInsert         = "es_insert"
 	stmtInsertTracking = "es_insert_tracking"
+	stmtInsertOne      = "es_insert_one"
+	stmtInsertOneTrack = "es_insert_one_tracking"
 	stmtRelease        = "es_release"
 	stmtRollbackTo     = "es_rollback_to"
 	stmtNotify         = "es_notify"
@@ -474,6 +481,8 @@ func groupStatements(f *Factory, idCast string) []namedStatement {
 		{stmtSavepoint, "SAVEPOINT s"},
 		{stmtInsert, insertSQL(f.events, idCast, true, false, f.tracking)},
 		{stmtInsertTracking, insertSQL(f.events, idCast, true, true, f.tracking)},
+		{stmtInsertOne, insertOneSQL(f.events, idCast, false, f.tracking)},
+		{stmtInsertOneTrack, insertOneSQL(f.events, idCast, true, f.tracking)},
 		{stmtRelease, "RELEASE SAVEPOINT s"},
 		{stmtRollbackTo, "ROLLBACK TO SAVEPOINT s"},
 		{stmtNotify, "NOTIFY " + f.channel},
