@@ -17,10 +17,12 @@ import (
 
 // Metric is a figure a benchmark reports: its unit as printed (ns/op,
 // events/s) and whether it is a rate (a count per second, higher is better)
-// or a time per operation (lower is better).
+// or a time per operation (lower is better), and for a time whether it is
+// in nanoseconds (the table then writes it in µs, ms or s).
 type Metric struct {
-	Unit string
-	Rate bool
+	Unit        string
+	Rate        bool
+	Nanoseconds bool
 }
 
 // Side is one measured benchmark of a row.
