@@ -411,14 +411,18 @@ func (a *Application) save(ctx context.Context, b Batch, n int, traceParent stri
 	} else {
 		recs = make([]Recording, 0, n)
 		stored = make([]recorder.StoredEvent, n)
-		buf = make([]byte, 0, n*stateSizeGuess)
+		buf = make([]byte, 0, n*(idTextSize+stateSizeGuess))
 	}
 	recs, err := a.collect(recs, b)
 	if err != nil {
 		return nil, err
 	}
+	var oid string // the text of the originator id, made once per run of its events
 	for i := range recs {
-		if stored[i], buf, err = a.mapper.fromEvent(buf, recs[i].Event); err != nil {
+		if e := &recs[i].Event; i == 0 || e.OriginatorID != recs[i-1].Event.OriginatorID {
+			buf, oid = appendIDText(buf, e.OriginatorID)
+		}
+		if stored[i], buf, err = a.mapper.fromEvent(buf, recs[i].Event, oid); err != nil {
 			return nil, fmt.Errorf("save: %w", err)
 		}
 	}
@@ -468,12 +472,16 @@ func (a *Application) save(ctx context.Context, b Batch, n int, traceParent stri
 }
 
 // saveOne is what a save of one event needs, in one allocation instead of
-// three: the recording returned, the stored event and room for its state.
+// four: the recording returned, the stored event, and room for its state and
+// the text of its originator id.
 type saveOne struct {
 	rec    [1]Recording
 	stored [1]recorder.StoredEvent
-	buf    [stateSizeGuess]byte
+	buf    [idTextSize + stateSizeGuess]byte
 }
+
+// idTextSize is the length of a UUID's canonical text.
+const idTextSize = 36
 
 // collect gathers the batch's events into events (empty, with room for
 // them all), giving creation events their aggregate type's topic, as

@@ -7,9 +7,11 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
+	"unsafe"
 
 	"github.com/google/uuid"
 
@@ -121,14 +123,15 @@ func (m *Mapper) Types() *Types { return m.types }
 // FromEvent encodes a domain event for a recorder. A creation event must carry
 // its OriginatorTopic (Save fills it in).
 func (m *Mapper) FromEvent(e Event) (recorder.StoredEvent, error) {
-	s, _, err := m.fromEvent(make([]byte, 0, stateSizeGuess), e)
+	s, _, err := m.fromEvent(make([]byte, 0, stateSizeGuess), e, e.OriginatorID.String())
 	return s, err
 }
 
 // fromEvent is FromEvent appending the state to buf, so that a batch's
 // states share one buffer: each state is sliced with its capacity capped,
-// and buf is never written again where a state lies. It returns buf extended.
-func (m *Mapper) fromEvent(buf []byte, e Event) (recorder.StoredEvent, []byte, error) {
+// and buf is never written again where a state lies. It returns buf
+// extended. oid is the text of e's originator id.
+func (m *Mapper) fromEvent(buf []byte, e Event, oid string) (recorder.StoredEvent, []byte, error) {
 	ti, err := m.types.infoOf(typeOf(e.Data))
 	if err != nil {
 		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %s v%d: %w", e.OriginatorID, e.OriginatorVersion, err)
@@ -147,11 +150,30 @@ func (m *Mapper) fromEvent(buf []byte, e Event) (recorder.StoredEvent, []byte, e
 		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %q of %s v%d: %w", ti.topic, e.OriginatorID, e.OriginatorVersion, err)
 	}
 	return recorder.StoredEvent{
-		OriginatorID:      e.OriginatorID.String(),
+		OriginatorID:      oid,
 		OriginatorVersion: e.OriginatorVersion,
 		Topic:             ti.topic,
 		State:             state,
 	}, buf, nil
+}
+
+// appendIDText appends the canonical text of id (lower-case, hyphenated) to
+// buf, and returns buf extended and the text as a string that shares buf's
+// memory: a batch's states and originator ids then share one allocation. buf
+// is never written again where the text lies (later appends go after it,
+// and growing buf copies it elsewhere), so the string never changes.
+func appendIDText(buf []byte, id uuid.UUID) ([]byte, string) {
+	start := len(buf)
+	buf = hex.AppendEncode(buf, id[:4])
+	buf = append(buf, '-')
+	buf = hex.AppendEncode(buf, id[4:6])
+	buf = append(buf, '-')
+	buf = hex.AppendEncode(buf, id[6:8])
+	buf = append(buf, '-')
+	buf = hex.AppendEncode(buf, id[8:10])
+	buf = append(buf, '-')
+	buf = hex.AppendEncode(buf, id[10:])
+	return buf, unsafe.String(&buf[start], len(buf)-start)
 }
 
 // stateSizeGuess is the room made for an event's state before encoding it: a
