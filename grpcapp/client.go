@@ -48,7 +48,7 @@ type clientOptions struct {
 	logger      *slog.Logger
 	queries     []string
 	dial        []grpc.DialOption
-	telemetry   telemetry // telemetry.go
+	telemetry   instrumentation // telemetry.go
 }
 
 // WithTypes sets the type registry whose transcodings encode arguments and

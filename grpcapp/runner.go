@@ -131,6 +131,12 @@ func (r *Runner) Start(ctx context.Context) error {
 	if err := r.start(ctx); err != nil {
 		return errors.Join(err, r.Stop())
 	}
+	if len(r.opts.command) > 0 {
+		// The members' followers run elsewhere: publish their progress
+		// here (runner_telemetry.go).
+		unobserve := r.observeRemote()
+		r.lc.OnStop(func(context.Context) error { unobserve(); return nil })
+	}
 	return nil
 }
 

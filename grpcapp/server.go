@@ -57,7 +57,7 @@ type serverOptions struct {
 	only       []string
 	queries    []string
 	register   []func(*grpc.Server)
-	telemetry  telemetry // telemetry.go
+	telemetry  instrumentation // telemetry.go
 }
 
 // WithAddress sets the address to serve at, instead of the application's

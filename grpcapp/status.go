@@ -206,3 +206,44 @@ type refused struct{ err error }
 
 func (r refused) Error() string   { return r.err.Error() }
 func (r refused) Unwrap() []error { return []error{r.err, ErrNotProjection} }
+
+// Upstreams reports the progress of each upstream the served application
+// or projection follows (none when it follows nothing), as Status does; it
+// never fails.
+func (s *Server) Upstreams(ctx context.Context) ([]follow.Status, error) {
+	if s.progress == nil {
+		return nil, nil
+	}
+	return s.progress.Status(ctx), nil
+}
+
+// Upstreams reports the progress of every follower and projection of the
+// system, read from each member's server (Status). The members that do not
+// answer are named in the error; the statuses of the others are returned
+// with it.
+func (r *Runner) Upstreams(ctx context.Context) ([]follow.Status, error) {
+	r.mu.Lock()
+	clients := make(map[string]*Client, len(r.clients))
+	for name, c := range r.clients {
+		clients[name] = c
+	}
+	r.mu.Unlock()
+	var out []follow.Status
+	var errs []error
+	for _, name := range r.members() {
+		c, ok := clients[name]
+		if !ok {
+			if r.lc.Started() {
+				errs = append(errs, fmt.Errorf("%s: not connected", name))
+			}
+			continue
+		}
+		st, err := c.Status(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s does not answer: %w", name, err))
+			continue
+		}
+		out = append(out, st.Upstreams...)
+	}
+	return out, errors.Join(errs...)
+}

@@ -51,15 +51,15 @@ type Telemetry struct {
 	Propagator     propagation.TextMapPropagator
 }
 
-// telemetry is a server's or client's choice of providers.
-type telemetry struct {
+// instrumentation is a server's or client's choice of providers.
+type instrumentation struct {
 	Telemetry
 	off bool // no instrumentation at all
 }
 
 // providers returns the tracer and meter providers: those given, else
 // the globals.
-func (t telemetry) providers() (trace.TracerProvider, metric.MeterProvider) {
+func (t instrumentation) providers() (trace.TracerProvider, metric.MeterProvider) {
 	tp, mp := t.TracerProvider, t.MeterProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()
@@ -72,7 +72,7 @@ func (t telemetry) providers() (trace.TracerProvider, metric.MeterProvider) {
 
 // handler returns the stats handler of a server (server true) or client,
 // or nil when instrumentation is off.
-func (t telemetry) handler(server bool) stats.Handler {
+func (t instrumentation) handler(server bool) stats.Handler {
 	if t.off {
 		return nil
 	}
@@ -101,7 +101,7 @@ var (
 
 // records reports whether a provider records: one given, or a global one
 // that the program has set, other than a no-op.
-func (t telemetry) records() bool {
+func (t instrumentation) records() bool {
 	tp, mp := t.providers()
 	_, noopTP := tp.(noop.TracerProvider)
 	_, noopMP := mp.(metricnoop.MeterProvider)
@@ -109,7 +109,7 @@ func (t telemetry) records() bool {
 }
 
 // methodTracer returns the tracer of the command and query spans.
-func (t telemetry) methodTracer() trace.Tracer {
+func (t instrumentation) methodTracer() trace.Tracer {
 	tp, _ := t.providers()
 	if t.off {
 		tp = noop.NewTracerProvider()
@@ -133,13 +133,13 @@ func traced(info *stats.RPCTagInfo) bool {
 // spans and RPC durations, and its propagator (default: the global ones,
 // which do nothing until the program sets them).
 func WithServerTelemetry(t Telemetry) ServerOption {
-	return func(o *serverOptions) { o.telemetry = telemetry{Telemetry: t} }
+	return func(o *serverOptions) { o.telemetry = instrumentation{Telemetry: t} }
 }
 
 // WithClientTelemetry sets the providers of the client's RPC spans and
 // durations, and its propagator (default: the global ones).
 func WithClientTelemetry(t Telemetry) ClientOption {
-	return func(o *clientOptions) { o.telemetry = telemetry{Telemetry: t} }
+	return func(o *clientOptions) { o.telemetry = instrumentation{Telemetry: t} }
 }
 
 // startMethodSpan starts the span of one command or query, as a child of

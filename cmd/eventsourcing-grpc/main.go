@@ -39,6 +39,7 @@ import (
 	_ "github.com/eventsourcing-go/eventsourcing/esdb"
 	_ "github.com/eventsourcing-go/eventsourcing/example/orders"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp"
+	"github.com/eventsourcing-go/eventsourcing/operate"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	_ "github.com/eventsourcing-go/eventsourcing/recorder/postgres"
 	_ "github.com/eventsourcing-go/eventsourcing/recorder/sqlite"
@@ -146,6 +147,13 @@ func serverCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		apps, _ := grpcapp.Topics()
 		return fmt.Errorf("no application: set %s or give a topic (registered: %s)", grpcapp.EnvApplicationTop, strings.Join(apps, ", "))
 	}
+	// Telemetry first: everything built below uses the global providers.
+	member := grpcapp.LookupMember(topic)
+	o, err := startTelemetry(ctx, member, member)
+	if err != nil {
+		return err
+	}
+	defer o.close()
 	var s *grpcapp.Server
 	if st := os.Getenv(grpcapp.EnvSystemTopic); st != "" {
 		// A member of a system: an application, with its followers, or a
@@ -154,7 +162,7 @@ func serverCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if s, err = grpcapp.NewSystemServer(ctx, sys, grpcapp.LookupMember(topic), nil); err != nil {
+		if s, err = grpcapp.NewSystemServer(ctx, sys, member, nil); err != nil {
 			return err
 		}
 	} else {
@@ -174,12 +182,16 @@ func serverCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := s.Start(ctx); err != nil {
 		return errors.Join(err, s.Stop(context.Background()))
 	}
+	if err := o.serve(ctx, s); err != nil {
+		return errors.Join(err, s.Stop(context.Background()))
+	}
 	select {
 	case <-ctx.Done():
 	case <-s.Errored():
 	}
-	// A bounded drain: in-flight calls and the event being processed
-	// finish, then the process exits.
+	// Not ready first, then a bounded drain: in-flight calls and the event
+	// being processed finish, then the process exits.
+	_ = o.stopEndpoints()
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return s.Stop(stopCtx)
@@ -260,6 +272,11 @@ func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	o, err := startTelemetry(ctx, "", canonical)
+	if err != nil {
+		return err
+	}
+	defer o.close()
 	opts := []grpcapp.RunnerOption{grpcapp.WithSystemTopic(canonical), grpcapp.WithFirstPort(50051)}
 	if !*inProcess {
 		self, err := os.Executable()
@@ -268,11 +285,17 @@ func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		opts = append(opts, grpcapp.WithSubprocesses(self))
 	}
-	r := grpcapp.NewRunner(sys, nil, opts...)
+	// The runner serves the operations endpoints of the whole system;
+	// each member names its own service (<APP>_METRICS_ADDRESS and
+	// <APP>_OTEL_SERVICE_NAME still apply to one member).
+	r := grpcapp.NewRunner(sys, map[string]string{operate.EnvMetricsAddress: "", operate.EnvServiceName: ""}, opts...)
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := r.Start(startCtx); err != nil {
 		return err
+	}
+	if err := o.serve(ctx, r); err != nil {
+		return errors.Join(err, r.Stop())
 	}
 	mode := "one subprocess per application"
 	if *inProcess {
@@ -303,6 +326,7 @@ func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout, "Stopping...")
 	case <-r.Errored():
 	}
+	_ = o.stopEndpoints()
 	return r.Stop()
 }
 
@@ -318,6 +342,12 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("usage: call ADDRESS METHOD [JSON-ARG...] (METHOD Describe lists the methods)")
 	}
 	addr, method := fs.Arg(0), fs.Arg(1)
+	// The call is the root of its trace when traces are exported.
+	o, err := startTelemetry(ctx, "", "eventsourcing-grpc")
+	if err != nil {
+		return err
+	}
+	defer o.close()
 	c, err := connect(ctx, addr, *timeout)
 	if err != nil {
 		return err
