@@ -4,10 +4,12 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	esdbclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
 
+	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/recordertest"
 )
 
@@ -70,25 +72,136 @@ func benchRawRead(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		rs, err := c.ReadStream(ctx, ids[i%len(ids)], esdbclient.ReadStreamOptions{}, 1<<62)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			_, err := rs.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
-		rs.Close()
+		n += rawRead(b, c, ids[i%len(ids)])
 	}
 	b.StopTimer()
 	if n != 10*b.N {
 		b.Fatalf("read %d events, want %d", n, 10*b.N)
 	}
 	reportEvents(b, n)
+}
+
+// BenchmarkPaired runs each recorder workload beside bare client calls
+// doing the same work on the same server, one of each per iteration in an
+// order that swaps every iteration, so that both sides see the same load
+// on a shared machine. It reports the median time of each side
+// (module-ns/op, raw-ns/op) and their ratio (module over raw), the figure the
+// module is judged by.
+func BenchmarkPaired(b *testing.B) {
+	b.Run("InsertOne", func(b *testing.B) { benchPairedInsert(b, 1) })
+	b.Run("InsertBatch10", func(b *testing.B) { benchPairedInsert(b, 10) })
+	b.Run("InsertBatch100", func(b *testing.B) { benchPairedInsert(b, 100) })
+	b.Run("SelectAggregate10", benchPairedSelect)
+}
+
+// paired times module and raw alternately, b.N times each.
+func paired(b *testing.B, module, raw func(i int)) {
+	mod := make([]time.Duration, 0, b.N)
+	bare := make([]time.Duration, 0, b.N)
+	timed := func(fn func(int), i int, into *[]time.Duration) {
+		t0 := time.Now()
+		fn(i)
+		*into = append(*into, time.Since(t0))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			timed(module, i, &mod)
+			timed(raw, i, &bare)
+		} else {
+			timed(raw, i, &bare)
+			timed(module, i, &mod)
+		}
+	}
+	b.StopTimer()
+	m, r := median(mod), median(bare)
+	b.ReportMetric(float64(m.Nanoseconds()), "module-ns/op")
+	b.ReportMetric(float64(r.Nanoseconds()), "raw-ns/op")
+	b.ReportMetric(float64(m)/float64(r), "ratio")
+}
+
+// pairedServer starts one server for both sides: the module's application
+// recorder and a bare client.
+func pairedServer(b *testing.B) (recorder.ApplicationRecorder, *esdbclient.Client) {
+	uri := esdbtestURI(b)
+	r, err := openOn(b, "conformance", uri, nil).ApplicationRecorder(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r, newClient(b, uri)
+}
+
+func benchPairedInsert(b *testing.B, size int) {
+	r, c := pairedServer(b)
+	ctx := b.Context()
+	batch := make([]recorder.StoredEvent, size)
+	for i := range batch {
+		batch[i] = recorder.StoredEvent{OriginatorVersion: int64(i), Topic: "example:Dog.TrickAdded", State: benchState}
+	}
+	events := make([]esdbclient.EventData, size)
+	paired(b, func(int) {
+		id := uuid.NewString()
+		for k := range batch {
+			batch[k].OriginatorID = id
+		}
+		if _, err := r.InsertEvents(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}, func(int) {
+		for i := range events {
+			events[i] = esdbclient.EventData{EventID: uuid.New(), EventType: "example:Dog.TrickAdded", ContentType: esdbclient.ContentTypeBinary, Data: benchState, Metadata: []byte("{}")}
+		}
+		if _, err := c.AppendToStream(ctx, uuid.NewString(), esdbclient.AppendToStreamOptions{ExpectedRevision: esdbclient.NoStream{}}, events...); err != nil {
+			b.Fatal(err)
+		}
+	})
+	reportEvents(b, 2*b.N*size)
+}
+
+func benchPairedSelect(b *testing.B) {
+	r, c := pairedServer(b)
+	ctx := b.Context()
+	ids := make([]string, 1000)
+	batch := make([]recorder.StoredEvent, 10)
+	for i := range ids {
+		ids[i] = uuid.NewString()
+		for v := range batch {
+			batch[v] = recorder.StoredEvent{OriginatorID: ids[i], OriginatorVersion: int64(v), Topic: "example:Dog.TrickAdded", State: benchState}
+		}
+		if _, err := r.InsertEvents(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	paired(b, func(i int) {
+		got, err := r.SelectEvents(ctx, ids[i%len(ids)], recorder.EventQuery{})
+		if err != nil || len(got) != 10 {
+			b.Fatal(err, len(got))
+		}
+	}, func(i int) {
+		if n := rawRead(b, c, ids[i%len(ids)]); n != 10 {
+			b.Fatalf("read %d events, want 10", n)
+		}
+	})
+}
+
+// rawRead reads a whole stream with the bare client and returns how many
+// events it holds.
+func rawRead(b *testing.B, c *esdbclient.Client, stream string) int {
+	rs, err := c.ReadStream(b.Context(), stream, esdbclient.ReadStreamOptions{}, 1<<62)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rs.Close()
+	n := 0
+	for {
+		_, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			return n
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
 }
