@@ -271,6 +271,11 @@ func (m *Mapper) replay(root Root, stored []recorder.StoredEvent, sid string, id
 		if e.OriginatorID, err = m.originator(s, sid, id); err != nil {
 			return decodeError(s, err)
 		}
+		if e.OriginatorID == id {
+			// The events of one select mostly share one string: compared
+			// with itself, the next ones match without reading it.
+			sid = s.OriginatorID
+		}
 		state, err := m.openEvent(s.State, info)
 		if err != nil {
 			return decodeError(s, err)

@@ -41,6 +41,10 @@ type payloadType struct {
 	// as it does for every T but the pointer-shaped ones; only those can be
 	// boxed in place.
 	indirect bool
+	// empty is a zero-size T (an event without fields, such as
+	// Incremented{}), addressable: all its values are one value, decoded
+	// into and boxed as typed without making any.
+	empty reflect.Value
 }
 
 func newPayloadType(rt reflect.Type) payloadType {
@@ -50,6 +54,9 @@ func newPayloadType(rt reflect.Type) payloadType {
 	pt := payloadType{typed: typed, indirect: eface(&typed).data != nil}
 	for i := range pt.arrays {
 		pt.arrays[i] = reflect.ArrayOf(1<<i, rt)
+	}
+	if rt.Size() == 0 {
+		pt.empty = reflect.New(rt).Elem()
 	}
 	return pt
 }
@@ -77,6 +84,9 @@ func newPayloadArena(ti *typeInfo, n int) payloadArena {
 
 // next returns a zero T to decode an event into.
 func (p *payloadArena) next() reflect.Value {
+	if p.pt.empty.IsValid() {
+		return p.pt.empty
+	}
 	if !p.pt.indirect {
 		// Boxing copies the value's one word: one element, reused.
 		if !p.chunk.IsValid() {
@@ -100,6 +110,9 @@ func (p *payloadArena) next() reflect.Value {
 // box returns v, which next returned and the decoder filled, as an interface.
 // v must not be changed afterwards.
 func (p *payloadArena) box(v reflect.Value) any {
+	if p.pt.empty.IsValid() {
+		return p.pt.typed
+	}
 	if !p.pt.indirect {
 		x := v.Interface()
 		v.SetZero() // reused by next
