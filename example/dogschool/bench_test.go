@@ -18,7 +18,8 @@ import (
 
 // BenchmarkDogSchoolCounters: 100 dogs registered (untimed), then 1,000
 // AddTrick commands timed until Counters has tracked the last one, per runner
-// and persistence module (SQLite: files with the default synchronous=FULL),
+// and persistence module (see benchModules; BenchmarkDogSchoolCountersSubstrate
+// is what the module itself spends per command),
 // without an aggregate cache (as the reference library's figures) and with
 // one (AGGREGATE_CACHE_MAXSIZE=1000): Counters is the only writer of its
 // counters, so a cache spares it replaying a counter's history per event.
@@ -26,17 +27,14 @@ func BenchmarkDogSchoolCounters(b *testing.B) {
 	const dogs, commands = 100, 1000
 	tricks := []string{"sit", "stay", "roll over", "fetch", "play dead", "beg", "spin", "shake", "crawl", "bow"}
 	for _, rc := range runners {
-		for _, module := range []string{"memory", "sqlite"} {
+		for _, module := range benchModules {
 			for _, cache := range []string{"nocache", "cache"} {
-				b.Run(rc.name+"/"+module+"/"+cache, func(b *testing.B) {
+				b.Run(rc.name+"/"+module.name+"/"+cache, func(b *testing.B) {
 					ctx := context.Background()
 					var elapsed time.Duration
 					for range b.N {
 						b.StopTimer()
-						env := map[string]string{}
-						if module == "sqlite" {
-							env = sqliteEnv(b, "DogSchool", "Counters")
-						}
+						env := module.env(b)
 						if cache == "cache" {
 							env["AGGREGATE_CACHE_MAXSIZE"] = "1000"
 						}
