@@ -140,15 +140,14 @@ func (o Output) Find(name string) (Line, bool) {
 	return Line{}, false
 }
 
-// Format writes a figure in its unit for the table: times in nanoseconds
-// scaled to ns, µs, ms or s; other figures of 1,000 or more grouped in
-// thousands.
+// Format writes a figure in its unit for the table: times in ns, µs, ms or
+// s; other figures of 1,000 or more grouped in thousands.
 func Format(v float64, m Metric) string {
 	switch {
 	case math.IsNaN(v):
 		return "—"
-	case m.Nanoseconds:
-		return formatDuration(v)
+	case m.Time > 0:
+		return formatDuration(v * m.Time)
 	case math.Abs(v) >= 1000:
 		return group(int64(math.Round(v))) + " " + m.Unit
 	default:

@@ -17,12 +17,13 @@ import (
 
 // Metric is a figure a benchmark reports: its unit as printed (ns/op,
 // events/s) and whether it is a rate (a count per second, higher is better)
-// or a time per operation (lower is better), and for a time whether it is
-// in nanoseconds (the table then writes it in µs, ms or s).
+// or a time per operation (lower is better). Time is, for a time, the
+// nanoseconds one unit stands for (1 for ns/op, 1000 for a figure in µs),
+// and the table writes it in ns, µs, ms or s; 0 for any other figure.
 type Metric struct {
-	Unit        string
-	Rate        bool
-	Nanoseconds bool
+	Unit string
+	Rate bool
+	Time float64
 }
 
 // Side is one measured benchmark of a row.

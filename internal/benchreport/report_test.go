@@ -210,6 +210,7 @@ func TestFormat(t *testing.T) {
 	assert.Equal(t, "996 – 1,057 events/s", formatSpread(996, 1057, eventsPerSec))
 	assert.Equal(t, "4.29 – 6.64 ms", formatSpread(4.29e6, 6.64e6, nsPerOp))
 	assert.Equal(t, "950 µs – 1.20 ms", formatSpread(950e3, 1.2e6, nsPerOp))
+	assert.Equal(t, "41.0 µs", Format(41, bareUs))
 }
 
 func TestSplice(t *testing.T) {

@@ -3,10 +3,19 @@ package benchreport
 // Metrics the rows read. A Rate is a count per second (higher is better);
 // anything else is a time per operation.
 var (
-	nsPerOp      = Metric{Unit: "ns/op", Nanoseconds: true}
+	nsPerOp      = Metric{Unit: "ns/op", Time: 1}
 	eventsPerSec = Metric{Unit: "events/s", Rate: true}
 	gets         = Metric{Unit: "gets/s", Rate: true}
 	cmdsPerSec   = Metric{Unit: "cmds/s", Rate: true}
+
+	// The medians of benchmarks that alternate a workload and its substrate
+	// operation by operation in one loop.
+	moduleNs = Metric{Unit: "module-ns/op", Time: 1}
+	rawNs    = Metric{Unit: "raw-ns/op", Time: 1}
+	saveNs   = Metric{Unit: "save-ns/op", Time: 1}
+	bareUs   = Metric{Unit: "bare-p50-µs", Time: 1e3}
+	otelUs   = Metric{Unit: "otel-p50-µs", Time: 1e3}
+	absentNs = Metric{Unit: "absent-ns/save", Time: 1}
 )
 
 // needsPostgres marks the rows whose benchmarks need a PostgreSQL server.
@@ -17,26 +26,26 @@ const needsPostgres = "postgres"
 var Rows = []Row{
 	{
 		Name:      "esdb recorder, batch of 10 events vs the bare client",
-		Workload:  Side{Pkg: "./esdb", Bench: "BenchmarkRecorders/InsertBatch10", Metric: nsPerOp},
-		Substrate: &Side{Pkg: "./esdb", Bench: "BenchmarkRaw/InsertBatch10", Metric: nsPerOp},
+		Workload:  Side{Pkg: "./esdb", Bench: "BenchmarkPaired/InsertBatch10", Metric: moduleNs},
+		Substrate: &Side{Pkg: "./esdb", Bench: "BenchmarkPaired/InsertBatch10", Metric: rawNs},
 		Target:    Target{MaxRatio: 1.2},
 	},
 	{
 		Name:      "esdb recorder, batch of 100 events vs the bare client",
-		Workload:  Side{Pkg: "./esdb", Bench: "BenchmarkRecorders/InsertBatch100", Metric: nsPerOp},
-		Substrate: &Side{Pkg: "./esdb", Bench: "BenchmarkRaw/InsertBatch100", Metric: nsPerOp},
+		Workload:  Side{Pkg: "./esdb", Bench: "BenchmarkPaired/InsertBatch100", Metric: moduleNs},
+		Substrate: &Side{Pkg: "./esdb", Bench: "BenchmarkPaired/InsertBatch100", Metric: rawNs},
 		Target:    Target{MaxRatio: 1.2},
 	},
 	{
 		Name:      "esdb recorder, single save vs the bare client",
-		Workload:  Side{Pkg: "./esdb", Bench: "BenchmarkRecorders/InsertOne", Metric: nsPerOp},
-		Substrate: &Side{Pkg: "./esdb", Bench: "BenchmarkRaw/InsertOne", Metric: nsPerOp},
+		Workload:  Side{Pkg: "./esdb", Bench: "BenchmarkPaired/InsertOne", Metric: moduleNs},
+		Substrate: &Side{Pkg: "./esdb", Bench: "BenchmarkPaired/InsertOne", Metric: rawNs},
 		Target:    Target{MaxRatio: 1.05},
 	},
 	{
 		Name:      "esdb recorder, get a 10-event aggregate vs the bare client",
-		Workload:  Side{Pkg: "./esdb", Bench: "BenchmarkRecorders/SelectAggregate10", Metric: nsPerOp},
-		Substrate: &Side{Pkg: "./esdb", Bench: "BenchmarkRaw/SelectAggregate10", Metric: nsPerOp},
+		Workload:  Side{Pkg: "./esdb", Bench: "BenchmarkPaired/SelectAggregate10", Metric: moduleNs},
+		Substrate: &Side{Pkg: "./esdb", Bench: "BenchmarkPaired/SelectAggregate10", Metric: rawNs},
 		Target:    Target{MaxRatio: 1.05},
 	},
 	{
@@ -50,8 +59,8 @@ var Rows = []Row{
 		// pool: the commit's fsync dominates both and swings with the disk's
 		// other traffic, which separate runs would not share.
 		Name:      "PostgreSQL save vs a raw single-row insert transaction (medians of one alternating loop)",
-		Workload:  Side{Pkg: "./recorder/postgres", Bench: "BenchmarkSaveVsRaw", Metric: Metric{Unit: "save-ns", Nanoseconds: true}},
-		Substrate: &Side{Pkg: "./recorder/postgres", Bench: "BenchmarkSaveVsRaw", Metric: Metric{Unit: "raw-ns", Nanoseconds: true}},
+		Workload:  Side{Pkg: "./recorder/postgres", Bench: "BenchmarkSaveVsRaw", Metric: saveNs},
+		Substrate: &Side{Pkg: "./recorder/postgres", Bench: "BenchmarkSaveVsRaw", Metric: rawNs},
 		Target:    Target{MaxRatio: 1.1},
 		Needs:     needsPostgres,
 	},
@@ -96,5 +105,31 @@ var Rows = []Row{
 		Name:     "get a 10-event aggregate, memory",
 		Workload: Side{Pkg: ".", Bench: "BenchmarkGet", Metric: gets},
 		Target:   Target{AtLeast: 600_000},
+	},
+	// Instrumentation: the same work without OpenTelemetry and with it,
+	// alternating in one loop.
+	{
+		Name:      "save with instrumentation disabled (no-op providers) vs none, memory",
+		Workload:  Side{Pkg: "./telemetry", Bench: "BenchmarkSaveOverhead", Metric: Metric{Unit: "disabled-ns/save", Time: 1}},
+		Substrate: &Side{Pkg: "./telemetry", Bench: "BenchmarkSaveOverhead", Metric: absentNs},
+		Target:    Target{MaxRatio: 1.02},
+	},
+	{
+		Name:      "save with instrumentation enabled (in-memory exporter) vs none, memory",
+		Workload:  Side{Pkg: "./telemetry", Bench: "BenchmarkSaveOverhead", Metric: Metric{Unit: "enabled-ns/save", Time: 1}},
+		Substrate: &Side{Pkg: "./telemetry", Bench: "BenchmarkSaveOverhead", Metric: absentNs},
+		Target:    Target{MaxRatio: 1.15},
+	},
+	{
+		Name:      "gRPC GetOrder call with instrumentation disabled vs none (p50)",
+		Workload:  Side{Pkg: "./grpcapp", Bench: "BenchmarkTelemetry/disabled", Metric: otelUs},
+		Substrate: &Side{Pkg: "./grpcapp", Bench: "BenchmarkTelemetry/disabled", Metric: bareUs},
+		Target:    Target{MaxRatio: 1.02},
+	},
+	{
+		Name:      "gRPC GetOrder call with instrumentation enabled (in-memory exporter) vs none (p50)",
+		Workload:  Side{Pkg: "./grpcapp", Bench: "BenchmarkTelemetry/enabled", Metric: otelUs},
+		Substrate: &Side{Pkg: "./grpcapp", Bench: "BenchmarkTelemetry/enabled", Metric: bareUs},
+		Target:    Target{MaxRatio: 1.15},
 	},
 }

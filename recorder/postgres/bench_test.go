@@ -157,8 +157,8 @@ func BenchmarkSaveVsRaw(b *testing.B) {
 		i++
 	}
 	ms, mr := medianDuration(save), medianDuration(raw)
-	b.ReportMetric(float64(ms.Nanoseconds()), "save-ns")
-	b.ReportMetric(float64(mr.Nanoseconds()), "raw-ns")
+	b.ReportMetric(float64(ms.Nanoseconds()), "save-ns/op")
+	b.ReportMetric(float64(mr.Nanoseconds()), "raw-ns/op")
 	b.ReportMetric(float64(ms)/float64(mr), "ratio")
 }
 
