@@ -48,3 +48,13 @@ func (r *Repository) getTraced(ctx context.Context, fresh Root, id uuid.UUID, o 
 	telemetry.End(span, err)
 	return root, err
 }
+
+// Telemetry returns the application's telemetry, nil when no tracer or
+// meter provider was configured when it was built. Servers start command
+// spans with it (telemetry.App.StartCommand is safe on nil).
+func (a *Application) Telemetry() *telemetry.App {
+	if a == nil {
+		return nil
+	}
+	return a.tel
+}

@@ -56,7 +56,7 @@ var durationBuckets = []float64{
 }
 
 type instruments struct {
-	eventsRecorded     metric.Int64Counter
+	eventsRecorded     metric.Int64ObservableCounter
 	appendDuration     metric.Float64Histogram
 	readDuration       metric.Float64Histogram
 	processingDuration metric.Float64Histogram
@@ -78,7 +78,7 @@ func newInstruments(m metric.Meter) instruments {
 		}
 	}
 	var e error
-	in.eventsRecorded, e = m.Int64Counter(MetricEventsRecorded, metric.WithUnit("{event}"),
+	in.eventsRecorded, e = m.Int64ObservableCounter(MetricEventsRecorded, metric.WithUnit("{event}"),
 		metric.WithDescription("Events recorded by an application."))
 	note(e)
 	in.appendDuration, e = m.Float64Histogram(MetricAppendDuration, metric.WithUnit("s"),

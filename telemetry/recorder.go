@@ -2,9 +2,12 @@ package telemetry
 
 import (
 	"context"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -93,10 +96,13 @@ type op struct {
 
 // wrapped is what the recorder wrappers share.
 type wrapped struct {
-	t        *Telemetry
-	system   string
-	ops      [numOps]op
-	recorded []metric.AddOption
+	t      *Telemetry
+	system string
+	ops    [numOps]op
+	// recorded counts the events recorded, which the meter reads at each
+	// collection: an atomic add per write instead of a measurement.
+	recorded     *atomic.Int64
+	recordedOpts []metric.ObserveOption
 }
 
 func (a *App) wrap(rec any) wrapped {
@@ -117,9 +123,29 @@ func (a *App) wrap(rec any) wrapped {
 			ok:    []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))},
 		}
 	}
-	w.recorded = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+	w.recorded = new(atomic.Int64)
+	w.recordedOpts = []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(
 		KeyApplication.String(a.name), KeyDBSystem.String(system)))}
 	return w
+}
+
+// observe registers the count of events recorded through w with the meter,
+// until wrapper (which holds w) is garbage-collected.
+func observe[T any](wrapper *T, w *wrapped) *T {
+	if !w.t.metering {
+		return wrapper
+	}
+	count, opts, inst := w.recorded, w.recordedOpts, w.t.inst.eventsRecorded
+	reg, err := w.t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(inst, count.Load(), opts...)
+		return nil
+	}, inst)
+	if err != nil {
+		otel.Handle(err)
+		return wrapper
+	}
+	runtime.AddCleanup(wrapper, func(reg metric.Registration) { _ = reg.Unregister() }, reg)
+	return wrapper
 }
 
 // begin starts an operation: its span inside a recording span only, its
@@ -158,8 +184,8 @@ func (w *wrapped) insert(ctx context.Context, events []recorder.StoredEvent, opt
 	}
 	ids, err := insert(ctx, events, opts...)
 	w.finish(ctx, o, span, start, err)
-	if err == nil && len(events) > 0 && w.t.inst.eventsRecorded.Enabled(ctx) {
-		w.t.inst.eventsRecorded.Add(ctx, int64(len(events)), w.recorded...)
+	if err == nil {
+		w.recorded.Add(int64(len(events)))
 	}
 	return ids, err
 }
@@ -185,7 +211,8 @@ func (a *App) ApplicationRecorder(rec recorder.ApplicationRecorder) recorder.App
 	if r, ok := rec.(*applicationRecorder); ok {
 		return r
 	}
-	return &applicationRecorder{wrapped: a.wrap(rec), rec: rec}
+	r := &applicationRecorder{wrapped: a.wrap(rec), rec: rec}
+	return observe(r, &r.wrapped)
 }
 
 // ProcessRecorder is ApplicationRecorder for process recorders; tracking
@@ -194,7 +221,8 @@ func (a *App) ProcessRecorder(rec recorder.ProcessRecorder) recorder.ProcessReco
 	if r, ok := rec.(*processRecorder); ok {
 		return r
 	}
-	return &processRecorder{applicationRecorder: applicationRecorder{wrapped: a.wrap(rec), rec: rec}, tracking: rec}
+	r := &processRecorder{applicationRecorder: applicationRecorder{wrapped: a.wrap(rec), rec: rec}, tracking: rec}
+	return observe(r, &r.wrapped)
 }
 
 // TrackingRecorder wraps a tracking recorder (a projection's view) so that
@@ -203,7 +231,8 @@ func (a *App) TrackingRecorder(rec recorder.TrackingRecorder) recorder.TrackingR
 	if r, ok := rec.(*trackingRecorder); ok {
 		return r
 	}
-	return &trackingRecorder{wrapped: a.wrap(rec), rec: rec}
+	r := &trackingRecorder{wrapped: a.wrap(rec), rec: rec}
+	return observe(r, &r.wrapped)
 }
 
 type applicationRecorder struct {
@@ -313,3 +342,14 @@ var (
 	_ recorder.ProcessRecorder     = (*processRecorder)(nil)
 	_ recorder.TrackingRecorder    = (*trackingRecorder)(nil)
 )
+
+// StartCommand starts the span of a command (an application method a
+// server calls by name): "command <App>.<method>", a new trace when ctx
+// holds none and a tracer provider is configured. It is safe on a nil *App
+// (telemetry not configured), returning ctx and a nil span. End it with End.
+func (a *App) StartCommand(ctx context.Context, method string) (context.Context, trace.Span) {
+	if a == nil || (!a.t.tracing && !recording(ctx)) {
+		return ctx, nil
+	}
+	return a.t.tracer.Start(ctx, "command "+a.name+"."+method, a.saveOpts...)
+}

@@ -57,6 +57,15 @@ func newApp(t testing.TB, name string, p telemetry.Providers, process bool) *es.
 	return app
 }
 
+// upAndDown returns an upstream application and a process application that
+// follows it, with its process recorder.
+func upAndDown(t testing.TB, p telemetry.Providers) (up, down *es.Application, pr recorder.ProcessRecorder) {
+	up = newApp(t, "Up", p, false)
+	down = newApp(t, "Down", p, true)
+	pr, _ = down.ProcessRecorder()
+	return up, down, pr
+}
+
 func newTracer(t testing.TB) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
 	sr := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
@@ -148,9 +157,7 @@ func TestSaveSpanAndTraceParent(t *testing.T) {
 func TestFollowerContinuesTheTrace(t *testing.T) {
 	tp, sr := newTracer(t)
 	p := telemetry.Providers{TracerProvider: tp}
-	up := newApp(t, "Up", p, false)
-	down := newApp(t, "Down", p, true)
-	pr, _ := down.ProcessRecorder()
+	up, down, pr := upAndDown(t, p)
 	var saved *Counter
 	f, err := follow.New(follow.Config{
 		Name: "Down", Upstream: up.Name(), Source: up.Recorder(), Mapper: up.Mapper(), Tracker: pr, Telemetry: p,
