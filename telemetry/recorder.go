@@ -251,6 +251,36 @@ func (r *applicationRecorder) SelectEvents(ctx context.Context, originatorID str
 	return r.selectEvents(ctx, r.rec, originatorID, q)
 }
 
+// eventViewer is implemented by recorders that hand out an originator's
+// events as views of their own memory (the memory recorder), which the
+// repository's replay uses to copy no state.
+type eventViewer interface {
+	AppendEventViews(ctx context.Context, dst []recorder.StoredEvent, originatorID string, q recorder.EventQuery) ([]recorder.StoredEvent, error)
+}
+
+// AppendEventViews is SelectEvents appending to dst, with the wrapped
+// recorder's views of its memory when it has them (else copies, which are
+// views too), so that replays keep the memory recorder's fast path.
+func (r *applicationRecorder) AppendEventViews(ctx context.Context, dst []recorder.StoredEvent, originatorID string, q recorder.EventQuery) ([]recorder.StoredEvent, error) {
+	o := &r.ops[opSelectEvents]
+	ctx, span, start := r.begin(ctx, o)
+	if span != nil {
+		span.SetAttributes(KeyOriginatorID.String(originatorID))
+	}
+	var events []recorder.StoredEvent
+	var err error
+	if v, ok := r.rec.(eventViewer); ok {
+		events, err = v.AppendEventViews(ctx, dst, originatorID, q)
+	} else {
+		var got []recorder.StoredEvent
+		if got, err = r.rec.SelectEvents(ctx, originatorID, q); err == nil {
+			events = append(dst, got...)
+		}
+	}
+	r.finish(ctx, o, span, start, err)
+	return events, err
+}
+
 func (r *applicationRecorder) SelectNotifications(ctx context.Context, q recorder.NotificationQuery) ([]recorder.Notification, error) {
 	o := &r.ops[opSelectNotifications]
 	ctx, span, start := r.begin(ctx, o)
