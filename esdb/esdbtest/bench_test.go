@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/gossip"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
@@ -76,10 +77,23 @@ func appendN(b *testing.B, c *esdb.Client, n int) {
 	report(b, b.N*n, cpu0)
 }
 
-// BenchmarkAppendSingle measures one-event appends (target: 10,000
-// appends/s).
+// BenchmarkAppendSingle measures one-event appends (target: 30,000
+// appends/s), beside a bare gRPC unary round trip to the same server
+// ("unary", Gossip.Read through a plain connection), the least any call
+// costs on this transport.
 func BenchmarkAppendSingle(b *testing.B) {
 	benchBoth(b, func(b *testing.B, c *esdb.Client, _ bool) { appendN(b, c, 1) })
+	b.Run("unary", func(b *testing.B) {
+		g := gossip.NewGossipClient(dialRaw(b, startServer(b)))
+		ctx := context.Background()
+		cpu0 := esdbtest.CPUTime(b)
+		for b.Loop() {
+			if _, err := g.Read(ctx, &shared.Empty{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b, b.N, cpu0)
+	})
 }
 
 // BenchmarkAppend100 measures appends of 100 events of 100 bytes (target:

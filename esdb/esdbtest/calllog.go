@@ -124,7 +124,7 @@ func callStream(req any) string {
 	}
 	switch r := req.(type) {
 	case *appendFrame:
-		return name(false, r.options.GetStreamIdentifier())
+		return r.stream
 	case *streams.ReadReq:
 		o := r.GetOptions()
 		return name(o.GetAll() != nil, o.GetStream().GetStreamIdentifier())

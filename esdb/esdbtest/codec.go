@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
-	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
@@ -82,12 +81,16 @@ func contiguous(data mem.BufferSlice) []byte {
 // the server's cost of an append. The frame is reused for every message
 // of one append.
 type appendFrame struct {
-	options  *streams.AppendReq_Options
-	event    proposed
-	hasEvent bool
-	hasType  bool
-	hasCT    bool
-	hasID    bool
+	// hasOptions is set when the message carries the options: the
+	// stream's name and the expected revision.
+	hasOptions bool
+	stream     string
+	exp        expectation
+	event      proposed
+	hasEvent   bool
+	hasType    bool
+	hasCT      bool
+	hasID      bool
 
 	// The rest lasts for the whole append. The events of one append
 	// nearly always share a type, so lastType saves a string per event.
@@ -129,15 +132,59 @@ func (f *appendFrame) decode(b []byte) error {
 		v := fld.bytes
 		switch fld.num {
 		case 1:
-			o := &streams.AppendReq_Options{}
-			if err := protobuf.Unmarshal(v, o); err != nil {
+			if err := f.decodeOptions(v); err != nil {
 				return err
 			}
-			f.options = o
 		case 2:
 			if err := f.decodeEvent(v); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// decodeOptions decodes AppendReq.Options as the generic decoder would:
+// a later field of the expected-revision oneof replaces an earlier one,
+// and a message field given twice is merged. Without an expected revision
+// it is revision 0, as the generated getters read it.
+func (f *appendFrame) decodeOptions(b []byte) error {
+	if !f.hasOptions {
+		f.hasOptions = true
+		f.exp = expectation{kind: expectRevision}
+	}
+	return eachField(b, func(fld field) error {
+		switch {
+		case fld.num == 1 && fld.typ == protowire.BytesType: // stream_identifier
+			return eachField(fld.bytes, func(sf field) error {
+				if sf.num == 3 && sf.typ == protowire.BytesType { // stream_name
+					f.stream = string(sf.bytes)
+				}
+				return nil
+			})
+		case fld.num == 2 && fld.typ == protowire.VarintType:
+			f.exp = expectation{kind: expectRevision, rev: fld.varint}
+		case fld.num == 3 && fld.typ == protowire.BytesType:
+			f.exp = expectation{kind: expectNoStream}
+		case fld.num == 4 && fld.typ == protowire.BytesType:
+			f.exp = expectation{kind: expectAny}
+		case fld.num == 5 && fld.typ == protowire.BytesType:
+			f.exp = expectation{kind: expectExists}
+		}
+		return nil
+	})
+}
+
+// eachField calls fn with each field of an encoded message, in order.
+func eachField(b []byte, fn func(field) error) error {
+	for len(b) > 0 {
+		fld, rest, err := nextField(b)
+		if err != nil {
+			return err
+		}
+		b = rest
+		if err := fn(fld); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -214,6 +215,11 @@ func transportOptions() []grpc.ServerOption {
 		grpc.ReadBufferSize(256 << 10),
 		grpc.InitialWindowSize(4 << 20),
 		grpc.InitialConnWindowSize(8 << 20),
+		// Calls run on goroutines kept for them, whose stacks have grown
+		// already, rather than on a new goroutine each: a one-event
+		// append is a short call, and starting and growing a goroutine
+		// for each was a tenth of the server's time.
+		grpc.NumStreamWorkers(uint32(runtime.NumCPU())),
 	}
 }
 
