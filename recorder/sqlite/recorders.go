@@ -56,8 +56,7 @@ type writeStmts struct {
 }
 
 func (r *AggregateRecorder) prepare(ctx context.Context, tracking bool) (w writeStmts, err error) {
-	w.insert, err = r.db.wstmt(ctx, "INSERT INTO "+r.table+
-		" (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)")
+	w.insert, err = r.db.wstmt(ctx, r.insertSQL())
 	if err == nil && tracking {
 		w.tracking, err = r.db.trackingStmt(ctx)
 	}
@@ -81,7 +80,7 @@ func (r *AggregateRecorder) insert(ctx context.Context, tx *sql.Tx, w writeStmts
 	stmt := tx.StmtContext(ctx, w.insert)
 	defer stmt.Close()
 	for _, e := range events {
-		res, err := stmt.ExecContext(ctx, e.OriginatorID, e.OriginatorVersion, e.Topic, e.State)
+		res, err := r.execInsert(ctx, stmt, e)
 		if err != nil {
 			return nil, err
 		}
@@ -119,7 +118,7 @@ func (r *AggregateRecorder) SelectEvents(ctx context.Context, originatorID strin
 		return nil, err
 	}
 	var b strings.Builder
-	b.WriteString("SELECT originator_version, topic, state FROM ")
+	b.WriteString("SELECT originator_version, topic, state" + r.traceSelect() + " FROM ")
 	b.WriteString(r.table)
 	b.WriteString(" WHERE originator_id = ?")
 	args := []any{originatorID}
@@ -151,7 +150,7 @@ func (r *AggregateRecorder) SelectEvents(ctx context.Context, originatorID strin
 	events := []recorder.StoredEvent{}
 	for rows.Next() {
 		e := recorder.StoredEvent{OriginatorID: originatorID}
-		if err := rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State); err != nil {
+		if err := r.scanEvent(rows, &e); err != nil {
 			return nil, wrap(ctx, op, err)
 		}
 		events = append(events, e)
@@ -188,7 +187,7 @@ func (r *ApplicationRecorder) SelectNotifications(ctx context.Context, q recorde
 		return nil, recorder.Errorf(recorder.ErrProgramming, op, "at most %d topics in a filter, got %d", MaxTopics, len(q.Topics))
 	}
 	var b strings.Builder
-	b.WriteString("SELECT id, originator_id, originator_version, topic, state FROM ")
+	b.WriteString("SELECT id, originator_id, originator_version, topic, state" + r.traceSelect() + " FROM ")
 	b.WriteString(r.table)
 	args := make([]any, 0, 3+len(q.Topics))
 	where := " WHERE "
@@ -240,7 +239,7 @@ func (r *ApplicationRecorder) SelectNotifications(ctx context.Context, q recorde
 	ns := make([]recorder.Notification, 0, min(q.Limit, 1024))
 	for rows.Next() {
 		var n recorder.Notification
-		if err := rows.Scan(&n.ID, &n.OriginatorID, &n.OriginatorVersion, &n.Topic, &n.State); err != nil {
+		if err := r.scanNotification(rows, &n); err != nil {
 			return nil, wrap(ctx, op, err)
 		}
 		ns = append(ns, n)

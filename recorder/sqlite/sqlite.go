@@ -103,6 +103,7 @@ type database struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // prepared statements, by pool and SQL text
+	traced map[string]bool      // tables with the trace context column, see tracecontext.go
 }
 
 // dsn returns the driver's data source names for the writer and the readers,
@@ -189,6 +190,9 @@ func openDB(ctx context.Context, cfg Config) (_ *database, err error) {
 			return nil, err
 		}
 	}
+	if err = d.detectTraceColumns(ctx); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -202,6 +206,7 @@ var schema = []string{
 		originator_version INTEGER NOT NULL,
 		topic TEXT NOT NULL,
 		state BLOB,
+		trace_parent TEXT,
 		UNIQUE (originator_id, originator_version))`,
 	`CREATE TABLE IF NOT EXISTS ` + SnapshotsTable + ` (
 		originator_id TEXT NOT NULL,
@@ -221,7 +226,7 @@ func (d *database) createTables(ctx context.Context) error {
 				return err
 			}
 		}
-		return nil
+		return addTraceColumn(ctx, tx)
 	}, "create tables")
 }
 
