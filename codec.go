@@ -151,6 +151,8 @@ func (d *decoder) fieldValue(c *structCodec, v reflect.Value, i int) (int, error
 // is its own.
 func (d *decoder) onHeap() *decoder {
 	if d.heap == nil {
+		// Without d.strs: strings read through field decoders are made
+		// on their own.
 		h := &decoder{t: d.t, data: d.data}
 		h.heap = h
 		d.heap = h

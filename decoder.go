@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -18,7 +19,41 @@ type decoder struct {
 	t    *Types
 	data []byte
 	pos  int
-	heap *decoder // see onHeap
+	heap *decoder    // see onHeap
+	strs stringArena // where decoded strings are made when on (see stringArena)
+}
+
+// stringArena makes the strings a replay decodes out of shared chunks, one
+// allocation for many short strings (a dog's name and tricks) instead of one
+// each. A chunk is written once, where each string is carved from it, and
+// never again, so the strings never change; a string keeps its chunk alive,
+// which bounds what an aggregate holding one string keeps to a chunk. It is
+// passed by value (a decoder holds it, and gives it back when done), since a
+// pointer to it would make the replay's arena escape to the heap.
+type stringArena struct {
+	on    bool
+	chunk []byte
+}
+
+// stringChunk is the size of a stringArena's chunks; longer strings are
+// made on their own.
+const stringChunk = 256
+
+// make returns b as a string.
+func (a *stringArena) make(b []byte) string {
+	n := len(b)
+	if n == 0 {
+		return ""
+	}
+	if n > stringChunk/4 {
+		return string(b)
+	}
+	if cap(a.chunk)-len(a.chunk) < n {
+		a.chunk = make([]byte, 0, stringChunk)
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, b...)
+	return unsafe.String(&a.chunk[start], n)
 }
 
 func (d *decoder) errorf(format string, args ...any) error {
@@ -170,6 +205,9 @@ func (d *decoder) array(fn func() error) error {
 // str reads a string.
 func (d *decoder) str() (string, error) {
 	b, err := d.strBytes()
+	if d.strs.on && err == nil {
+		return d.strs.make(b), nil
+	}
 	return string(b), err
 }
 
@@ -506,12 +544,8 @@ func (d *decoder) timeValue(dst *time.Time) error {
 	const head = `{"_type_":"` + TagDatetime + `","_data_":"`
 	d.ws()
 	if s := d.data[d.pos:]; len(s) > len(head) && string(s[:len(head)]) == head {
-		s = s[len(head):]
-		if f, n, ok := scanCanonicalISO(s); ok && len(s) >= n+2 && s[n] == '"' && s[n+1] == '}' {
-			if dst != nil {
-				*dst = f.time()
-			}
-			d.pos += len(head) + n + 2
+		if n, ok := canonicalTimeData(s[len(head):], dst); ok {
+			d.pos += len(head) + n
 			return nil
 		}
 	}
@@ -527,6 +561,38 @@ func (d *decoder) timeValue(dst *time.Time) error {
 		*dst = t
 	}
 	return nil
+}
+
+// leadingTimestamp reads the start of event state as the encoder writes it,
+// `{"timestamp":{"_type_":"datetime_iso","_data_":"<canonical time>"}`, from
+// the decoder's start, into *dst (or only checks it, with dst nil, as
+// timeValue does). It returns the offset after it, or false, having read
+// nothing, when the state starts otherwise.
+func (d *decoder) leadingTimestamp(dst *time.Time) (int, bool) {
+	const head = `{"timestamp":{"_type_":"` + TagDatetime + `","_data_":"`
+	s := d.data
+	if len(s) <= len(head) || string(s[:len(head)]) != head {
+		return 0, false
+	}
+	n, ok := canonicalTimeData(s[len(head):], dst)
+	if !ok {
+		return 0, false
+	}
+	return len(head) + n, true
+}
+
+// canonicalTimeData reads `<canonical time>"}`, the end of a datetime_iso
+// tagged value the encoder wrote, at the start of s into *dst (or only
+// checks it, with dst nil), and returns the bytes it takes, or false.
+func canonicalTimeData(s []byte, dst *time.Time) (int, bool) {
+	f, n, ok := scanCanonicalISO(s)
+	if !ok || len(s) < n+2 || s[n] != '"' || s[n+1] != '}' {
+		return 0, false
+	}
+	if dst != nil {
+		*dst = f.time()
+	}
+	return n + 2, true
 }
 
 // ---- typed decoding ----

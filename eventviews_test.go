@@ -92,3 +92,27 @@ func TestGetChecksEveryTimestamp(t *testing.T) {
 		})
 	}
 }
+
+// The strings a replay decodes share chunks; each is what was saved, short or
+// long, escaped or not, and none changes when more are decoded.
+func TestGetStrings(t *testing.T) {
+	ctx := context.Background()
+	app := newApp(t, es.Options{Name: "Strings"})
+	tricks := []string{"", "sit", "roll \"over\"\n", "ünïcode ✓", string(bytes.Repeat([]byte("long "), 40))}
+	for i := range 60 {
+		tricks = append(tricks, fmt.Sprint("trick number ", i))
+	}
+	dog := NewDog("Fido")
+	for _, trick := range tricks {
+		dog.AddTrick(trick)
+	}
+	_, err := app.Save(ctx, dog)
+	require.NoError(t, err)
+	first, err := es.Get[Dog](ctx, app, dog.ID())
+	require.NoError(t, err)
+	second, err := es.Get[Dog](ctx, app, dog.ID())
+	require.NoError(t, err)
+	assert.Equal(t, "Fido", first.Name)
+	assert.Equal(t, tricks, first.Tricks)
+	assert.Equal(t, tricks, second.Tricks)
+}

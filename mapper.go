@@ -252,6 +252,7 @@ func (m *Mapper) replay(root Root, stored []recorder.StoredEvent, sid string, id
 		topic    string // of the run being decoded
 		info     *typeInfo
 		payloads payloadArena
+		strs     = stringArena{on: true} // the replay's strings
 	)
 	for i := range stored {
 		s := &stored[i]
@@ -285,7 +286,7 @@ func (m *Mapper) replay(root Root, stored []recorder.StoredEvent, sid string, id
 		// Only the first event's timestamp (a creation's) and the last's
 		// (the aggregate's modification time) are kept.
 		wantTime := i == 0 || i == len(stored)-1
-		if e.Timestamp, creator, err = m.types.decodeEventState(state, info, payload, wantTime); err != nil {
+		if e.Timestamp, creator, strs, err = m.types.decodeEventState(state, info, payload, wantTime, strs); err != nil {
 			return decodeError(s, err)
 		}
 		if ti != nil && len(creator) > 0 {

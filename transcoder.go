@@ -577,7 +577,7 @@ func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
 	}
 	payloads := newPayloadArena(ti, 1)
 	payload := payloads.next()
-	ts, topic, err := t.decodeEventState(state, ti, payload, true)
+	ts, topic, _, err := t.decodeEventState(state, ti, payload, true, stringArena{})
 	if err != nil {
 		return Event{}, err
 	}
@@ -587,16 +587,24 @@ func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
 // decodeEventState decodes upcast event state: the payload into payload, a
 // zero value of ti's type, and the envelope's timestamp and originator topic
 // (nil when absent; it aliases state or a scratch buffer). Without wantTime
-// the timestamp is checked but not made (ts is zero).
-func (t *Types) decodeEventState(state []byte, ti *typeInfo, payload reflect.Value, wantTime bool) (ts time.Time, topic []byte, err error) {
+// the timestamp is checked but not made (ts is zero). Strings are made in
+// strs when it is on; it is returned as the decoding left it.
+func (t *Types) decodeEventState(state []byte, ti *typeInfo, payload reflect.Value, wantTime bool, strs stringArena) (ts time.Time, topic []byte, _ stringArena, err error) {
 	c := ti.codec(t)
-	d := decoder{t: t, data: state}
+	d := decoder{t: t, data: state, strs: strs}
 	tsp := &ts
 	if !wantTime {
 		tsp = nil
 	}
 	next := 0
-	more, err := d.openObject()
+	var more bool
+	if n, ok := d.leadingTimestamp(tsp); ok {
+		// The encoder's own form, read in one pass: the first member done.
+		d.pos = n
+		more, err = d.nextMember()
+	} else {
+		more, err = d.openObject()
+	}
 	for more && err == nil {
 		// Keys mostly come as the encoder writes them: the timestamp, then
 		// the payload's fields in order; those are matched, not scanned.
@@ -628,7 +636,7 @@ func (t *Types) decodeEventState(state []byte, ti *typeInfo, payload reflect.Val
 	if err == nil {
 		err = d.end()
 	}
-	return ts, topic, err
+	return ts, topic, d.strs, err
 }
 
 // upcast brings old state up to the type's class version.
