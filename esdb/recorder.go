@@ -175,7 +175,8 @@ func wrapCtx(ctx context.Context, err error) error {
 // stream is an empty result. keep, when set, is called for each event and
 // stops the read when it returns false.
 func (r *Recorder) readStream(ctx context.Context, stream string, dir esdbclient.Direction, from esdbclient.StreamPosition, count uint64, keep func(*esdbclient.RecordedEvent) bool) ([]*esdbclient.RecordedEvent, error) {
-	var out []*esdbclient.RecordedEvent
+	// Room for a small aggregate's events saves regrowing from nothing.
+	out := make([]*esdbclient.RecordedEvent, 0, min(count, 16))
 	err := r.f.do(ctx, func(c *esdbclient.Client) error {
 		out = out[:0]
 		rs, err := c.ReadStream(ctx, stream, esdbclient.ReadStreamOptions{Direction: dir, From: from}, count)
