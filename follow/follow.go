@@ -373,15 +373,18 @@ func (f *Follower) CatchUp(ctx context.Context) (int, error) {
 	handled := 0
 	lastLog, logPos, logCount := time.Now(), f.done, f.processed.Load()
 	filtered := len(f.cfg.Topics) > 0
-	for first := true; ; first = false {
+	for first, second := true, false; ; first, second = false, first {
 		// A filtered follower reads the head before each page: when the
 		// page comes back short, every wanted notification up to the head
 		// has been seen, so the head is a position it may record. Without
-		// a filter a short page ends at the head itself, and the head is
-		// read only for progress (the first page and each progress line).
+		// a filter a short page ends at the head itself, which is then the
+		// head shown, and the head is read only for progress: after a first
+		// page that came back full, and at each progress line. A pull that
+		// finds a few new notifications (a single-threaded runner's, after
+		// each save) then reads once, not twice.
 		var head int64
 		var hasHead bool
-		if filtered || first || time.Since(lastLog) >= f.cfg.ProgressInterval {
+		if filtered || second || (!first && time.Since(lastLog) >= f.cfg.ProgressInterval) {
 			var err error
 			if head, hasHead, err = f.cfg.Source.MaxNotificationID(ctx); err != nil {
 				return handled, f.sourceErr("read head", err)
@@ -405,6 +408,9 @@ func (f *Follower) CatchUp(ctx context.Context) (int, error) {
 		if len(page) < f.cfg.PageSize {
 			if filtered && hasHead && (!f.hasDone || head > f.done) {
 				f.ignore(head)
+			}
+			if !filtered {
+				f.setHead(f.done, f.hasDone)
 			}
 			return handled, f.flush(ctx)
 		}
