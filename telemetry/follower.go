@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -95,9 +94,9 @@ func (t *Telemetry) Follower(name, upstream string, states []string) *Follower {
 // is the child of the span that recorded the event when the event carries
 // its trace context (else of the span in ctx, or a new trace), when a tracer
 // provider is configured; and the clock of the processing duration.
-func (f *Follower) StartProcessing(ctx context.Context, n recorder.Notification) (context.Context, trace.Span, time.Time) {
+func (f *Follower) StartProcessing(ctx context.Context, n recorder.Notification) (context.Context, trace.Span, Timer) {
 	if f == nil {
-		return ctx, nil, time.Time{}
+		return ctx, nil, Timer{}
 	}
 	var span trace.Span
 	if f.t.tracing {
@@ -108,9 +107,9 @@ func (f *Follower) StartProcessing(ctx context.Context, n recorder.Notification)
 		span.SetAttributes(KeyNotificationID.Int64(n.ID), KeyTopic.String(n.Topic),
 			KeyOriginatorID.String(n.OriginatorID), KeyOriginatorVersion.Int64(n.OriginatorVersion))
 	}
-	var start time.Time
+	var start Timer
 	if f.t.inst.processingDuration.Enabled(ctx) {
-		start = time.Now()
+		start = StartTimer()
 	}
 	return ctx, span, start
 }
@@ -118,12 +117,12 @@ func (f *Follower) StartProcessing(ctx context.Context, n recorder.Notification)
 // Processed ends what StartProcessing started with the event's outcome.
 // With deferred (the event is processed inside a batch that may yet be
 // rolled back), the outcome is counted by Commit, or forgotten by Discard.
-func (f *Follower) Processed(ctx context.Context, span trace.Span, start time.Time, o Outcome, err error, deferred bool) {
+func (f *Follower) Processed(ctx context.Context, span trace.Span, start Timer, o Outcome, err error, deferred bool) {
 	if f == nil {
 		return
 	}
-	if !start.IsZero() {
-		f.t.inst.processingDuration.Record(ctx, time.Since(start).Seconds(), f.timed[o]...)
+	if start.on {
+		f.t.inst.processingDuration.Record(ctx, start.Seconds(), f.timed[o]...)
 	}
 	if deferred {
 		f.pending[o]++

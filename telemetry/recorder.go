@@ -150,21 +150,21 @@ func observe[T any](wrapper *T, w *wrapped) *T {
 
 // begin starts an operation: its span inside a recording span only, its
 // clock when its histogram records.
-func (w *wrapped) begin(ctx context.Context, o *op) (context.Context, trace.Span, time.Time) {
+func (w *wrapped) begin(ctx context.Context, o *op) (context.Context, trace.Span, Timer) {
 	var span trace.Span
 	if recording(ctx) {
 		ctx, span = w.t.tracer.Start(ctx, o.span, o.spanOpts...)
 	}
-	var start time.Time
+	var start Timer
 	if o.hist.Enabled(ctx) {
-		start = time.Now()
+		start = StartTimer()
 	}
 	return ctx, span, start
 }
 
-func (w *wrapped) finish(ctx context.Context, o *op, span trace.Span, start time.Time, err error) {
-	if !start.IsZero() {
-		d := time.Since(start).Seconds()
+func (w *wrapped) finish(ctx context.Context, o *op, span trace.Span, start Timer, err error) {
+	if start.on {
+		d := start.Seconds()
 		if err == nil {
 			o.hist.Record(ctx, d, o.ok...)
 		} else {
