@@ -60,10 +60,12 @@ bench:
 ## ROUNDS interleaved rounds of BENCHTIME each, written into the document's
 ## report section, raw output in docs/bench/raw.txt (benchstat reads it).
 ## PostgreSQL rows need a server first: eval "$(bash .ci/postgres.sh)".
-ROUNDS ?= 6
+## BENCH_ROWS=regexp runs only the matching rows and prints their table instead.
+ROUNDS     ?= 6
+BENCH_ROWS ?=
 .PHONY: bench-report
 bench-report:
-	$(GO) run ./internal/cmd/benchreport -rounds $(ROUNDS) -benchtime $(BENCHTIME) -doc docs/benchmarks.md -raw docs/bench/raw.txt
+	$(GO) run ./internal/cmd/benchreport -rounds $(ROUNDS) -benchtime $(BENCHTIME) -doc docs/benchmarks.md -raw docs/bench/raw.txt $(if $(BENCH_ROWS),-rows '$(BENCH_ROWS)')
 
 ## run: the example system (Orders, Reservations, Payments) as gRPC servers.
 # The binary is built first rather than `go run`, so Ctrl-C ends make cleanly.

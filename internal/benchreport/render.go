@@ -23,7 +23,9 @@ func (rep *Report) Markdown(rawPath string) string {
 		rep.Start.Format("2006-01-02 15:04"), rep.Rounds, rep.Benchtime, rep.End.Sub(rep.Start).Round(time.Second))
 	fmt.Fprintf(&b, "Machine: %s, %d cores, %s, %s; load average (1, 5, 15 min) %s at the start, %s at the end.\n",
 		m.CPU, m.Cores, m.OS, m.Go, m.LoadStart, m.LoadEnd)
-	fmt.Fprintf(&b, "Raw output, for benchstat: [%s](%s).\n\n", rawPath, rawPath)
+	fmt.Fprintf(&b, "Raw output, for benchstat: [%s](%s).\n", rawPath, rawPath)
+	b.WriteString("To regenerate: `eval \"$(bash .ci/postgres.sh)\"` (the PostgreSQL rows are skipped when no server answers), then `make bench-report` " +
+		"(`ROUNDS`, `BENCHTIME`; `BENCH_ROWS=regexp` runs some rows and prints their table instead).\n\n")
 	b.WriteString("| row | workload (median) | min–max | substrate (median) | ratio median (min–max) | target | status |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, r := range rep.Results {

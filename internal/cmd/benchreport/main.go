@@ -4,6 +4,7 @@
 // beside it (`make bench-report`).
 //
 //	go run ./internal/cmd/benchreport -rounds 6 -benchtime 1s
+//	go run ./internal/cmd/benchreport -rows PostgreSQL -rounds 2   # some rows, to stdout
 //
 // Run it from the module's root. Rows that need PostgreSQL are skipped, with
 // a note, unless a server answers at POSTGRES_HOST:POSTGRES_PORT: start one
@@ -18,6 +19,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing/internal/benchreport"
@@ -37,7 +40,20 @@ func run() error {
 	doc := flag.String("doc", "docs/benchmarks.md", "the document whose report section is rewritten")
 	raw := flag.String("raw", "docs/bench/raw.txt", "the raw, benchstat-compatible output")
 	goCmd := flag.String("go", "go", "the go command")
+	only := flag.String("rows", "", "run only the rows whose name matches this regular expression, print their table and write no file")
 	flag.Parse()
+
+	rows := benchreport.Rows
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			return fmt.Errorf("-rows: %w", err)
+		}
+		rows = slices.DeleteFunc(slices.Clone(rows), func(r benchreport.Row) bool { return !re.MatchString(r.Name) })
+		if len(rows) == 0 {
+			return fmt.Errorf("-rows %q matches no row", *only)
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -47,9 +63,13 @@ func run() error {
 	}
 	rep, err := benchreport.Run(ctx, benchreport.Config{
 		Root: root, Go: *goCmd, Rounds: *rounds, Benchtime: *benchtime, Timeout: *timeout,
-		Rows: benchreport.Rows, Progress: os.Stderr,
+		Rows: rows, Progress: os.Stderr,
 	})
 	if err != nil {
+		return err
+	}
+	if *only != "" {
+		_, err := os.Stdout.WriteString(rep.Markdown(*raw) + "\n" + rep.RawText())
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(*raw), 0o755); err != nil {
