@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	es "github.com/eventsourcing-go/eventsourcing"
@@ -182,4 +184,46 @@ func TestTraceParentRoundTrip(t *testing.T) {
 		assert.False(t, telemetry.SpanContextOf(bad).IsValid(), bad)
 		assert.Empty(t, telemetry.TraceParent(telemetry.ContextWithTraceParent(context.Background(), bad)), bad)
 	}
+}
+
+// A follower's readings stop when it is garbage-collected: the meter holds
+// it weakly.
+func TestFollowerReadingsEndWithIt(t *testing.T) {
+	mp, reader := newMeter(t)
+	p := telemetry.Providers{MeterProvider: mp}
+	up := newApp(t, "Up", p, false)
+	func() {
+		f, err := follow.New(follow.Config{
+			Name: "Gone", Upstream: "Up", Source: up.Recorder(), Mapper: up.Mapper(), Tracker: &batchTracker{pos: map[string]int64{}}, Telemetry: p,
+			Handler: follow.HandlerFunc(func(context.Context, es.Event, recorder.Tracking) (bool, error) { return false, nil }),
+		})
+		require.NoError(t, err)
+		_, points := collect(t, reader).int64s(t, telemetry.MetricLag, map[string]string{"follower": "Gone"})
+		require.Equal(t, 1, points)
+		_ = f
+	}()
+	require.Eventually(t, func() bool {
+		runtime.GC()
+		var c collected
+		require.NoError(t, reader.Collect(context.Background(), &c.rm))
+		for _, sm := range c.rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if m.Name == telemetry.MetricLag {
+					return len(m.Data.(metricdata.Gauge[int64]).DataPoints) == 0
+				}
+			}
+		}
+		return true
+	}, 10*time.Second, 10*time.Millisecond, "the collected follower is no longer read")
+}
+
+// With telemetry, a get still replays from the memory recorder's views of
+// its own memory (AppendEventViews), through the instrumented recorder.
+func TestInstrumentedRecorderKeepsViews(t *testing.T) {
+	mp, _ := newMeter(t)
+	app := newApp(t, "Views", telemetry.Providers{MeterProvider: mp}, false)
+	_, ok := app.Repository().Events().(interface {
+		AppendEventViews(context.Context, []recorder.StoredEvent, string, recorder.EventQuery) ([]recorder.StoredEvent, error)
+	})
+	assert.True(t, ok)
 }
