@@ -112,6 +112,12 @@ type Config struct {
 	// Topics restricts the events read (nil: all). The filter is passed to
 	// the source and checked again on what it returns.
 	Topics []string
+	// HandledTopics, when not empty, are the only topics the handler makes
+	// something of: the source still reads every notification, but those
+	// of other topics are neither decoded nor handed to the handler, and
+	// their positions are recorded as ignored events' are (coalesced).
+	// Unlike Topics it needs no read of the upstream's head per page.
+	HandledTopics []string
 	// PageSize is how many notifications a page reads (and a batch holds).
 	PageSize int
 	// CheckpointEvery and CheckpointInterval bound how many ignored events,
@@ -227,6 +233,7 @@ func New(cfg Config) (*Follower, error) {
 		return nil, fmt.Errorf("follow: %w: a follower needs a name, an upstream name, a source, a mapper, a handler and a tracker", recorder.ErrConfiguration)
 	}
 	cfg.Topics = slices.Clone(cfg.Topics)
+	cfg.HandledTopics = slices.Clone(cfg.HandledTopics)
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = DefaultPageSize
 	}
@@ -707,7 +714,7 @@ func (f *Follower) each(ctx context.Context, ns []recorder.Notification, count b
 		if f.hasDone && n.ID <= f.done {
 			continue // delivered twice (a source overlapping itself)
 		}
-		if !recorder.MatchTopic(f.cfg.Topics, n.Topic) {
+		if !recorder.MatchTopic(f.cfg.Topics, n.Topic) || !recorder.MatchTopic(f.cfg.HandledTopics, n.Topic) {
 			f.ignore(n.ID)
 			continue
 		}

@@ -61,6 +61,16 @@ func LeaderMapper(follower Application, leaderName string, leaderTypes *eventsou
 	return m, nil
 }
 
+// PolicyTopics is implemented by process applications whose policy makes
+// something only of events of the topics it returns. A follower then reads
+// its leaders' notifications of other topics without decoding them or
+// calling the policy, and records their positions as it records those of
+// events the policy ignores, coalesced. (FollowTopics instead keeps them
+// from being read at all.)
+type PolicyTopics interface {
+	PolicyTopics() []string
+}
+
 // DefaultPageSize is how many notifications a follower reads at once.
 const DefaultPageSize = 100
 
@@ -108,6 +118,9 @@ func (f *Follower) Follow(u Upstream) error {
 		Name: f.app.Name(), Upstream: u.Name, Source: u.Source, Mapper: u.Mapper,
 		Handler: policyHandler{f}, Tracker: f.process, Topics: slices.Clone(u.Topics),
 		PageSize: f.pageSize, Logger: f.app.Logger(),
+	}
+	if pt, ok := f.app.(PolicyTopics); ok {
+		cfg.HandledTopics = pt.PolicyTopics()
 	}
 	for _, o := range f.opts {
 		o(&cfg)
