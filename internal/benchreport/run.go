@@ -24,7 +24,7 @@ type Config struct {
 	Go        string        // the go command (default "go")
 	Rounds    int           // interleaved rounds (at least 1)
 	Benchtime string        // -test.benchtime of each run, unless a Side sets its own
-	Timeout   time.Duration // of one benchmark run (default 10m)
+	Timeout   time.Duration // of one benchmark run (default 5m); one that times out is not run again
 	Rows      []Row
 	Progress  io.Writer // one line per run; nil for none
 
@@ -68,7 +68,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("benchreport: rounds must be at least 1, got %d", cfg.Rounds)
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Minute
+		cfg.Timeout = 5 * time.Minute
 	}
 	if cfg.Available == nil {
 		cfg.Available = dialService
@@ -147,6 +147,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				continue
 			}
 			out, err := cfg.runOnce(ctx, j)
+			if errors.Is(err, errTimedOut) {
+				j.note = err.Error() // once is enough: the later rounds skip it
+			}
 			if err != nil {
 				j.lastNote = err.Error()
 				cfg.progress("round %d/%d %s %s: %v", round+1, cfg.Rounds, j.pkg, j.bench, err)
@@ -300,9 +303,15 @@ func (cfg *Config) list(ctx context.Context, bin, pkg string) ([]string, error) 
 	return strings.Fields(string(out)), nil
 }
 
+// errTimedOut is the error of a run that took the whole Config.Timeout.
+var errTimedOut = errors.New("timed out")
+
 // runOnce runs j's benchmark alone, once.
 func (cfg *Config) runOnce(ctx context.Context, j *job) (Output, error) {
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout+time.Minute)
+	start := time.Now()
+	// -test.timeout does not stop a benchmark stuck in its first run; the
+	// context does.
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	args := []string{"-test.run", "^$", "-test.bench", BenchPattern(j.bench), "-test.count", "1",
 		"-test.benchmem", "-test.v", "-test.timeout", cfg.Timeout.String()}
@@ -311,6 +320,7 @@ func (cfg *Config) runOnce(ctx context.Context, j *job) (Output, error) {
 	}
 	cmd := exec.CommandContext(ctx, j.bin, args...)
 	cmd.Dir = filepath.Join(cfg.Root, j.pkg)
+	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -320,6 +330,9 @@ func (cfg *Config) runOnce(ctx context.Context, j *job) (Output, error) {
 	}
 	if err != nil {
 		if _, ok := out.Find(j.bench); !ok {
+			if time.Since(start) >= cfg.Timeout {
+				return out, fmt.Errorf("%w after %s (-timeout)", errTimedOut, cfg.Timeout)
+			}
 			msg := out.Failure
 			if msg == "" {
 				msg = firstLine(stderr.Bytes(), err)

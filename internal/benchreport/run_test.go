@@ -43,6 +43,8 @@ func BenchmarkPair(b *testing.B) {
 func BenchmarkSkip(b *testing.B) { b.Skip("no server here") }
 
 func BenchmarkFail(b *testing.B) { b.Fatal("boom") }
+
+func BenchmarkSlow(b *testing.B) { time.Sleep(time.Minute) }
 `
 
 // TestRun runs the report over a module of its own: a pair measured each
@@ -69,11 +71,12 @@ func TestRun(t *testing.T) {
 		{Name: "failing", Workload: Side{Pkg: ".", Bench: "BenchmarkFail", Metric: nsPerOp}, Target: Target{AtMost: 1}},
 		{Name: "missing", Workload: Side{Pkg: ".", Bench: "BenchmarkNone/x", Metric: nsPerOp}, Target: Target{AtMost: 1}},
 		{Name: "unbuildable", Workload: Side{Pkg: "./broken", Bench: "BenchmarkX", Metric: nsPerOp}, Target: Target{AtMost: 1}},
+		{Name: "timing out", Workload: Side{Pkg: ".", Bench: "BenchmarkSlow", Metric: nsPerOp}, Target: Target{AtMost: 1}},
 		{Name: "service down", Workload: Side{Pkg: ".", Bench: "BenchmarkPair/work", Metric: nsPerOp}, Target: Target{AtMost: 1}, Needs: "db"},
 	}
 	var progress strings.Builder
 	rep, err := Run(context.Background(), Config{
-		Root: root, Rounds: 2, Benchtime: "20x", Timeout: time.Minute, Rows: rows, Progress: &progress,
+		Root: root, Rounds: 2, Benchtime: "20x", Timeout: 2 * time.Second, Rows: rows, Progress: &progress,
 		Available: func(context.Context, string) error { return errors.New("no db at 127.0.0.1:1") },
 	})
 	require.NoError(t, err, progress.String())
@@ -99,6 +102,7 @@ func TestRun(t *testing.T) {
 		"missing":      "no such benchmark",
 		"unbuildable":  "does not build",
 		"service down": "skipped: no db",
+		"timing out":   "timed out after 2s",
 	} {
 		r := byName[name]
 		assert.Equal(t, NotMeasured, r.Status(), name)
@@ -110,6 +114,8 @@ func TestRun(t *testing.T) {
 	if r := byName["failing"]; !strings.Contains(r.Note, "FAIL") {
 		t.Errorf("failing: note %q does not say it failed", r.Note)
 	}
+
+	assert.Equal(t, 1, strings.Count(progress.String(), "BenchmarkSlow: timed out"), "a run that timed out is not run again:\n%s", progress.String())
 
 	// Raw output: the headers once, then one line per run of the pair.
 	raw := rep.RawText()

@@ -36,7 +36,7 @@ func main() {
 func run() error {
 	rounds := flag.Int("rounds", 6, "interleaved rounds (each runs every benchmark once)")
 	benchtime := flag.String("benchtime", "1s", "-test.benchtime of each run")
-	timeout := flag.Duration("timeout", 10*time.Minute, "limit of one benchmark run")
+	timeout := flag.Duration("timeout", 5*time.Minute, "limit of one benchmark run; one that times out is not run again")
 	doc := flag.String("doc", "docs/benchmarks.md", "the document whose report section is rewritten")
 	raw := flag.String("raw", "docs/bench/raw.txt", "the raw, benchstat-compatible output")
 	goCmd := flag.String("go", "go", "the go command")
