@@ -196,6 +196,9 @@ func Setup(ctx context.Context, c Config, logger *slog.Logger) (*Telemetry, erro
 		otel.SetMeterProvider(t.meter)
 	}
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	if c.TracesEndpoint == "" && c.MetricsAddress == "" {
+		return t, nil // nothing to say
+	}
 	logger.Info("telemetry", "service", c.ServiceName, "traces", orNone(c.TracesEndpoint), "protocol", c.TracesProtocol, "metrics", orNone(c.MetricsAddress))
 	return t, nil
 }

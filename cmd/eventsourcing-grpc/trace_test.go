@@ -175,7 +175,16 @@ func TestTraceAcrossServers(t *testing.T) {
 	ok := assert.Eventually(t, func() bool {
 		spans = orderTrace(col.traces())
 		_, treeErr = tree(spans)
-		return treeErr == nil && len(services(spans)) >= 3 && slices.ContainsFunc(spans, func(s span) bool {
+		// Complete when the last hops have arrived: Orders has processed
+		// the payment, and the projection has counted the order's three
+		// events.
+		summary := 0
+		for _, s := range spans {
+			if s.service == "OrdersSummary" && s.name == "process Orders" {
+				summary++
+			}
+		}
+		return treeErr == nil && summary == 3 && slices.ContainsFunc(spans, func(s span) bool {
 			return s.service == "Orders" && s.name == "process Payments"
 		})
 	}, 30*time.Second, 100*time.Millisecond, "one connected trace from Orders through Reservations and Payments back to Orders")
