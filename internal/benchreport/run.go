@@ -75,14 +75,45 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep := &Report{Start: time.Now().UTC(), Rounds: cfg.Rounds, Benchtime: cfg.Benchtime}
 	rep.Machine = machine(ctx, cfg.Go, cfg.Root)
+	down := cfg.services(ctx)
+	p := plan(cfg.Rows, down, cfg.Benchtime)
 
-	// Services, checked once.
+	binDir, err := os.MkdirTemp("", "benchreport-")
+	if err != nil {
+		return nil, fmt.Errorf("benchreport: %w", err)
+	}
+	defer os.RemoveAll(binDir)
+	cfg.build(ctx, binDir, p.jobs)
+	if err := cfg.rounds(ctx, p.jobs, rep); err != nil {
+		return nil, err
+	}
+
+	for i, r := range cfg.Rows {
+		res := Result{Row: r}
+		if r.Needs != "" && down[r.Needs] != "" {
+			res.Note = "skipped: " + down[r.Needs]
+		} else {
+			var wn, sn string
+			res.Workload, wn = figures(p.rows[i].w, r.Workload)
+			if r.Substrate != nil {
+				res.Substrate, sn = figures(p.rows[i].s, *r.Substrate)
+				res.Ratios = Ratios(r.Workload, *r.Substrate, res.Workload, res.Substrate)
+			}
+			res.Note = joinNotes(wn, sn)
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	rep.End = time.Now().UTC()
+	rep.Machine.LoadEnd = loadAverage()
+	return rep, nil
+}
+
+// services checks, once each, the services the rows need, and returns why
+// each that is down is down (empty for those that answer).
+func (cfg *Config) services(ctx context.Context) map[string]string {
 	down := map[string]string{}
 	for _, r := range cfg.Rows {
-		if r.Needs == "" {
-			continue
-		}
-		if _, seen := down[r.Needs]; seen {
+		if _, seen := down[r.Needs]; r.Needs == "" || seen {
 			continue
 		}
 		down[r.Needs] = ""
@@ -91,12 +122,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			cfg.progress("skipping the rows that need %s: %v", r.Needs, err)
 		}
 	}
+	return down
+}
 
-	// The jobs, in row order, workload before substrate.
-	var jobs []*job
+// runPlan is the jobs to run, in row order (workload before substrate), and
+// each row's two jobs; rows that share a benchmark share its job.
+type runPlan struct {
+	jobs []*job
+	rows []struct{ w, s *job }
+}
+
+func plan(rows []Row, down map[string]string, benchtime string) runPlan {
+	var p runPlan
 	byKey := map[string]*job{}
 	sideJob := func(s Side) *job {
-		bt := cfg.Benchtime
+		bt := benchtime
 		if s.Benchtime != "" {
 			bt = s.Benchtime
 		}
@@ -105,28 +145,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return old
 		}
 		byKey[j.key()] = j
-		jobs = append(jobs, j)
+		p.jobs = append(p.jobs, j)
 		return j
 	}
-	type rowJobs struct{ w, s *job }
-	rj := make([]rowJobs, len(cfg.Rows))
-	for i, r := range cfg.Rows {
+	p.rows = make([]struct{ w, s *job }, len(rows))
+	for i, r := range rows {
 		if r.Needs != "" && down[r.Needs] != "" {
 			continue
 		}
-		rj[i].w = sideJob(r.Workload)
+		p.rows[i].w = sideJob(r.Workload)
 		if r.Substrate != nil {
-			rj[i].s = sideJob(*r.Substrate)
+			p.rows[i].s = sideJob(*r.Substrate)
 		}
 	}
+	return p
+}
 
-	binDir, err := os.MkdirTemp("", "benchreport-")
-	if err != nil {
-		return nil, fmt.Errorf("benchreport: %w", err)
-	}
-	defer os.RemoveAll(binDir)
-	cfg.build(ctx, binDir, jobs)
-
+// rounds runs every job once per round, odd rounds in reverse order, and
+// appends each result line to rep.Raw, with the header lines where they
+// change.
+func (cfg *Config) rounds(ctx context.Context, jobs []*job, rep *Report) error {
 	for _, j := range jobs {
 		j.lines = make([]*Line, cfg.Rounds)
 	}
@@ -138,7 +176,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		for _, j := range order {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return err
 			}
 			if j.note != "" {
 				if round == 0 {
@@ -146,19 +184,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				}
 				continue
 			}
+			at := fmt.Sprintf("round %d/%d", round+1, cfg.Rounds)
 			out, err := cfg.runOnce(ctx, j)
 			if errors.Is(err, errTimedOut) {
 				j.note = err.Error() // once is enough: the later rounds skip it
 			}
 			if err != nil {
 				j.lastNote = err.Error()
-				cfg.progress("round %d/%d %s %s: %v", round+1, cfg.Rounds, j.pkg, j.bench, err)
+				cfg.progress("%s %s %s: %v", at, j.pkg, j.bench, err)
 				continue
 			}
 			l, ok := out.Find(j.bench)
 			if !ok {
 				j.lastNote = noResult(out)
-				cfg.progress("round %d/%d %s %s: %s", round+1, cfg.Rounds, j.pkg, j.bench, j.lastNote)
+				cfg.progress("%s %s %s: %s", at, j.pkg, j.bench, j.lastNote)
 				continue
 			}
 			j.lines[round] = &l
@@ -167,29 +206,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				lastConfig = out.Config
 			}
 			rep.Raw = append(rep.Raw, l.Text)
-			cfg.progress("round %d/%d %s", round+1, cfg.Rounds, l.Text)
+			cfg.progress("%s %s", at, l.Text)
 		}
 	}
-
-	for i, r := range cfg.Rows {
-		res := Result{Row: r}
-		switch {
-		case r.Needs != "" && down[r.Needs] != "":
-			res.Note = fmt.Sprintf("skipped: %s", down[r.Needs])
-		default:
-			var wn, sn string
-			res.Workload, wn = figures(rj[i].w, r.Workload)
-			if r.Substrate != nil {
-				res.Substrate, sn = figures(rj[i].s, *r.Substrate)
-				res.Ratios = Ratios(r.Workload, *r.Substrate, res.Workload, res.Substrate)
-			}
-			res.Note = joinNotes(wn, sn)
-		}
-		rep.Results = append(rep.Results, res)
-	}
-	rep.End = time.Now().UTC()
-	rep.Machine.LoadEnd = loadAverage()
-	return rep, nil
+	return nil
 }
 
 // figures returns s's figure in each round of j, and a note when some round
