@@ -106,6 +106,12 @@ var Rows = []Row{
 		Workload: Side{Pkg: ".", Bench: "BenchmarkGet", Metric: gets},
 		Target:   Target{AtLeast: 600_000},
 	},
+	{
+		Name:      "gRPC remote GetOrder call vs a bare unary call (p50, alternating in one loop)",
+		Workload:  Side{Pkg: "./grpcapp", Bench: "BenchmarkCallVsBare", Metric: Metric{Unit: "call-p50-µs", Time: 1e3}},
+		Substrate: &Side{Pkg: "./grpcapp", Bench: "BenchmarkCallVsBare", Metric: bareUs},
+		Target:    Target{MaxRatio: 1.5},
+	},
 	// Instrumentation: the same work without OpenTelemetry and with it,
 	// alternating in one loop.
 	{
