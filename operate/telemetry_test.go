@@ -98,6 +98,8 @@ func TestCollectorDown(t *testing.T) {
 			tel, err := Setup(context.Background(), cfg, logger)
 			require.NoError(t, err)
 			assert.Less(t, time.Since(began), time.Second, "Setup does not wait for the collector")
+			otel.Handle(errors.New("traces export: connection refused")) // as the exporter reports it
+			assert.Contains(t, logs.String(), `level=WARN msg="telemetry: export failed" error="traces export: connection refused"`)
 			for range 100 {
 				_, span := otel.Tracer("test").Start(context.Background(), "work")
 				span.End()
