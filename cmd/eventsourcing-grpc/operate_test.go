@@ -92,6 +92,11 @@ func lags(body string) map[string]string {
 // answer 200; SIGTERM stops it. Traces go to a collector that is not
 // there, as in the documentation's example: nothing fails.
 func TestRunnerOperations(t *testing.T) {
+	t.Run("subprocesses", func(t *testing.T) { testRunnerOperations(t, false) })
+	t.Run("in process", func(t *testing.T) { testRunnerOperations(t, true) })
+}
+
+func testRunnerOperations(t *testing.T, inProcess bool) {
 	ops := freeAddr(t)
 	env := []string{"METRICS_ADDRESS=" + ops, "PERSISTENCE_MODULE=memory", "OTEL_EXPORTER_OTLP_ENDPOINT=http://" + freeAddr(t)}
 	for _, n := range []string{"ORDERS", "RESERVATIONS", "PAYMENTS", "ORDERSSUMMARY"} {
@@ -99,7 +104,7 @@ func TestRunnerOperations(t *testing.T) {
 		require.NoError(t, err)
 		env = append(env, n+"_GRPC_SERVER_ADDRESS="+a)
 	}
-	cmd := startCmd(t, env, "runner", "orders.System")
+	cmd := startCmd(t, env, "runner", fmt.Sprintf("-in-process=%t", inProcess), "orders.System")
 	url := "http://" + ops
 	waitFor(t, url+"/readyz", http.StatusOK)
 	code, body := fetch(url + "/healthz")
@@ -120,6 +125,10 @@ func TestRunnerOperations(t *testing.T) {
 	}
 	assert.Regexp(t, `eventsourcing_follower_state\{follower="OrdersSummary",.*state="live",upstream="Orders"\} 1`, body)
 	assert.Contains(t, body, `service_name="orders.System"`, "the runner's service is its system")
+	if inProcess {
+		// The members' own metrics are the runner's.
+		assert.Regexp(t, `(?m)^eventsourcing_events_recorded_total\{application="Payments",.*\} 1$`, body)
+	}
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait())
