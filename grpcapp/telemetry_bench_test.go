@@ -26,17 +26,23 @@ import (
 //     nothing (the global providers, which do nothing);
 //   - enabled: every call sampled, spans batched into an in-memory
 //     exporter, RPC durations into a manual metric reader, the W3C
-//     propagator carrying the trace context.
+//     propagator carrying the trace context;
+//   - sampled-10pct: the same with one trace in ten sampled
+//     (OTEL_TRACES_SAMPLER=parentbased_traceidratio, ..._ARG=0.1).
 func BenchmarkTelemetry(b *testing.B) {
 	b.Run("disabled", func(b *testing.B) { benchTelemetry(b, nil, nil) })
-	b.Run("enabled", func(b *testing.B) {
-		exp := tracetest.NewInMemoryExporter()
-		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sdktrace.AlwaysSample()))
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-		b.Cleanup(func() { _ = tp.Shutdown(context.Background()); _ = mp.Shutdown(context.Background()) })
-		t := grpcapp.Telemetry{TracerProvider: tp, MeterProvider: mp, Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}
-		benchTelemetry(b, &t, exp.Reset)
-	})
+	b.Run("enabled", func(b *testing.B) { benchEnabled(b, sdktrace.AlwaysSample()) })
+	b.Run("sampled-10pct", func(b *testing.B) { benchEnabled(b, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))) })
+}
+
+// benchEnabled is the enabled case with the given sampler.
+func benchEnabled(b *testing.B, sampler sdktrace.Sampler) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sampler))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()); _ = mp.Shutdown(context.Background()) })
+	t := grpcapp.Telemetry{TracerProvider: tp, MeterProvider: mp, Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}
+	benchTelemetry(b, &t, exp.Reset)
 }
 
 // benchTelemetry compares calls without instrumentation with calls
