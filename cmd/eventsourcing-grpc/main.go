@@ -14,6 +14,12 @@
 // and each application's persistence settings (PERSISTENCE_MODULE, ...).
 // SIGINT and SIGTERM stop servers and runners gracefully.
 //
+// server, runner and call set up OpenTelemetry from the standard OTEL_*
+// variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, ...) before
+// building anything, and server and runner serve /metrics, /healthz and
+// /readyz on METRICS_ADDRESS when it is set (package operate; see
+// docs/operating.md).
+//
 // The binary links the example system (orders.System, orders.Orders,
 // orders.Reservations, orders.Payments, and the orders.OrdersSummary
 // projection) and every persistence module: memory, SQLite, PostgreSQL and
