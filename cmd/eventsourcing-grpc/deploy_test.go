@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/url"
@@ -56,6 +57,7 @@ type k8sContainer struct {
 	Secrets map[string]string // variable: Secret
 	Mounts  map[string]string // mount path: volume
 	Probe   []string          // the readiness probe's command
+	Ports   []int             // the container's ports
 	Volumes map[string]map[string]any
 }
 
@@ -156,6 +158,13 @@ func TestDeploymentFiles(t *testing.T) {
 		assert.Equal(t, svc.Healthcheck.Test[1:], c.Probe, "%s: the compose healthcheck is the Kubernetes probe", name)
 		assert.Equal(t, "/usr/local/bin/eventsourcing-grpc", c.Probe[0])
 		assert.Equal(t, "health", c.Probe[1])
+
+		// The operations endpoints (docs/operating.md) on 9464 in every
+		// container, published on the host from 9464 on.
+		assert.Equal(t, "0.0.0.0:9464", env["METRICS_ADDRESS"], name)
+		assert.Contains(t, c.Ports, 9464, "%s: the container's metrics port", name)
+		p, _ := strconv.Atoi(port)
+		assert.Contains(t, svc.Ports, fmt.Sprintf("${%s_METRICS_PORT:-%d}:9464", strings.ToUpper(name), 9464+p-50051), "%s publishes its metrics port", name)
 
 		assert.Equal(t, "eventstoredb", env["PERSISTENCE_MODULE"], name)
 		u, err := url.Parse(env["EVENTSTOREDB_URI"])
@@ -299,6 +308,9 @@ func readK8s(t *testing.T, dir string) k8sFiles {
 							Containers []struct {
 								Image string   `yaml:"image"`
 								Args  []string `yaml:"args"`
+								Ports []struct {
+									ContainerPort int `yaml:"containerPort"`
+								} `yaml:"ports"`
 								Env   []struct {
 									Name      string `yaml:"name"`
 									Value     string `yaml:"value"`
@@ -350,6 +362,9 @@ func readK8s(t *testing.T, dir string) k8sFiles {
 				}
 				for _, m := range ct.VolumeMounts {
 					c.Mounts[m.MountPath] = m.Name
+				}
+				for _, p := range ct.Ports {
+					c.Ports = append(c.Ports, p.ContainerPort)
 				}
 				for _, v := range spec.Volumes {
 					c.Volumes[v["name"].(string)] = v
