@@ -125,6 +125,7 @@ export GRPC_SSL_ROOT_CERTIFICATE_PATH="$work/ssl/root/root.crt"
 
 export SSL_DIR="$work/ssl"
 export ORDERS_PORT=127.0.0.1: RESERVATIONS_PORT=127.0.0.1: PAYMENTS_PORT=127.0.0.1: ORDERSSUMMARY_PORT=127.0.0.1:
+export ORDERS_METRICS_PORT=127.0.0.1: RESERVATIONS_METRICS_PORT=127.0.0.1: PAYMENTS_METRICS_PORT=127.0.0.1: ORDERSSUMMARY_METRICS_PORT=127.0.0.1:
 log "starting project $project (${compose[*]:0:2})"
 dc up -d >"$work/up.log" 2>&1 || {
 	cat "$work/up.log"
