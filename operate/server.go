@@ -66,7 +66,8 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.logger = l }
 
 // WithSampleInterval sets how often progress is read between requests,
 // so that a stall is seen however seldom /readyz is asked (default: a
-// tenth of the stall time, between 100 ms and 5 s).
+// tenth of the stall time, between 100 ms and 5 s; never when stalls are
+// not checked).
 func WithSampleInterval(d time.Duration) Option { return func(s *Server) { s.sample = d } }
 
 // withClock replaces time.Now, for tests.
@@ -85,7 +86,7 @@ func NewServer(addr string, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	if s.sample <= 0 {
+	if s.sample <= 0 && s.ready.rules.StalledAfter > 0 {
 		s.sample = min(max(s.ready.rules.StalledAfter/10, 100*time.Millisecond), 5*time.Second)
 	}
 	return s
@@ -137,8 +138,8 @@ func (s *Server) Addr() string {
 // sampleLoop reads progress now and then, so that a stall shows.
 func (s *Server) sampleLoop(ctx context.Context) {
 	defer close(s.done)
-	if s.progress == nil {
-		return
+	if s.progress == nil || s.sample <= 0 {
+		return // nothing to watch between requests
 	}
 	t := time.NewTicker(s.sample)
 	defer t.Stop()

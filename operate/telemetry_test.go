@@ -119,6 +119,22 @@ func TestCollectorDown(t *testing.T) {
 	}
 }
 
+// The SDK reads OTEL_TRACES_SAMPLER itself: always_off records nothing,
+// the default records every root span.
+func TestSamplerFromEnv(t *testing.T) {
+	for sampler, recording := range map[string]bool{"": true, "always_off": false, "parentbased_always_on": true} {
+		t.Setenv("OTEL_TRACES_SAMPLER", sampler)
+		tel, err := Setup(context.Background(), Config{ServiceName: "test", TracesEndpoint: "http://127.0.0.1:1", TracesProtocol: ProtocolGRPC}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		require.NoError(t, err)
+		_, span := otel.Tracer("test").Start(context.Background(), "work")
+		assert.Equal(t, recording, span.IsRecording(), "OTEL_TRACES_SAMPLER=%q", sampler)
+		span.End()
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		_ = tel.Shutdown(ctx)
+		cancel()
+	}
+}
+
 func TestErrorLogIsRateLimited(t *testing.T) {
 	var logs bytes.Buffer
 	e := newErrorLog(slog.New(slog.NewTextHandler(&logs, nil)), 50*time.Millisecond)
