@@ -31,4 +31,12 @@
 // mutual TLS
 // (GRPC_SSL_PRIVATE_KEY_PATH, GRPC_SSL_CERTIFICATE_PATH,
 // GRPC_SSL_ROOT_CERTIFICATE_PATH) unless GRPC_INSECURE is set.
+//
+// Servers and clients are traced and measured with OpenTelemetry (otelgrpc,
+// and a span per command or query) once a tracer or meter provider records
+// (the global ones, or WithServerTelemetry and WithClientTelemetry); each
+// notification carries the trace context of the span that recorded its
+// event, so a follower's processing continues the leader's trace. Server and
+// Runner report their followers' progress (Upstreams), from which package
+// operate judges readiness.
 package grpcapp
