@@ -229,3 +229,34 @@ func TestTraceAcrossServers(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), "a graceful stop")
 }
+
+// `call` with traces exported is the root of its call's trace: its client
+// span reaches the collector under the service eventsourcing-grpc, and the
+// server's spans (exported by the server) are its children.
+func TestCallIsTraced(t *testing.T) {
+	col := startCollector(t)
+	addr, err := grpcapp.FreeLocalhostAddress()
+	require.NoError(t, err)
+	otlp := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + col.addr, "OTEL_BSP_SCHEDULE_DELAY=100"}
+	startServer(t, addr, otlp...)
+	cmd := exec.Command(binary, "call", addr, "CreateNewOrder")
+	cmd.Env = append(os.Environ(), otlp...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	var spans []span
+	require.Eventually(t, func() bool {
+		for _, ss := range col.traces() {
+			if slices.ContainsFunc(ss, func(s span) bool { return s.name == "Orders.CreateNewOrder" }) {
+				spans = ss
+			}
+		}
+		_, err := tree(spans)
+		return err == nil && len(services(spans)) == 2
+	}, 20*time.Second, 50*time.Millisecond)
+	root, err := tree(spans)
+	require.NoError(t, err)
+	assert.Equal(t, "eventsourcing-grpc", root.service)
+	assert.Equal(t, tracepb.Span_SPAN_KIND_CLIENT, root.kind)
+	assert.Equal(t, "eventsourcing_grpc.Application/Call", root.name)
+}
