@@ -600,6 +600,9 @@ func (t *Types) decodeEventState(state []byte, ti *typeInfo, payload reflect.Val
 	var more bool
 	if n, ok := d.leadingTimestamp(tsp); ok {
 		// The encoder's own form, read in one pass: the first member done.
+		if n == len(state)-1 && state[n] == '}' {
+			return ts, nil, d.strs, nil // a payload without fields, as encoded
+		}
 		d.pos = n
 		more, err = d.nextMember()
 	} else {
