@@ -17,8 +17,9 @@
 //	school, err := system.Get[*dogschool.DogSchool](runner)
 //
 // Two runners share the Runner interface: SingleThreadedRunner processes
-// followers synchronously inside the leader's Save, on the caller's goroutine;
-// MultiThreadedRunner runs a goroutine per follower, woken after each save.
+// followers synchronously inside the leader's Save (on one processing
+// goroutine of its own, while the caller waits); MultiThreadedRunner runs a
+// goroutine per follower, woken after each save.
 // Transports (package grpcapp) build on Follower, whose leaders are any
 // NotificationSource.
 package system
