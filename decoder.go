@@ -35,9 +35,14 @@ type stringArena struct {
 	chunk []byte
 }
 
-// stringChunk is the size of a stringArena's chunks; longer strings are
-// made on their own.
-const stringChunk = 256
+// A stringArena's first chunk is stringChunkFirst bytes, and each next one
+// twice the one before, up to stringChunk: a replay with one short string (a
+// counter's name) takes little more than the string. Strings longer than a
+// quarter of the largest chunk are made on their own.
+const (
+	stringChunkFirst = 128
+	stringChunk      = 256
+)
 
 // make returns b as a string.
 func (a *stringArena) make(b []byte) string {
@@ -49,7 +54,8 @@ func (a *stringArena) make(b []byte) string {
 		return string(b)
 	}
 	if cap(a.chunk)-len(a.chunk) < n {
-		a.chunk = make([]byte, 0, stringChunk)
+		size := min(max(2*cap(a.chunk), stringChunkFirst), stringChunk)
+		a.chunk = make([]byte, 0, max(size, n))
 	}
 	start := len(a.chunk)
 	a.chunk = append(a.chunk, b...)
