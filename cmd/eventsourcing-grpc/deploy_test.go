@@ -311,7 +311,7 @@ func readK8s(t *testing.T, dir string) k8sFiles {
 								Ports []struct {
 									ContainerPort int `yaml:"containerPort"`
 								} `yaml:"ports"`
-								Env   []struct {
+								Env []struct {
 									Name      string `yaml:"name"`
 									Value     string `yaml:"value"`
 									ValueFrom struct {
