@@ -51,8 +51,12 @@ func (rep *Report) Markdown(rawPath string) string {
 		if status == Met {
 			st = "**met**"
 		}
+		fig := Format(Median(w), r.Row.Workload.Metric)
+		if a := measured(r.Also); len(a) > 0 {
+			fig += fmt.Sprintf(" (%s: %s)", r.Row.Workload.Also.Unit, Format(Median(a), r.Row.Workload.Also))
+		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Row.Name,
-			Format(Median(w), r.Row.Workload.Metric), spread, sub, ratio, r.Row.Target.String(r.Row.Workload.Metric), st)
+			fig, spread, sub, ratio, r.Row.Target.String(r.Row.Workload.Metric), st)
 	}
 	b.WriteString("\nThe benchmarks behind each row (package, workload, substrate); a ratio is the workload's cost per unit of work over the substrate's, per round:\n\n")
 	for _, r := range rep.Results {

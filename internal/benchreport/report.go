@@ -35,6 +35,10 @@ type Side struct {
 
 	// Benchtime overrides the report's -benchtime for this benchmark.
 	Benchtime string
+	// Also is a second figure of the same result shown beside the workload's
+	// (such as the CPU per operation, steadier than wall time on a shared
+	// machine); zero for none.
+	Also Metric
 }
 
 // Target is what a row must reach; exactly one field is set.
@@ -114,7 +118,8 @@ type Result struct {
 	// Per round, NaN where a round produced no figure.
 	Workload, Substrate []float64
 	Ratios              []float64
-	Note                string // why a figure is missing, if one is
+	Also                []float64 // the workload's Also figure, per round
+	Note                string    // why a figure is missing, if one is
 }
 
 // Status says whether the row meets its target.

@@ -95,6 +95,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		} else {
 			var wn, sn string
 			res.Workload, wn = figures(p.rows[i].w, r.Workload)
+			if r.Workload.Also.Unit != "" {
+				res.Also, _ = figures(p.rows[i].w, Side{Pkg: r.Workload.Pkg, Bench: r.Workload.Bench, Metric: r.Workload.Also})
+			}
 			if r.Substrate != nil {
 				res.Substrate, sn = figures(p.rows[i].s, *r.Substrate)
 				res.Ratios = Ratios(r.Workload, *r.Substrate, res.Workload, res.Substrate)

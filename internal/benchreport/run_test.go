@@ -66,7 +66,7 @@ func TestRun(t *testing.T) {
 	rows := []Row{
 		{Name: "pair", Workload: Side{Pkg: ".", Bench: "BenchmarkPair/work", Metric: nsPerOp},
 			Substrate: &Side{Pkg: ".", Bench: "BenchmarkPair/raw", Metric: nsPerOp}, Target: Target{MaxRatio: 10}},
-		{Name: "rate", Workload: Side{Pkg: ".", Bench: "BenchmarkPair/work", Metric: eventsPerSec}, Target: Target{AtLeast: 1}},
+		{Name: "rate", Workload: Side{Pkg: ".", Bench: "BenchmarkPair/work", Metric: eventsPerSec, Also: nsPerOp}, Target: Target{AtLeast: 1}},
 		{Name: "skipped", Workload: Side{Pkg: ".", Bench: "BenchmarkSkip", Metric: nsPerOp}, Target: Target{AtMost: 1}},
 		{Name: "failing", Workload: Side{Pkg: ".", Bench: "BenchmarkFail", Metric: nsPerOp}, Target: Target{AtMost: 1}},
 		{Name: "missing", Workload: Side{Pkg: ".", Bench: "BenchmarkNone/x", Metric: nsPerOp}, Target: Target{AtMost: 1}},
@@ -95,6 +95,8 @@ func TestRun(t *testing.T) {
 	assert.Equal(t, Met, pair.Status())
 	assert.Empty(t, pair.Note)
 	assert.Equal(t, Met, byName["rate"].Status())
+	require.Len(t, byName["rate"].Also, 2)
+	assert.Greater(t, byName["rate"].Also[0], 0.0, "the Also figure is read from the same result")
 
 	for name, note := range map[string]string{
 		"skipped":      "no server here",
@@ -129,6 +131,7 @@ func TestRun(t *testing.T) {
 
 	md := rep.Markdown("bench/raw.txt")
 	assert.Contains(t, md, "| pair |")
+	assert.Regexp(t, `\| rate \| [0-9,]+ events/s \(ns/op: [0-9.]+ µs\) \|`, md)
 	assert.Contains(t, md, "[bench/raw.txt](bench/raw.txt)")
 	assert.Contains(t, md, rep.Machine.Go)
 	assert.Contains(t, md, "not measured")
