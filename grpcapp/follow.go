@@ -194,7 +194,7 @@ func NewSystemServer(ctx context.Context, sys *system.System, name string, env m
 	if err != nil {
 		return fail(err)
 	}
-	f.Configure(remoteConfig(s.logger.With("follower", name)))
+	f.Configure(remoteConfig(s.logger))
 	w := &runner{report: s.reportErr}
 	for _, leader := range leaders {
 		c, err := leaderClient(app.Env(), leader, cfg, s.logger)
@@ -296,7 +296,7 @@ func newProjectionServer(ctx context.Context, sys *system.System, def *system.Pr
 	if err != nil {
 		return fail(fmt.Errorf("grpcapp: mapper of %s for %s: %w", upstream, name, err))
 	}
-	popts := append(def.Options(), projection.WithFollowConfig(remoteConfig(s.logger.With("projection", name))))
+	popts := append(def.Options(), projection.WithFollowConfig(remoteConfig(s.logger)))
 	pf, err := projection.NewFollower(p, view, upstream, NewRemoteSource(c), m, popts...)
 	if err != nil {
 		return fail(fmt.Errorf("grpcapp: %w", err))
