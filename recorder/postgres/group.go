@@ -319,6 +319,7 @@ func (c *committer) write(ctx context.Context, conn *pgx.Conn, group []*save, lo
 		}
 	}
 	multi := len(group) > 1
+	traced := c.f.traced
 	next := 0 // the first save not yet sent
 	var b pgx.Batch
 	var steps []step
@@ -342,13 +343,13 @@ func (c *committer) write(ctx context.Context, conn *pgx.Conn, group []*save, lo
 			}
 			switch {
 			case len(s.events) == 1 && s.track != nil:
-				queue(stepInsert, next+i, stmtInsertOneTrack, insertOneArgs(s.events[0], s.track)...)
+				queue(stepInsert, next+i, stmtInsertOneTrack, insertOneArgs(s.events[0], s.track, traced)...)
 			case len(s.events) == 1:
-				queue(stepInsert, next+i, stmtInsertOne, insertOneArgs(s.events[0], nil)...)
+				queue(stepInsert, next+i, stmtInsertOne, insertOneArgs(s.events[0], nil, traced)...)
 			case s.track != nil:
-				queue(stepInsert, next+i, stmtInsertTracking, insertArgs(s.events, s.track)...)
+				queue(stepInsert, next+i, stmtInsertTracking, insertArgs(s.events, s.track, traced)...)
 			default:
-				queue(stepInsert, next+i, stmtInsert, insertArgs(s.events, nil)...)
+				queue(stepInsert, next+i, stmtInsert, insertArgs(s.events, nil, traced)...)
 			}
 			if multi {
 				queue(stepExec, next+i, stmtRelease)
@@ -479,10 +480,10 @@ func groupStatements(f *Factory, idCast string) []namedStatement {
 		{stmtBegin, "BEGIN"},
 		{stmtLockNowait, "LOCK TABLE " + f.events + " IN EXCLUSIVE MODE NOWAIT"},
 		{stmtSavepoint, "SAVEPOINT s"},
-		{stmtInsert, insertSQL(f.events, idCast, true, false, f.tracking)},
-		{stmtInsertTracking, insertSQL(f.events, idCast, true, true, f.tracking)},
-		{stmtInsertOne, insertOneSQL(f.events, idCast, false, f.tracking)},
-		{stmtInsertOneTrack, insertOneSQL(f.events, idCast, true, f.tracking)},
+		{stmtInsert, insertSQL(f.events, idCast, true, false, f.traced, f.tracking)},
+		{stmtInsertTracking, insertSQL(f.events, idCast, true, true, f.traced, f.tracking)},
+		{stmtInsertOne, insertOneSQL(f.events, idCast, false, f.traced, f.tracking)},
+		{stmtInsertOneTrack, insertOneSQL(f.events, idCast, true, f.traced, f.tracking)},
 		{stmtRelease, "RELEASE SAVEPOINT s"},
 		{stmtRollbackTo, "ROLLBACK TO SAVEPOINT s"},
 		{stmtNotify, "NOTIFY " + f.channel},

@@ -83,28 +83,30 @@ func OpenConfig(ctx context.Context, cfg Config) (*Factory, error) {
 		channel:   pgx.Identifier{tables.Events}.Sanitize(),
 	}
 	f.committer = newCommitter(f)
+	// Connect now, so that a wrong setting or an unreachable server is
+	// reported by Open rather than by the first save, and learn whether the
+	// events table keeps the trace context.
+	if cfg.CreateTable {
+		err = f.createTables(ctx)
+	}
+	if err == nil {
+		err = f.detectTraceColumn(ctx)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	// The statements of every save, built once.
 	idCast := ""
 	if cfg.OriginatorIDType == "uuid" {
 		idCast = "::uuid"
 	}
 	f.groupStatements = groupStatements(f, idCast)
-	f.insertEvents = insertSQL(f.events, idCast, true, false, f.tracking)
+	f.insertEvents = insertSQL(f.events, idCast, true, false, f.traced, f.tracking)
 	f.lockEvents = "LOCK TABLE " + f.events + " IN EXCLUSIVE MODE"
 	f.notify = "NOTIFY " + f.channel
 	if lt := cfg.LockTimeout; lt > 0 {
 		f.setLockTimeout = fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", max(lt.Milliseconds(), 1))
-	}
-	// Connect now, so that a wrong setting or an unreachable server is
-	// reported by Open rather than by the first save.
-	if cfg.CreateTable {
-		err = f.createTables(ctx)
-	} else {
-		err = f.ping(ctx)
-	}
-	if err != nil {
-		pool.Close()
-		return nil, err
 	}
 	return f, nil
 }
@@ -143,6 +145,7 @@ type Factory struct {
 	signal                      *recorder.Signal
 	closed                      atomic.Bool
 	committer                   *committer
+	traced                      bool // the events table keeps the trace context, see tracecontext.go
 
 	// Statements of the events table's saves.
 	groupStatements          []namedStatement
@@ -164,7 +167,7 @@ func (f *Factory) Tables() Tables { return f.tables }
 func (f *Factory) AggregateRecorder(ctx context.Context, purpose string) (recorder.AggregateRecorder, error) {
 	switch purpose {
 	case "events":
-		return &AggregateRecorder{f: f, table: f.events, log: true}, nil
+		return &AggregateRecorder{f: f, table: f.events, log: true, traced: f.traced}, nil
 	case "snapshots":
 		return &AggregateRecorder{f: f, table: f.snapshots}, nil
 	}
@@ -188,7 +191,7 @@ func (f *Factory) ProcessRecorder(ctx context.Context) (recorder.ProcessRecorder
 
 func (f *Factory) processRecorder() *ProcessRecorder {
 	return &ProcessRecorder{
-		ApplicationRecorder: ApplicationRecorder{AggregateRecorder: AggregateRecorder{f: f, table: f.events, log: true, ids: true}},
+		ApplicationRecorder: ApplicationRecorder{AggregateRecorder: AggregateRecorder{f: f, table: f.events, log: true, ids: true, traced: f.traced}},
 		TrackingRecorder:    TrackingRecorder{f: f},
 	}
 }
@@ -234,15 +237,6 @@ func (f *Factory) acquire(ctx context.Context, op string) (*pgxpool.Conn, error)
 	return c, nil
 }
 
-func (f *Factory) ping(ctx context.Context) error {
-	c, err := f.acquire(ctx, "open postgres")
-	if err != nil {
-		return err
-	}
-	defer c.Release()
-	return wrap(ctx, "open postgres", c.Ping(ctx))
-}
-
 func (f *Factory) createTables(ctx context.Context) error {
 	const op = "create tables"
 	c, err := f.acquire(ctx, op)
@@ -264,6 +258,7 @@ func (f *Factory) createTables(ctx context.Context) error {
 			topic text NOT NULL,
 			state bytea,
 			notification_id bigint NOT NULL UNIQUE,
+			trace_parent text,
 			PRIMARY KEY (originator_id, originator_version))`,
 		`CREATE TABLE IF NOT EXISTS ` + f.snapshots + ` (
 			originator_id ` + idType + ` NOT NULL,
@@ -284,7 +279,7 @@ func (f *Factory) createTables(ctx context.Context) error {
 				return err
 			}
 		}
-		return nil
+		return f.addTraceColumn(ctx, tx)
 	})
 	return wrap(ctx, op, err)
 }

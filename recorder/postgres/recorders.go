@@ -19,6 +19,9 @@ type AggregateRecorder struct {
 	table string // qualified and quoted
 	log   bool   // the table has notification ids: inserts go through the committer
 	ids   bool   // return the notification ids
+	// traced: the table keeps the trace context (the events table, when it
+	// has the column; see tracecontext.go).
+	traced bool
 }
 
 var _ recorder.AggregateRecorder = (*AggregateRecorder)(nil)
@@ -78,7 +81,7 @@ func (r *AggregateRecorder) insertUnlogged(ctx context.Context, events []recorde
 		return err
 	}
 	defer c.Release()
-	tag, err := c.Exec(ctx, insertSQL(r.table, r.idCast(), false, t != nil, r.f.tracking), insertArgs(events, t)...)
+	tag, err := c.Exec(ctx, insertSQL(r.table, r.idCast(), false, t != nil, r.traced, r.f.tracking), insertArgs(events, t, r.traced)...)
 	if err != nil {
 		return err
 	}
@@ -144,20 +147,28 @@ func upsertTrackingSQL(tracking string) string {
 // the insert: a position that does not advance writes neither it nor the
 // events, and no statement fails, so a group needs no round trip to decide
 // whether to go on; the caller tells by the rows inserted.
-func insertSQL(table, idCast string, log, tracking bool, trackingTable string) string {
+//
+// With traced, the events' trace contexts are a fifth array, and an empty
+// one is stored as NULL.
+func insertSQL(table, idCast string, log, tracking, traced bool, trackingTable string) string {
 	var b strings.Builder
-	gate := trackingGate(&b, tracking, trackingTable)
+	cols, vals, arrays, names := "", "", "", ""
+	if traced {
+		cols, vals, arrays, names = ", "+traceColumn, ", nullif(u.p, '')", ", $5::text[]", ", p"
+	}
+	gate := trackingGate(&b, tracking, traced, trackingTable)
 	b.WriteString("INSERT INTO " + table)
+	unnest := " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[]" + arrays + ")"
 	if log {
-		b.WriteString(" (originator_id, originator_version, topic, state, notification_id)" +
-			" SELECT u.i" + idCast + ", u.v, u.t, u.s, m.id + u.o" +
-			" FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[]) WITH ORDINALITY AS u(i, v, t, s, o)," +
+		b.WriteString(" (originator_id, originator_version, topic, state, notification_id" + cols + ")" +
+			" SELECT u.i" + idCast + ", u.v, u.t, u.s, m.id + u.o" + vals +
+			unnest + " WITH ORDINALITY AS u(i, v, t, s" + names + ", o)," +
 			" (SELECT coalesce(max(notification_id), 0) AS id FROM " + table + ") AS m" + gate +
 			" RETURNING notification_id")
 	} else {
-		b.WriteString(" (originator_id, originator_version, topic, state)" +
-			" SELECT u.i" + idCast + ", u.v, u.t, u.s" +
-			" FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[]) AS u(i, v, t, s)" + gate)
+		b.WriteString(" (originator_id, originator_version, topic, state" + cols + ")" +
+			" SELECT u.i" + idCast + ", u.v, u.t, u.s" + vals +
+			unnest + " AS u(i, v, t, s" + names + ")" + gate)
 	}
 	return b.String()
 }
@@ -166,33 +177,41 @@ func insertSQL(table, idCast string, log, tracking bool, trackingTable string) s
 // scalars (insertOneArgs): the same row, id and gate, without building and
 // unnesting four arrays, which is most of what a one-event save costs the
 // server beyond a plain INSERT.
-func insertOneSQL(table, idCast string, tracking bool, trackingTable string) string {
+func insertOneSQL(table, idCast string, tracking, traced bool, trackingTable string) string {
 	var b strings.Builder
-	gate := trackingGate(&b, tracking, trackingTable)
+	cols, vals := "", ""
+	if traced {
+		cols, vals = ", "+traceColumn, ", nullif($5::text, '')"
+	}
+	gate := trackingGate(&b, tracking, traced, trackingTable)
 	b.WriteString("INSERT INTO " + table +
-		" (originator_id, originator_version, topic, state, notification_id)" +
-		" SELECT $1::text" + idCast + ", $2::bigint, $3::text, $4::bytea, m.id + 1" +
+		" (originator_id, originator_version, topic, state, notification_id" + cols + ")" +
+		" SELECT $1::text" + idCast + ", $2::bigint, $3::text, $4::bytea, m.id + 1" + vals +
 		" FROM (SELECT coalesce(max(notification_id), 0) AS id FROM " + table + ") AS m" + gate +
 		" RETURNING notification_id")
 	return b.String()
 }
 
 // trackingGate writes, with tracking, the WITH that upserts the position
-// ($5, $6) and returns the WHERE that lets the insert run only when it
-// advanced.
-func trackingGate(b *strings.Builder, tracking bool, trackingTable string) (where string) {
+// ($5, $6, or $6, $7 after the trace contexts) and returns the WHERE that
+// lets the insert run only when it advanced.
+func trackingGate(b *strings.Builder, tracking, traced bool, trackingTable string) (where string) {
 	if !tracking {
 		return ""
 	}
+	params := "($5, $6)"
+	if traced {
+		params = "($6, $7)"
+	}
 	b.WriteString("WITH k AS (")
-	b.WriteString(strings.ReplaceAll(upsertTrackingSQL(trackingTable), "($1, $2)", "($5, $6)"))
+	b.WriteString(strings.ReplaceAll(upsertTrackingSQL(trackingTable), "($1, $2)", params))
 	b.WriteString(" RETURNING 1) ")
 	return " WHERE EXISTS (SELECT FROM k)"
 }
 
-// insertArgs are insertSQL's parameters: the events as four arrays, then the
-// tracking position, if any.
-func insertArgs(events []recorder.StoredEvent, t *recorder.Tracking) []any {
+// insertArgs are insertSQL's parameters: the events as four arrays (five
+// with traced), then the tracking position, if any.
+func insertArgs(events []recorder.StoredEvent, t *recorder.Tracking, traced bool) []any {
 	oids := make([]string, len(events))
 	versions := make([]int64, len(events))
 	topics := make([]string, len(events))
@@ -200,7 +219,15 @@ func insertArgs(events []recorder.StoredEvent, t *recorder.Tracking) []any {
 	for i, e := range events {
 		oids[i], versions[i], topics[i], states[i] = e.OriginatorID, e.OriginatorVersion, e.Topic, e.State
 	}
-	args := []any{oids, versions, topics, states}
+	args := make([]any, 0, 7)
+	args = append(args, oids, versions, topics, states)
+	if traced {
+		parents := make([]string, len(events))
+		for i, e := range events {
+			parents[i] = e.TraceParent
+		}
+		args = append(args, parents)
+	}
 	if t != nil {
 		args = append(args, t.ApplicationName, t.NotificationID)
 	}
@@ -208,11 +235,16 @@ func insertArgs(events []recorder.StoredEvent, t *recorder.Tracking) []any {
 }
 
 // insertOneArgs are insertOneSQL's parameters.
-func insertOneArgs(e recorder.StoredEvent, t *recorder.Tracking) []any {
-	if t != nil {
-		return []any{e.OriginatorID, e.OriginatorVersion, e.Topic, e.State, t.ApplicationName, t.NotificationID}
+func insertOneArgs(e recorder.StoredEvent, t *recorder.Tracking, traced bool) []any {
+	args := make([]any, 0, 7)
+	args = append(args, e.OriginatorID, e.OriginatorVersion, e.Topic, e.State)
+	if traced {
+		args = append(args, e.TraceParent)
 	}
-	return []any{e.OriginatorID, e.OriginatorVersion, e.Topic, e.State}
+	if t != nil {
+		args = append(args, t.ApplicationName, t.NotificationID)
+	}
+	return args
 }
 
 // endTx ends a transaction that a failure left open (or aborted) before the
@@ -248,7 +280,7 @@ func conflict(err error, events []recorder.StoredEvent) error {
 func (r *AggregateRecorder) SelectEvents(ctx context.Context, originatorID string, q recorder.EventQuery) ([]recorder.StoredEvent, error) {
 	const op = "select events"
 	var b strings.Builder
-	b.WriteString("SELECT originator_version, topic, state FROM ")
+	b.WriteString("SELECT originator_version, topic, state" + r.traceSelect() + " FROM ")
 	b.WriteString(r.table)
 	b.WriteString(" WHERE originator_id = $1::text")
 	b.WriteString(r.idCast())
@@ -282,7 +314,7 @@ func (r *AggregateRecorder) SelectEvents(ctx context.Context, originatorID strin
 	events := []recorder.StoredEvent{}
 	for rows.Next() {
 		e := recorder.StoredEvent{OriginatorID: originatorID}
-		if err := rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State); err != nil {
+		if err := r.scanEvent(rows, &e); err != nil {
 			return nil, wrap(ctx, op, err)
 		}
 		events = append(events, e)
@@ -307,7 +339,7 @@ func (r *ApplicationRecorder) SelectNotifications(ctx context.Context, q recorde
 		return nil, recorder.Errorf(recorder.ErrProgramming, op, "limit must be positive, got %d", q.Limit)
 	}
 	var b strings.Builder
-	b.WriteString("SELECT notification_id, originator_id::text, originator_version, topic, state FROM ")
+	b.WriteString("SELECT notification_id, originator_id::text, originator_version, topic, state" + r.traceSelect() + " FROM ")
 	b.WriteString(r.table)
 	var args []any
 	where := " WHERE "
@@ -344,7 +376,7 @@ func (r *ApplicationRecorder) SelectNotifications(ctx context.Context, q recorde
 	ns := make([]recorder.Notification, 0, min(q.Limit, 1024))
 	for rows.Next() {
 		var n recorder.Notification
-		if err := rows.Scan(&n.ID, &n.OriginatorID, &n.OriginatorVersion, &n.Topic, &n.State); err != nil {
+		if err := r.scanNotification(rows, &n); err != nil {
 			return nil, wrap(ctx, op, err)
 		}
 		ns = append(ns, n)
@@ -432,7 +464,7 @@ func (r *ApplicationRecorder) holdInsert(ctx context.Context, conn *pgx.Conn, ev
 		b.Queue(f.setLockTimeout)
 	}
 	b.Queue(f.lockEvents)
-	b.Queue(f.insertEvents, insertArgs(events, nil)...)
+	b.Queue(f.insertEvents, insertArgs(events, nil, f.traced)...)
 	b.Queue(f.notify)
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()

@@ -1,8 +1,7 @@
 package postgres
 
 // The recorders name their database system in telemetry (db.system.name).
-// They do not keep recorder.StoredEvent.TraceParent: events read back carry
-// no trace context, so followers of this backend start new traces.
+// They keep recorder.StoredEvent.TraceParent: see tracecontext.go.
 
 // DBSystemName returns "postgresql".
 func (r *AggregateRecorder) DBSystemName() string { return "postgresql" }
