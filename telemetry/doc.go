@@ -68,10 +68,9 @@
 // Which backends keep the trace context: memory keeps it beside its
 // records; EventStoreDB keeps it in the event metadata under the members the
 // official clients' instrumentation uses ("$traceId", "$spanId"), so traces
-// continue across clients; SQLite keeps it in a nullable column of the events
-// table (added to older tables when tables are created); PostgreSQL does not
-// keep it, so its followers start new traces. Over gRPC, notifications carry
-// it.
+// continue across clients; SQLite and PostgreSQL keep it in a nullable
+// column of the events table (added to older tables when tables are
+// created). Over gRPC, notifications carry it.
 //
 // # Metrics
 //

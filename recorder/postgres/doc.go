@@ -34,6 +34,13 @@
 // A name that would make an identifier longer than PostgreSQL's 63 bytes is
 // rejected with recorder.ErrProgramming.
 //
+// The events table keeps each event's W3C trace context
+// (recorder.StoredEvent.TraceParent) in the nullable column trace_parent, so
+// followers continue the trace of the save that recorded an event. With
+// CREATE_TABLE on, opening adds the column to a table made before it; with
+// CREATE_TABLE off, a table without it works, its events without trace
+// context.
+//
 // # Ordering
 //
 // An insert into the notification log takes the events table's lock in
