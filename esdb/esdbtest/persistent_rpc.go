@@ -77,6 +77,21 @@ func toSettings(s createSettings, strategy string) psSettings {
 	return out
 }
 
+// startOf reads where a create or update request starts a group: the
+// start, the end, or else value as a kind ("revision" of a stream,
+// "position" in $all). Create and update requests carry the same options
+// in different message types, hence the plain arguments.
+func startOf(start, end *shared.Empty, kind string, value uint64) psStart {
+	switch {
+	case start != nil:
+		return psStart{Kind: "start"}
+	case end != nil:
+		return psStart{Kind: "end"}
+	default:
+		return psStart{Kind: kind, Value: value}
+	}
+}
+
 func (ps *persistentServer) Create(ctx context.Context, req *persistent.CreateReq) (*persistent.CreateResp, error) {
 	o := req.GetOptions()
 	if o == nil || o.GroupName == "" {
@@ -93,24 +108,10 @@ func (ps *persistentServer) Create(ctx context.Context, req *persistent.CreateRe
 	switch so := o.StreamOption.(type) {
 	case *persistent.CreateReq_Options_Stream:
 		cfg.Stream = string(so.Stream.GetStreamIdentifier().GetStreamName())
-		switch {
-		case so.Stream.GetStart() != nil:
-			cfg.Start = psStart{Kind: "start"}
-		case so.Stream.GetEnd() != nil:
-			cfg.Start = psStart{Kind: "end"}
-		default:
-			cfg.Start = psStart{Kind: "revision", Value: so.Stream.GetRevision()}
-		}
+		cfg.Start = startOf(so.Stream.GetStart(), so.Stream.GetEnd(), "revision", so.Stream.GetRevision())
 	case *persistent.CreateReq_Options_All:
 		cfg.Stream = "$all"
-		switch {
-		case so.All.GetStart() != nil:
-			cfg.Start = psStart{Kind: "start"}
-		case so.All.GetEnd() != nil:
-			cfg.Start = psStart{Kind: "end"}
-		default:
-			cfg.Start = psStart{Kind: "position", Value: so.All.GetPosition().GetCommitPosition()}
-		}
+		cfg.Start = startOf(so.All.GetStart(), so.All.GetEnd(), "position", so.All.GetPosition().GetCommitPosition())
 		if f := so.All.GetFilter(); f != nil {
 			pf := &psFilter{Window: f.GetMax(), Mult: f.CheckpointIntervalMultiplier}
 			_, pf.HasMax = f.Window.(*persistent.CreateReq_AllOptions_FilterOptions_Max)
@@ -146,24 +147,10 @@ func (ps *persistentServer) Update(ctx context.Context, req *persistent.UpdateRe
 	switch so := o.GetStreamOption().(type) {
 	case *persistent.UpdateReq_Options_Stream:
 		stream = string(so.Stream.GetStreamIdentifier().GetStreamName())
-		switch {
-		case so.Stream.GetStart() != nil:
-			start = psStart{Kind: "start"}
-		case so.Stream.GetEnd() != nil:
-			start = psStart{Kind: "end"}
-		default:
-			start = psStart{Kind: "revision", Value: so.Stream.GetRevision()}
-		}
+		start = startOf(so.Stream.GetStart(), so.Stream.GetEnd(), "revision", so.Stream.GetRevision())
 	case *persistent.UpdateReq_Options_All:
 		stream = "$all"
-		switch {
-		case so.All.GetStart() != nil:
-			start = psStart{Kind: "start"}
-		case so.All.GetEnd() != nil:
-			start = psStart{Kind: "end"}
-		default:
-			start = psStart{Kind: "position", Value: so.All.GetPosition().GetCommitPosition()}
-		}
+		start = startOf(so.All.GetStart(), so.All.GetEnd(), "position", so.All.GetPosition().GetCommitPosition())
 	default:
 		//lint:ignore SA1019 older clients send only the deprecated identifier
 		stream = string(o.GetStreamIdentifier().GetStreamName())
