@@ -505,12 +505,16 @@ func (s *store) metaOfTombstonedLocked(name string) bool {
 	return st != nil && st.tombstone >= 0
 }
 
-// deleteRefused is the error of a delete or tombstone refused before its
-// expected-revision check: the stream is tombstoned, or soft-deleted and
-// expected to exist. The caller holds the lock.
-func deleteRefused(st *stream, name string, exp expectation) error {
+// deleteRefused is the error of a delete (soft) or tombstone that may not
+// go ahead, nil if it may: first a stream tombstoned, or soft-deleted and
+// expected to exist; then a failed expected-revision check. The caller
+// holds the lock.
+func deleteRefused(st *stream, name string, exp expectation, soft bool) error {
 	if st != nil && (st.tombstone >= 0 || (exp.kind == expectExists && st.softDeleted())) {
 		return &streamDeletedError{stream: name}
+	}
+	if last, ok := checkDelete(st, exp, soft); !ok {
+		return &wrongVersionError{stream: name, expected: exp, actual: last}
 	}
 	return nil
 }
@@ -540,12 +544,8 @@ func (s *store) softDelete(name string, exp expectation) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.streams[name]
-	if err := deleteRefused(st, name, exp); err != nil {
+	if err := deleteRefused(st, name, exp, true); err != nil {
 		return 0, err
-	}
-	last, ok := checkDelete(st, exp, true)
-	if !ok {
-		return 0, &wrongVersionError{stream: name, expected: exp, actual: last}
 	}
 	rec := s.metaRecord(st, softDeletedTB, s.ticks())
 	if err := s.commit([]*record{rec}); err != nil {
@@ -559,12 +559,8 @@ func (s *store) tombstone(name string, exp expectation) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.streams[name]
-	if err := deleteRefused(st, name, exp); err != nil {
+	if err := deleteRefused(st, name, exp, false); err != nil {
 		return 0, err
-	}
-	last, ok := checkDelete(st, exp, false)
-	if !ok {
-		return 0, &wrongVersionError{stream: name, expected: exp, actual: last}
 	}
 	rec := &record{
 		Stream: name, Revision: tombstoneRevision, ID: uuid.New(), Type: "$streamDeleted",
