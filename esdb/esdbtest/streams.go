@@ -333,15 +333,32 @@ func appendResp(res writeResult) *streams.AppendResp {
 
 // --- delete and tombstone ---
 
-func (ss *streamsServer) Delete(ctx context.Context, req *streams.DeleteReq) (*streams.DeleteResp, error) {
-	opts := req.GetOptions()
+// deleteOptions are what delete and tombstone requests share.
+type deleteOptions interface {
+	expectedOption
+	GetStreamIdentifier() *shared.StreamIdentifier
+}
+
+// deleteStream runs del (a soft delete or a tombstone) on the stream opts
+// names and returns its commit position. what names the request in the
+// answer to one without a stream name (options absent included: their
+// getters read as empty).
+func deleteStream(ctx context.Context, opts deleteOptions, what string, del func(string, expectation) (uint64, error)) (uint64, error) {
 	name := string(opts.GetStreamIdentifier().GetStreamName())
-	if opts == nil || name == "" {
-		return nil, badRequest(unaryTrailer(ctx), "delete options with a stream name are required")
+	if name == "" {
+		return 0, badRequest(unaryTrailer(ctx), what+" options with a stream name are required")
 	}
-	pos, err := ss.srv.store.softDelete(name, toExpectation(opts))
+	pos, err := del(name, toExpectation(opts))
 	if err != nil {
-		return nil, storeErr(unaryTrailer(ctx), err)
+		return 0, storeErr(unaryTrailer(ctx), err)
+	}
+	return pos, nil
+}
+
+func (ss *streamsServer) Delete(ctx context.Context, req *streams.DeleteReq) (*streams.DeleteResp, error) {
+	pos, err := deleteStream(ctx, req.GetOptions(), "delete", ss.srv.store.softDelete)
+	if err != nil {
+		return nil, err
 	}
 	// Never no_position: the client dereferences the position.
 	return &streams.DeleteResp{PositionOption: &streams.DeleteResp_Position_{
@@ -349,14 +366,9 @@ func (ss *streamsServer) Delete(ctx context.Context, req *streams.DeleteReq) (*s
 }
 
 func (ss *streamsServer) Tombstone(ctx context.Context, req *streams.TombstoneReq) (*streams.TombstoneResp, error) {
-	opts := req.GetOptions()
-	name := string(opts.GetStreamIdentifier().GetStreamName())
-	if opts == nil || name == "" {
-		return nil, badRequest(unaryTrailer(ctx), "tombstone options with a stream name are required")
-	}
-	pos, err := ss.srv.store.tombstone(name, toExpectation(opts))
+	pos, err := deleteStream(ctx, req.GetOptions(), "tombstone", ss.srv.store.tombstone)
 	if err != nil {
-		return nil, storeErr(unaryTrailer(ctx), err)
+		return nil, err
 	}
 	return &streams.TombstoneResp{PositionOption: &streams.TombstoneResp_Position_{
 		Position: &streams.TombstoneResp_Position{CommitPosition: pos, PreparePosition: pos}}}, nil
