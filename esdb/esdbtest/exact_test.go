@@ -7,6 +7,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/persistent"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -188,4 +189,29 @@ func TestPersistentGroupMissing(t *testing.T) {
 		ListOption: &persistent.ListReq_Options_ListAllSubscriptions{ListAllSubscriptions: &shared.Empty{}}}})
 	require.NoError(t, err)
 	assert.Empty(t, list.GetSubscriptions())
+}
+
+func TestDeleteWithoutStreamName(t *testing.T) {
+	srv := startServer(t)
+	sc := streams.NewStreamsClient(dialRaw(t, srv))
+	ctx := ctxT(t)
+
+	for name, call := range map[string]func(grpc.CallOption) error{
+		"delete": func(o grpc.CallOption) error {
+			_, err := sc.Delete(ctx, &streams.DeleteReq{}, o)
+			return err
+		},
+		"tombstone": func(o grpc.CallOption) error {
+			_, err := sc.Tombstone(ctx, &streams.TombstoneReq{Options: &streams.TombstoneReq_Options{}}, o)
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var trailer metadata.MD
+			st := status.Convert(call(grpc.Trailer(&trailer)))
+			assert.Equal(t, codes.InvalidArgument, st.Code())
+			assert.Equal(t, name+" options with a stream name are required", st.Message())
+			assert.Equal(t, []string{"bad-request"}, trailer.Get("exception"))
+		})
+	}
 }
