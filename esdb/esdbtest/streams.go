@@ -499,21 +499,13 @@ func (ss *streamsServer) readAll(stream streams.Streams_ReadServer, o *streams.R
 		}
 		start = i
 	}
-	var sent uint64
-	if !backwards {
-		for i := start; i < len(sn.log) && sent < count; i++ {
-			r := sn.log[i]
-			if f != nil && !f.match(r) {
-				continue
-			}
-			sent++
-			if err := sendEvent(stream, r, asString); err != nil {
-				return err
-			}
-		}
-		return nil
+	// Forwards from start, or backwards from the record before it.
+	i, step := start, 1
+	if backwards {
+		i, step = start-1, -1
 	}
-	for i := start - 1; i >= 0 && sent < count; i-- {
+	var sent uint64
+	for ; i >= 0 && i < len(sn.log) && sent < count; i += step {
 		r := sn.log[i]
 		if f != nil && !f.match(r) {
 			continue
