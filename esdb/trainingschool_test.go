@@ -100,6 +100,9 @@ func (s *TrainingSchool) AddTrick(ctx context.Context, name, trick string) (int6
 	return recs[len(recs)-1].NotificationID, nil
 }
 
+// QueryMethods declares Details a query: served over gRPC, it may be retried.
+func (*TrainingSchool) QueryMethods() []string { return []string{"Details"} }
+
 func (s *TrainingSchool) Details(ctx context.Context, name string) (string, []string, error) {
 	d, err := eventsourcing.Get[Dog](ctx, s, dogID(name))
 	if err != nil {

@@ -13,9 +13,10 @@
 //	client, _ := grpcapp.Connect(ctx, "localhost:50051", grpcapp.WithTypes(orders.Types()))
 //	id, _ := grpcapp.Call[uuid.UUID](ctx, client.App(), "CreateNewOrder")
 //
-// Clients retry queries (methods named Get…, Is…, Has…, List…, Find…,
-// Count…, Select…, or named by WithQueries) and never re-send a command
-// once the server may have run it.
+// Clients retry queries and never re-send a command once the server may
+// have run it. A method is a query only when the application (or a
+// projection's view) declares it so, with QueryDeclarer or WithQueries; its
+// name has no say.
 //
 // NewSystemServer serves one member of a system.System. An application's
 // server follows its leaders, and a projection's server follows its

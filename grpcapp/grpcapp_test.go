@@ -78,6 +78,14 @@ func TestServerAndClient(t *testing.T) {
 	c := connect(t, s.Addr())
 	app := c.App()
 	assert.Equal(t, "Orders", c.Name())
+	d, err := c.Describe(ctx)
+	require.NoError(t, err)
+	queries := map[string]bool{}
+	for _, m := range d.GetMethods() {
+		queries[m.GetName()] = m.GetQuery()
+	}
+	assert.Equal(t, map[string]bool{"CreateNewOrder": false, "GetOrder": true, "IsOrderReserved": true, "IsOrderPaid": true}, queries,
+		"the queries Orders declares, and its one command")
 
 	id, err := grpcapp.Call[uuid.UUID](ctx, app, "CreateNewOrder")
 	require.NoError(t, err)
@@ -179,12 +187,16 @@ func TestBadCalls(t *testing.T) {
 	assert.Len(t, ns, 1)
 }
 
-// slowApp counts its command's runs, to show the client never re-sends one.
+// slowApp counts its methods' runs, to show the client never re-sends a
+// command, and retries only the queries the application declares.
 type slowApp struct {
 	*eventsourcing.Application
-	runs    atomic.Int32
-	queries atomic.Int32
+	runs     atomic.Int32
+	queries  atomic.Int32
+	declared []string
 }
+
+func (a *slowApp) QueryMethods() []string { return a.declared }
 
 func (a *slowApp) Slow(ctx context.Context, d string) error {
 	a.runs.Add(1)
@@ -206,20 +218,25 @@ func (a *slowApp) Conflict(ctx context.Context) error {
 
 func (a *slowApp) Panics(ctx context.Context) error { panic("boom") }
 
+func newSlowApp(t *testing.T, declared ...string) *slowApp {
+	t.Helper()
+	base, err := eventsourcing.NewApplication(context.Background(), eventsourcing.Options{Name: "Slow", Lookup: eventsourcing.NoEnvironment})
+	require.NoError(t, err)
+	return &slowApp{Application: base, declared: declared}
+}
+
 func TestCommandsAreNotResent(t *testing.T) {
 	ctx := context.Background()
-	base, err := eventsourcing.NewApplication(ctx, eventsourcing.Options{Name: "Slow", Lookup: eventsourcing.NoEnvironment})
-	require.NoError(t, err)
-	app := &slowApp{Application: base}
+	app := newSlowApp(t, "GetSlow")
 	s := startServer(t, app)
 	c := connect(t, s.Addr(), grpcapp.WithCallTimeout(100*time.Millisecond), grpcapp.WithMaxAttempts(3), grpcapp.WithBackoff(time.Millisecond, time.Millisecond))
 
-	_, err = c.App().Call(ctx, "Slow", "300ms")
+	_, err := c.App().Call(ctx, "Slow", "300ms")
 	assert.ErrorIs(t, err, grpcapp.ErrDeadlineExceeded)
 	time.Sleep(300 * time.Millisecond)
 	assert.Equal(t, int32(1), app.runs.Load(), "a command that may have run is not sent again")
 
-	// A query is retried on a missed deadline, up to the attempts.
+	// A declared query is retried on a missed deadline, up to the attempts.
 	_, err = c.App().Call(ctx, "GetSlow", "200ms")
 	assert.ErrorIs(t, err, grpcapp.ErrDeadlineExceeded)
 	assert.Equal(t, int32(3), app.queries.Load())
@@ -231,6 +248,65 @@ func TestCommandsAreNotResent(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, codes.Internal, e.Code)
 	require.NoError(t, c.Ping(ctx), "a panicking method does not take the server down")
+}
+
+// Only declared queries are retried: a method's name has no say.
+func TestOnlyDeclaredQueriesAreRetried(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		declared []string
+		opts     []grpcapp.ServerOption
+		runs     int32
+	}{
+		{name: "undeclared GetSlow is a command", runs: 1},
+		{name: "declared by the application", declared: []string{"GetSlow"}, runs: 3},
+		{name: "declared by WithQueries", opts: []grpcapp.ServerOption{grpcapp.WithQueries("GetSlow")}, runs: 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := newSlowApp(t, tc.declared...)
+			s := startServer(t, app, tc.opts...)
+			c := connect(t, s.Addr(), grpcapp.WithCallTimeout(100*time.Millisecond), grpcapp.WithMaxAttempts(3), grpcapp.WithBackoff(time.Millisecond, time.Millisecond))
+			_, err := c.App().Call(ctx, "GetSlow", "200ms")
+			assert.ErrorIs(t, err, grpcapp.ErrDeadlineExceeded)
+			time.Sleep(200 * time.Millisecond)
+			assert.Equal(t, tc.runs, app.queries.Load())
+		})
+	}
+}
+
+// A type that embeds an application serves none of its methods, and does
+// not inherit its declaration of queries either.
+func TestEmbeddedDeclarationIsNotInherited(t *testing.T) {
+	type wrapped struct{ *slowApp }
+	s := startServer(t, wrapped{newSlowApp(t, "GetSlow")})
+	d, err := connect(t, s.Addr()).Describe(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, d.GetMethods())
+}
+
+// Declaring a query the application has no callable method for is a
+// mistake NewServer names.
+func TestUnknownDeclaredQuery(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		declared []string
+		opts     []grpcapp.ServerOption
+		want     string
+	}{
+		{name: "by the application", declared: []string{"GetSlow", "GetMissing"}, want: `"GetMissing"`},
+		{name: "by WithQueries", opts: []grpcapp.ServerOption{grpcapp.WithQueries("Lookup")}, want: `"Lookup"`},
+		{name: "a method without a context", declared: []string{"QueryMethods"}, want: `"QueryMethods"`},
+		{name: "a framework method", declared: []string{"Save"}, want: `"Save"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := newSlowApp(t, tc.declared...)
+			_, err := grpcapp.NewServer(app, append([]grpcapp.ServerOption{grpcapp.WithAddress("localhost:0")}, tc.opts...)...)
+			require.ErrorIs(t, err, eventsourcing.ErrArgument)
+			assert.ErrorContains(t, err, tc.want)
+			assert.ErrorContains(t, err, "query")
+		})
+	}
 }
 
 func TestUnreachableServer(t *testing.T) {

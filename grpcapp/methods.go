@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -31,17 +32,29 @@ var (
 	processT = reflect.TypeFor[system.ProcessApplication]()
 )
 
-// DefaultQueryPrefixes are the method-name prefixes that mark a query when no
-// Queries option says otherwise. Queries may be retried by clients; every
-// other method is a command and is never re-sent once the server may have
-// run it.
-var DefaultQueryPrefixes = []string{"Get", "Is", "Has", "List", "Find", "Count", "Select"}
+// QueryDeclarer is implemented by an application, or by a projection's
+// view, that has queries: the methods it names are queries, which clients
+// may send again when a call fails without an answer (a missed deadline, a
+// lost connection). Every other method is a command and is never re-sent
+// once the server may have run it, whatever its name. Naming a method that
+// is not callable fails the server's construction. QueryMethods counts
+// only as a method of the application's own type: promoted from an
+// embedded field, it is left out, as the embedded type's methods are.
+//
+//	func (*Orders) QueryMethods() []string { return []string{"GetOrder", "IsOrderPaid"} }
+//
+// WithQueries declares more queries for one server.
+type QueryDeclarer interface {
+	QueryMethods() []string
+}
 
 // methodsOf builds the allow-list of app's callable methods: the exported
 // methods of its own type whose first parameter is a context.Context.
 // Methods promoted from embedded fields (the framework's Save, Close,
 // Repository, Log ...) are left out, because they were written for the
-// process that owns the application, not for its remote callers.
+// process that owns the application, not for its remote callers. The
+// methods app declares as queries (QueryDeclarer), and those named in
+// queries, are marked as queries; the others are commands.
 func methodsOf(app any, only, queries []string, exclude ...reflect.Type) (map[string]*method, error) {
 	v := reflect.ValueOf(app)
 	if !v.IsValid() {
@@ -75,7 +88,7 @@ func methodsOf(app any, only, queries []string, exclude ...reflect.Type) (map[st
 	methods := map[string]*method{}
 	for i := range t.NumMethod() {
 		m := t.Method(i)
-		if excluded[m.Name] || (len(only) > 0 && !slices.Contains(only, m.Name)) {
+		if excluded[m.Name] {
 			continue
 		}
 		mt := m.Type // includes the receiver
@@ -98,11 +111,6 @@ func methodsOf(app any, only, queries []string, exclude ...reflect.Type) (map[st
 			}
 			me.out = append(me.out, o)
 		}
-		if len(queries) > 0 {
-			me.query = slices.Contains(queries, m.Name)
-		} else {
-			me.query = slices.ContainsFunc(DefaultQueryPrefixes, func(p string) bool { return hasWordPrefix(m.Name, p) })
-		}
 		methods[m.Name] = me
 	}
 	for _, name := range only {
@@ -110,17 +118,23 @@ func methodsOf(app any, only, queries []string, exclude ...reflect.Type) (map[st
 			return nil, fmt.Errorf("%w: %s has no callable method %q (exported, context first, own type)", eventsourcing.ErrArgument, t, name)
 		}
 	}
-	return methods, nil
-}
-
-// hasWordPrefix reports whether name starts with the word p: "GetOrder" and
-// "Get" do, "Getaway" does not.
-func hasWordPrefix(name, p string) bool {
-	if !strings.HasPrefix(name, p) {
-		return false
+	// Like the callable methods, the declaration must be the type's own: a
+	// type that embeds an application serves none of its methods, so it
+	// does not inherit its declaration either.
+	if d, ok := app.(QueryDeclarer); ok && !excluded["QueryMethods"] {
+		queries = append(slices.Clip(queries), d.QueryMethods()...)
 	}
-	rest := name[len(p):]
-	return rest == "" || (rest[0] >= 'A' && rest[0] <= 'Z')
+	for _, name := range queries {
+		m := methods[name]
+		if m == nil {
+			return nil, fmt.Errorf("%w: %s declares %q a query, but has no callable method of that name (exported, context first, own type)", eventsourcing.ErrArgument, t, name)
+		}
+		m.query = true
+	}
+	if len(only) > 0 {
+		maps.DeleteFunc(methods, func(name string, _ *method) bool { return !slices.Contains(only, name) })
+	}
+	return methods, nil
 }
 
 // decodeArgs decodes a JSON array into the method's parameter values. Each

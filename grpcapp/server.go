@@ -89,9 +89,13 @@ func WithGracePeriod(d time.Duration) ServerOption { return func(o *serverOption
 // exported, context-first method of the application's own type).
 func WithMethods(names ...string) ServerOption { return func(o *serverOptions) { o.only = names } }
 
-// WithQueries names the methods that are queries, replacing the
-// DefaultQueryPrefixes convention. Clients retry queries, never commands.
-func WithQueries(names ...string) ServerOption { return func(o *serverOptions) { o.queries = names } }
+// WithQueries declares more of the application's methods as queries, in
+// addition to those it declares itself (QueryDeclarer). Clients retry
+// queries, never commands; a name that is not a callable method fails
+// NewServer.
+func WithQueries(names ...string) ServerOption {
+	return func(o *serverOptions) { o.queries = append(o.queries, names...) }
+}
 
 // WithService registers another gRPC service on the same server.
 func WithService(register func(*grpc.Server)) ServerOption {

@@ -95,6 +95,11 @@ func TestProjectionServerKilledCountsExactlyOnce(t *testing.T) {
 	created, err := grpcapp.Call[int](ctx, c.App(), "CountCreated")
 	require.NoError(t, err)
 	assert.Equal(t, n, created, "every order counted exactly once")
+	d, err := c.Describe(ctx)
+	require.NoError(t, err)
+	for _, m := range d.GetMethods() {
+		assert.True(t, m.GetQuery(), "the view declares %s a query", m.GetName())
+	}
 
 	out, stderr, code := runCmd(t, "status", addrs["ORDERSSUMMARY"])
 	require.Equal(t, 0, code, stderr)

@@ -89,6 +89,10 @@ func (c *Counters) Policy(ctx context.Context, e eventsourcing.Event, p *system.
 	return nil
 }
 
+// QueryMethods implements grpcapp.QueryDeclarer: served over gRPC, GetCount
+// may be retried.
+func (*Counters) QueryMethods() []string { return []string{"GetCount"} }
+
 // GetCount returns how often the trick was added (0 for an unknown trick).
 func (c *Counters) GetCount(ctx context.Context, trick string) (int, error) {
 	counter, err := eventsourcing.Get[Counter](ctx, c, CounterID(trick))

@@ -103,6 +103,10 @@ type DogDetails struct {
 	Tricks []string
 }
 
+// QueryMethods implements grpcapp.QueryDeclarer: served over gRPC, GetDog
+// may be retried; RegisterDog and AddTrick are never re-sent.
+func (*DogSchool) QueryMethods() []string { return []string{"GetDog"} }
+
 // GetDog returns a dog's name and tricks.
 func (s *DogSchool) GetDog(ctx context.Context, dogID uuid.UUID) (DogDetails, error) {
 	dog, err := eventsourcing.Get[Dog](ctx, s, dogID)

@@ -50,6 +50,10 @@ func (s *TrainingSchool) AddTrick(ctx context.Context, name, trick string) (int6
 	return recs[len(recs)-1].NotificationID, nil
 }
 
+// QueryMethods implements grpcapp.QueryDeclarer: served over gRPC,
+// GetDogDetails may be retried.
+func (*TrainingSchool) QueryMethods() []string { return []string{"GetDogDetails"} }
+
 // GetDogDetails returns the named dog's details.
 func (s *TrainingSchool) GetDogDetails(ctx context.Context, name string) (DogDetails, error) {
 	dog, err := eventsourcing.Get[Dog](ctx, s, DogID(name))

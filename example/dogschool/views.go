@@ -150,6 +150,13 @@ func (v *SQLiteCountView) Reset(ctx context.Context) error {
 	return v.ResetTracking(ctx, "UPDATE count_view SET dogs = 0, tricks = 0 WHERE id = 1")
 }
 
+// countQueries are the count views' queries, which a projection's server
+// lets clients retry.
+func countQueries() []string { return []string{"DogCounter", "TrickCounter"} }
+
+// QueryMethods implements grpcapp.QueryDeclarer.
+func (*SQLiteCountView) QueryMethods() []string { return countQueries() }
+
 // DogCounter implements CountView.
 func (v *SQLiteCountView) DogCounter(ctx context.Context) (int, error) { return v.count(ctx, "dogs") }
 
@@ -206,6 +213,9 @@ func (v *PostgresCountView) IncrTrickCounter(ctx context.Context, t recorder.Tra
 func (v *PostgresCountView) Reset(ctx context.Context) error {
 	return v.ResetTracking(ctx, "UPDATE "+v.table+" SET dogs = 0, tricks = 0 WHERE id = 1")
 }
+
+// QueryMethods implements grpcapp.QueryDeclarer.
+func (*PostgresCountView) QueryMethods() []string { return countQueries() }
 
 // DogCounter implements CountView.
 func (v *PostgresCountView) DogCounter(ctx context.Context) (int, error) { return v.count(ctx, "dogs") }

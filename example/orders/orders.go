@@ -222,6 +222,10 @@ func (a *Orders) GetOrder(ctx context.Context, id uuid.UUID) (OrderView, error) 
 	}, nil
 }
 
+// QueryMethods implements grpcapp.QueryDeclarer: these methods only read,
+// so clients may retry them; CreateNewOrder is never re-sent.
+func (*Orders) QueryMethods() []string { return []string{"GetOrder", "IsOrderReserved", "IsOrderPaid"} }
+
 // IsOrderReserved reports whether the order is reserved.
 func (a *Orders) IsOrderReserved(ctx context.Context, id uuid.UUID) (bool, error) {
 	o, err := eventsourcing.Get[Order](ctx, a, id)

@@ -145,6 +145,13 @@ func (s *SQLiteSummary) Reset(ctx context.Context) error {
 	return s.ResetTracking(ctx, "UPDATE orders_summary SET created = 0, reserved = 0, paid = 0 WHERE id = 1")
 }
 
+// summaryQueries are the summary views' queries, which the projection's
+// server lets clients retry.
+func summaryQueries() []string { return []string{"CountCreated", "CountReserved", "CountPaid"} }
+
+// QueryMethods implements grpcapp.QueryDeclarer.
+func (*SQLiteSummary) QueryMethods() []string { return summaryQueries() }
+
 // CountCreated returns how many orders were created.
 func (s *SQLiteSummary) CountCreated(ctx context.Context) (int, error) { return s.read(ctx, "created") }
 
@@ -194,6 +201,9 @@ func (s *PostgresSummary) read(ctx context.Context, column string) (n int, err e
 func (s *PostgresSummary) Reset(ctx context.Context) error {
 	return s.ResetTracking(ctx, "UPDATE "+s.table+" SET created = 0, reserved = 0, paid = 0 WHERE id = 1")
 }
+
+// QueryMethods implements grpcapp.QueryDeclarer.
+func (*PostgresSummary) QueryMethods() []string { return summaryQueries() }
 
 // CountCreated returns how many orders were created.
 func (s *PostgresSummary) CountCreated(ctx context.Context) (int, error) {
