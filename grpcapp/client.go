@@ -142,10 +142,9 @@ func NewClient(addr string, opts ...ClientOption) (*Client, error) {
 		clientKeepalive, // keepalive.go
 		grpc.WithInitialWindowSize(windowSize),
 		grpc.WithInitialConnWindowSize(windowSize),
-	}, o.dial...)
-	if h := o.telemetry.handler(false); h != nil {
-		dial = append(dial, grpc.WithStatsHandler(h))
-	}
+		// The telemetry's interceptors first, so that the program's own
+		// run inside the RPC's span (telemetry.go).
+	}, append(o.telemetry.dialOptions(addr), o.dial...)...)
 	conn, err := grpc.NewClient(addr, dial...)
 	if err != nil {
 		return nil, fmt.Errorf("grpcapp: client for %s: %w", addr, err)

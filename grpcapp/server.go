@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -119,8 +118,9 @@ type Server struct {
 
 	grpc   *grpc.Server
 	health *health.Server
-	// tracer starts the command and query spans (telemetry.go).
-	tracer trace.Tracer
+	// tel is the server's RPC instrumentation and its command and query
+	// spans (telemetry.go).
+	tel serverTelemetry
 
 	// kind is KindApplication or KindProjection; progress serves Status,
 	// Wait and Rebuild (nil for an application that follows nothing).
@@ -192,7 +192,7 @@ func NewServer(app Application, opts ...ServerOption) (*Server, error) {
 	}
 	s := &Server{
 		app: app, name: app.Name(), types: app.Types(), methods: methods, opts: o, creds: *o.tls, kind: KindApplication,
-		logger: logger.With("app", app.Name()), served: make(chan struct{}), tracer: o.telemetry.methodTracer(),
+		logger: logger.With("app", app.Name()), served: make(chan struct{}), tel: o.telemetry.server(app.Name(), methods),
 	}
 	// Check the credentials now, so that a misconfigured server fails at
 	// construction rather than at its first connection.
@@ -239,9 +239,8 @@ func (s *Server) Start(ctx context.Context) error {
 		// The protobuf codec, recycling packed pages' columns (codec.go).
 		grpc.ForceServerCodecV2(serverCodec{protoCodec}),
 	}
-	if h := s.opts.telemetry.handler(true); h != nil {
-		gopts = append(gopts, grpc.StatsHandler(h))
-	}
+	// The telemetry's interceptors (telemetry.go).
+	gopts = append(gopts, s.tel.serverOptions()...)
 	s.grpc = grpc.NewServer(serverKeepalive(gopts...)...) // keepalive.go
 	pb.RegisterApplicationServer(s.grpc, &handler{s: s})
 	s.health = health.NewServer()
@@ -250,6 +249,7 @@ func (s *Server) Start(ctx context.Context) error {
 	for _, r := range s.opts.register {
 		r(s.grpc)
 	}
+	s.tel.register(s.grpc)
 	go func() {
 		defer close(s.served)
 		if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -441,9 +441,8 @@ func (h *handler) Call(ctx context.Context, req *pb.CallRequest) (*pb.CallReply,
 	if err != nil {
 		return nil, toStatus(err, m.name)
 	}
-	ctx, span := h.s.startMethodSpan(ctx, m)
+	// The RPC's server span is the method's (telemetry.go).
 	out, err := m.invoke(ctx, args)
-	endMethodSpan(span, err)
 	if err != nil {
 		var p *panicError
 		if errors.As(err, &p) {

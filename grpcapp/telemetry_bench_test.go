@@ -33,6 +33,17 @@ func BenchmarkTelemetry(b *testing.B) {
 	b.Run("disabled", func(b *testing.B) { benchTelemetry(b, nil, nil) })
 	b.Run("enabled", func(b *testing.B) { benchEnabled(b, sdktrace.AlwaysSample()) })
 	b.Run("sampled-10pct", func(b *testing.B) { benchEnabled(b, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))) })
+	b.Run("traces", func(b *testing.B) {
+		exp := tracetest.NewInMemoryExporter()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+		benchTelemetry(b, &grpcapp.Telemetry{TracerProvider: tp, Propagator: propagation.TraceContext{}}, exp.Reset)
+	})
+	b.Run("durations", func(b *testing.B) {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+		benchTelemetry(b, &grpcapp.Telemetry{MeterProvider: mp}, nil)
+	})
 }
 
 // benchEnabled is the enabled case with the given sampler.
@@ -80,7 +91,7 @@ func benchTelemetry(b *testing.B, t *grpcapp.Telemetry, reset func()) {
 			instD = append(instD, get(inst, instID))
 			bareD = append(bareD, get(bare, bareID))
 		}
-		if i++; reset != nil && i%1000 == 0 {
+		if i++; reset != nil && i%100 == 0 {
 			reset()
 		}
 	}

@@ -45,7 +45,11 @@ const (
 	KeyTopic             = attribute.Key("eventsourcing.topic")
 	KeyNotificationID    = attribute.Key("eventsourcing.notification_id")
 	KeyEventCount        = attribute.Key("eventsourcing.events")
-	errorType            = attribute.Key("error.type")
+	// KeyMethod names the command or query a span is of; KeyQuery says
+	// whether it is a query.
+	KeyMethod = attribute.Key("eventsourcing.method")
+	KeyQuery  = attribute.Key("eventsourcing.query")
+	errorType = attribute.Key("error.type")
 )
 
 // durationBuckets suit operations from microseconds (memory) to seconds (a

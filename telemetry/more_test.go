@@ -61,11 +61,11 @@ func TestCommandSpan(t *testing.T) {
 	_, err := app.Save(ctx, newCounter())
 	require.NoError(t, err)
 	telemetry.End(span, nil)
-	requireChild(t, spanNamed(t, sr, "command Orders.CreateOrder"), spanNamed(t, sr, "save Orders"))
+	requireChild(t, spanNamed(t, sr, "Orders.CreateOrder"), spanNamed(t, sr, "save Orders"))
 
 	_, span = app.Telemetry().StartCommand(context.Background(), "PayOrder")
 	telemetry.End(span, errors.New("no such order"))
-	failed := spanNamed(t, sr, "command Orders.PayOrder")
+	failed := spanNamed(t, sr, "Orders.PayOrder")
 	assert.Equal(t, codes.Error, failed.Status().Code)
 	assert.Equal(t, "other", attr(failed, "error.type").AsString())
 

@@ -374,12 +374,23 @@ var (
 )
 
 // StartCommand starts the span of a command (an application method a
-// server calls by name): "command <App>.<method>", a new trace when ctx
-// holds none and a tracer provider is configured. It is safe on a nil *App
-// (telemetry not configured), returning ctx and a nil span. End it with End.
+// server calls by name), named as CommandSpan names it ("Orders.CreateOrder"),
+// a new trace when ctx holds none and a tracer provider is configured. It is
+// safe on a nil *App (telemetry not configured), returning ctx and a nil
+// span. End it with End.
 func (a *App) StartCommand(ctx context.Context, method string) (context.Context, trace.Span) {
 	if a == nil || (!a.t.tracing && !recording(ctx)) {
 		return ctx, nil
 	}
-	return a.t.tracer.Start(ctx, "command "+a.name+"."+method, a.saveOpts...)
+	name, opts := CommandSpan(a.name, method, false)
+	return a.t.tracer.Start(ctx, name, opts...)
+}
+
+// CommandSpan returns the name and start options of the span of one
+// command or query of an application: "<App>.<Method>" (Orders.CreateOrder),
+// internal, with the attributes application, eventsourcing.method and
+// eventsourcing.query. A server computes them once per method.
+func CommandSpan(app, method string, query bool) (string, []trace.SpanStartOption) {
+	return app + "." + method, []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(KeyApplication.String(app), KeyMethod.String(method), KeyQuery.Bool(query))}
 }

@@ -71,6 +71,26 @@ func New(p Providers) *Telemetry {
 	return t
 }
 
+// TracerConfigured reports whether tp records spans: false for the global
+// provider before otel.SetTracerProvider and for the no-op provider. A nil
+// tp is the global provider as it is now. Instrumentation outside this
+// package (grpcapp's) makes the same decision with it.
+func TracerConfigured(tp trace.TracerProvider) bool {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	return tracerLive(tp)
+}
+
+// MeterConfigured reports whether mp records measurements, as
+// TracerConfigured does for tracers.
+func MeterConfigured(mp metric.MeterProvider) bool {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	return meterLive(mp)
+}
+
 func tracerLive(tp trace.TracerProvider) bool {
 	if _, ok := tp.(tracenoop.TracerProvider); ok {
 		return false
