@@ -33,8 +33,9 @@
 // (GRPC_SSL_PRIVATE_KEY_PATH, GRPC_SSL_CERTIFICATE_PATH,
 // GRPC_SSL_ROOT_CERTIFICATE_PATH) unless GRPC_INSECURE is set.
 //
-// Servers and clients are traced and measured with OpenTelemetry (otelgrpc,
-// and a span per command or query) once a tracer or meter provider records
+// Servers and clients are traced and measured with OpenTelemetry (a span
+// and a duration per RPC on each side, the server's span of a call named by
+// the command or query it runs) once a tracer or meter provider records
 // (the global ones, or WithServerTelemetry and WithClientTelemetry); each
 // notification carries the trace context of the span that recorded its
 // event, so a follower's processing continues the leader's trace. Server and

@@ -50,8 +50,11 @@
 //     select_events, select_notifications, max_notification_id and
 //     insert_tracking, with db.system.name, db.operation.name, application
 //     and, where one is concerned, eventsourcing.originator_id.
-//   - "command <App>.<Method>" (internal): a command a server calls by name
-//     (App.StartCommand); a new trace when there is none.
+//   - "<App>.<Method>" (internal), "Orders.CreateNewOrder": a command a
+//     program runs (App.StartCommand), with application, eventsourcing.method
+//     and eventsourcing.query; a new trace when there is none. grpcapp's
+//     server span of a call of a command or query has the same name and
+//     attributes (CommandSpan).
 //   - "process <Upstream>" (consumer): a follower or projection processing
 //     one upstream event, with follower, upstream, outcome,
 //     eventsourcing.notification_id, eventsourcing.topic,
