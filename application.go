@@ -184,7 +184,7 @@ func (a *Application) build(ctx context.Context, opts Options) error {
 	}
 	var snapshots recorder.AggregateRecorder
 	if snapshotting {
-		if snapshots, err = a.factory.AggregateRecorder(ctx, "snapshots"); err != nil {
+		if snapshots, err = a.factory.AggregateRecorder(ctx, recorder.PurposeSnapshots); err != nil {
 			return fmt.Errorf("snapshot recorder: %w", err)
 		}
 	} else if len(a.intervals) > 0 {

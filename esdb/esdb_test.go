@@ -152,7 +152,7 @@ func TestSnapshotsAreNotNotifications(t *testing.T) {
 	t.Cleanup(func() { _ = f.Close() })
 	app, err := f.ApplicationRecorder(t.Context())
 	require.NoError(t, err)
-	snaps, err := f.AggregateRecorder(t.Context(), "snapshots")
+	snaps, err := f.AggregateRecorder(t.Context(), recorder.PurposeSnapshots)
 	require.NoError(t, err)
 	id := uuid.NewString()
 	ids, err := app.InsertEvents(t.Context(), []recorder.StoredEvent{{OriginatorID: id, Topic: "Created"}})

@@ -159,16 +159,17 @@ func (f *Factory) Close() error {
 	return f.client.Close()
 }
 
-// AggregateRecorder builds the "events" recorder (one stream per aggregate) or
-// the "snapshots" recorder (one snapshot-$<id> stream per aggregate).
-func (f *Factory) AggregateRecorder(_ context.Context, purpose string) (recorder.AggregateRecorder, error) {
+// AggregateRecorder builds the recorder of events (recorder.PurposeEvents,
+// one stream per aggregate) or of snapshots (recorder.PurposeSnapshots, one
+// snapshot-$<id> stream per aggregate).
+func (f *Factory) AggregateRecorder(_ context.Context, purpose recorder.Purpose) (recorder.AggregateRecorder, error) {
 	switch purpose {
-	case "events":
+	case recorder.PurposeEvents:
 		return &Recorder{f: f}, nil
-	case "snapshots":
+	case recorder.PurposeSnapshots:
 		return &SnapshotRecorder{f: f}, nil
 	}
-	return nil, recorder.Errorf(recorder.ErrProgramming, "aggregate recorder", "unknown purpose %q (want \"events\" or \"snapshots\")", purpose)
+	return nil, purpose.Check()
 }
 
 // ApplicationRecorder builds the application recorder: aggregate streams with

@@ -30,8 +30,8 @@ func SnapshotStream(originatorID string) string { return snapshotPrefix + origin
 // other EventStoreDB tools expect.
 var emptyMetadata = []byte("{}")
 
-// Recorder is the aggregate recorder ("events") and, when built by
-// ApplicationRecorder, the application recorder: one stream per aggregate,
+// Recorder is the aggregate recorder of events (recorder.PurposeEvents) and,
+// when built by ApplicationRecorder, the application recorder: one stream per aggregate,
 // named by its originator id, with versions equal to stream revisions (so
 // aggregates start at version 0), and $all commit positions as notification ids.
 type Recorder struct {

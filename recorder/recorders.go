@@ -94,12 +94,36 @@ func ApplyInsertOptions(opts []InsertOption) InsertOptions {
 	return o
 }
 
+// Purpose says what an aggregate recorder stores. A Factory builds one
+// aggregate recorder per purpose, each over its own store (table, streams).
+type Purpose string
+
+const (
+	// PurposeEvents is the recorder of the aggregates' stored events.
+	PurposeEvents Purpose = "events"
+	// PurposeSnapshots is the recorder of snapshots of aggregates' states.
+	PurposeSnapshots Purpose = "snapshots"
+)
+
+// Check returns nil for PurposeEvents and PurposeSnapshots, and for any
+// other purpose an error matching ErrProgramming that names it: a Factory
+// refuses to build an aggregate recorder for it.
+func (p Purpose) Check() error {
+	switch p {
+	case PurposeEvents, PurposeSnapshots:
+		return nil
+	}
+	return Errorf(ErrProgramming, "aggregate recorder", "unknown purpose %q (want %q or %q)", string(p), PurposeEvents, PurposeSnapshots)
+}
+
 // Factory builds the recorders of one application (or projection) on one
 // persistence module. Every recorder it builds on the memory module is a new,
 // empty store.
 type Factory interface {
-	// AggregateRecorder builds a recorder for a purpose: "events" or "snapshots".
-	AggregateRecorder(ctx context.Context, purpose string) (AggregateRecorder, error)
+	// AggregateRecorder builds a recorder for a purpose, PurposeEvents or
+	// PurposeSnapshots; any other purpose fails with the error of
+	// Purpose.Check.
+	AggregateRecorder(ctx context.Context, purpose Purpose) (AggregateRecorder, error)
 	ApplicationRecorder(ctx context.Context) (ApplicationRecorder, error)
 	TrackingRecorder(ctx context.Context) (TrackingRecorder, error)
 	ProcessRecorder(ctx context.Context) (ProcessRecorder, error)

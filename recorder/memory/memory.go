@@ -60,15 +60,12 @@ func (f *Factory) check(ctx context.Context, op string) error {
 }
 
 // AggregateRecorder returns a new store of aggregate events or snapshots.
-func (f *Factory) AggregateRecorder(ctx context.Context, purpose string) (recorder.AggregateRecorder, error) {
+func (f *Factory) AggregateRecorder(ctx context.Context, purpose recorder.Purpose) (recorder.AggregateRecorder, error) {
 	if err := f.check(ctx, "aggregate recorder"); err != nil {
 		return nil, err
 	}
-	switch purpose {
-	case "events", "snapshots":
-	default:
-		return nil, recorder.Errorf(recorder.ErrProgramming, "aggregate recorder",
-			"purpose %q is neither \"events\" nor \"snapshots\"", purpose)
+	if err := purpose.Check(); err != nil {
+		return nil, err
 	}
 	return newRecorder(f.closed, false, false), nil
 }

@@ -82,7 +82,7 @@ func TestAppendEventViewsAreStable(t *testing.T) {
 // A closed factory's recorder refuses views as it refuses selects.
 func TestAppendEventViewsAfterClose(t *testing.T) {
 	f := memory.NewFactory()
-	r, err := f.AggregateRecorder(t.Context(), "events")
+	r, err := f.AggregateRecorder(t.Context(), recorder.PurposeEvents)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	_, err = r.(*memory.Recorder).AppendEventViews(t.Context(), nil, uuid.NewString(), recorder.EventQuery{})

@@ -69,7 +69,7 @@ func TestGroupCommit(t *testing.T) {
 	f := open(t, env).(*postgres.Factory)
 	p, err := f.ProcessRecorder(ctx)
 	require.NoError(t, err)
-	agg, err := f.AggregateRecorder(ctx, "events")
+	agg, err := f.AggregateRecorder(ctx, recorder.PurposeEvents)
 	require.NoError(t, err)
 	stored, racedFor := uuid.NewString(), uuid.NewString()
 	_, err = p.InsertEvents(ctx, []recorder.StoredEvent{ev(stored, 1)})

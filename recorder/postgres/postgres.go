@@ -162,16 +162,16 @@ var _ recorder.Factory = (*Factory)(nil)
 // Tables returns the names of the factory's tables.
 func (f *Factory) Tables() Tables { return f.tables }
 
-// AggregateRecorder returns the recorder of stored events ("events") or of
-// snapshots ("snapshots").
-func (f *Factory) AggregateRecorder(ctx context.Context, purpose string) (recorder.AggregateRecorder, error) {
+// AggregateRecorder returns the recorder of stored events
+// (recorder.PurposeEvents) or of snapshots (recorder.PurposeSnapshots).
+func (f *Factory) AggregateRecorder(ctx context.Context, purpose recorder.Purpose) (recorder.AggregateRecorder, error) {
 	switch purpose {
-	case "events":
+	case recorder.PurposeEvents:
 		return &AggregateRecorder{f: f, table: f.events, log: true, traced: f.traced}, nil
-	case "snapshots":
+	case recorder.PurposeSnapshots:
 		return &AggregateRecorder{f: f, table: f.snapshots}, nil
 	}
-	return nil, recorder.Errorf(recorder.ErrProgramming, "aggregate recorder", "unknown purpose %q (use \"events\" or \"snapshots\")", purpose)
+	return nil, purpose.Check()
 }
 
 // ApplicationRecorder returns the recorder of the notification log.

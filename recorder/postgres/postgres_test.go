@@ -123,7 +123,7 @@ func TestInsertSelectAndConflicts(t *testing.T) {
 			var pe *pgconn.PgError
 			require.ErrorAs(t, err, &pe)
 			assert.Equal(t, "23505", pe.Code)
-			snaps, err := f.AggregateRecorder(ctx, "snapshots")
+			snaps, err := f.AggregateRecorder(ctx, recorder.PurposeSnapshots)
 			require.NoError(t, err)
 			_, err = snaps.InsertEvents(ctx, []recorder.StoredEvent{ev(id, 1), ev(id, 1)})
 			require.ErrorIs(t, err, recorder.ErrIntegrity)

@@ -19,12 +19,22 @@ var aggregateCases = []testCase{
 	{"VersionGaps", testVersionGaps},
 	{"StateRoundTrip", testStateRoundTrip},
 	{"Snapshots", testSnapshots},
+	{"UnknownPurpose", testUnknownPurpose},
+}
+
+// A purpose other than events and snapshots is a programming error, named in
+// the error.
+func testUnknownPurpose(t *testing.T, s *suite) {
+	r, err := s.open(t).AggregateRecorder(t.Context(), recorder.Purpose("snapshot"))
+	require.ErrorIs(t, err, recorder.ErrProgramming)
+	require.ErrorContains(t, err, `"snapshot"`)
+	require.Nil(t, r)
 }
 
 // core.md §11 "aggregate: insert and select". First versions are 0 throughout,
 // which every backend accepts (EventStoreDB streams start at revision 0).
 func testAggregateInsertAndSelect(t *testing.T, s *suite) {
-	r := s.aggregate(t, "events")
+	r := s.aggregate(t, recorder.PurposeEvents)
 	ctx := t.Context()
 	id := newID()
 
@@ -78,7 +88,7 @@ func testAggregateInsertAndSelect(t *testing.T, s *suite) {
 // lessons.md §2 case 9 (F5): every combination of gt, lte, desc and limit on a
 // 10-event stream returns exactly the versions it should, with no zero values.
 func testReadAfterVersionNoHoles(t *testing.T, s *suite) {
-	r := s.aggregate(t, "events")
+	r := s.aggregate(t, recorder.PurposeEvents)
 	id := newID()
 	events := stream(id, 0, 9, "topic", "s")
 	s.insert(t, r, events...)
@@ -123,7 +133,7 @@ func testReadAfterVersionNoHoles(t *testing.T, s *suite) {
 // lessons.md §2 case 4 (F4): a second create of an existing originator fails and
 // leaves the first events unchanged, byte for byte.
 func testCreateTwiceNoOverwrite(t *testing.T, s *suite) {
-	r := s.aggregate(t, "events")
+	r := s.aggregate(t, recorder.PurposeEvents)
 	id := newID()
 	first := []recorder.StoredEvent{ev(id, 0, "Created", "\x00first\xff"), ev(id, 1, "Renamed", "\x01first\xfe")}
 	s.insert(t, r, first...)
@@ -137,7 +147,7 @@ func testCreateTwiceNoOverwrite(t *testing.T, s *suite) {
 
 // Capabilities.RejectsVersionGaps, both ways.
 func testVersionGaps(t *testing.T, s *suite) {
-	r := s.aggregate(t, "events")
+	r := s.aggregate(t, recorder.PurposeEvents)
 	ctx := t.Context()
 	id := newID()
 	if s.Caps.RejectsVersionGaps {
@@ -242,10 +252,10 @@ func testStateRoundTrip(t *testing.T, s *suite) {
 	check(evs, "select notifications")
 }
 
-// The "snapshots" recorder: one snapshot per insert, at versions with gaps;
+// The snapshots recorder (recorder.PurposeSnapshots): one snapshot per insert, at versions with gaps;
 // the last one, and (SnapshotUpTo) the latest at or before a version.
 func testSnapshots(t *testing.T, s *suite) {
-	r := s.aggregate(t, "snapshots")
+	r := s.aggregate(t, recorder.PurposeSnapshots)
 	id := newID()
 	s2, s5, s9 := ev(id, 2, "example:Dog.Snapshot", "2"), ev(id, 5, "example:Dog.Snapshot", "5"), ev(id, 9, "example:Dog.Snapshot", "9")
 	for _, snap := range []recorder.StoredEvent{s2, s5, s9} {

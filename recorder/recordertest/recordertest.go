@@ -65,8 +65,9 @@ type Capabilities struct {
 	// (versions may skip and arrive out of order, as snapshots do), and the suite
 	// checks that.
 	RejectsVersionGaps bool
-	// SnapshotUpTo: the "snapshots" aggregate recorder answers UpTo (lte)
-	// queries, so "the latest snapshot at or before v" can be read.
+	// SnapshotUpTo: the snapshots aggregate recorder (recorder.PurposeSnapshots)
+	// answers UpTo (lte) queries, so "the latest snapshot at or before v" can
+	// be read.
 	SnapshotUpTo bool
 }
 
@@ -230,7 +231,7 @@ func (s *suite) open(t testing.TB) recorder.Factory {
 	return f
 }
 
-func (s *suite) aggregate(t testing.TB, purpose string) recorder.AggregateRecorder {
+func (s *suite) aggregate(t testing.TB, purpose recorder.Purpose) recorder.AggregateRecorder {
 	t.Helper()
 	r, err := s.open(t).AggregateRecorder(t.Context(), purpose)
 	if err != nil {

@@ -53,16 +53,16 @@ type Factory struct {
 
 var _ recorder.Factory = (*Factory)(nil)
 
-// AggregateRecorder returns the recorder of stored events ("events") or of
-// snapshots ("snapshots").
-func (f *Factory) AggregateRecorder(ctx context.Context, purpose string) (recorder.AggregateRecorder, error) {
+// AggregateRecorder returns the recorder of stored events
+// (recorder.PurposeEvents) or of snapshots (recorder.PurposeSnapshots).
+func (f *Factory) AggregateRecorder(ctx context.Context, purpose recorder.Purpose) (recorder.AggregateRecorder, error) {
 	switch purpose {
-	case "events":
+	case recorder.PurposeEvents:
 		return &AggregateRecorder{db: f.db, table: EventsTable}, nil
-	case "snapshots":
+	case recorder.PurposeSnapshots:
 		return &AggregateRecorder{db: f.db, table: SnapshotsTable}, nil
 	}
-	return nil, recorder.Errorf(recorder.ErrProgramming, "aggregate recorder", "unknown purpose %q (use \"events\" or \"snapshots\")", purpose)
+	return nil, purpose.Check()
 }
 
 // ApplicationRecorder returns the recorder of the notification log.

@@ -149,7 +149,7 @@ func TestInsertSelectAndConflicts(t *testing.T) {
 			_, err = app.SelectNotifications(ctx, recorder.NotificationQuery{})
 			assert.ErrorIs(t, err, recorder.ErrProgramming)
 
-			snaps, err := f.AggregateRecorder(ctx, "snapshots")
+			snaps, err := f.AggregateRecorder(ctx, recorder.PurposeSnapshots)
 			require.NoError(t, err)
 			ids, err = snaps.InsertEvents(ctx, []recorder.StoredEvent{ev(id, 2)})
 			require.NoError(t, err)
