@@ -17,15 +17,15 @@ import (
 var benchState = []byte(`{"originator_id":"6f1c4b1e-64f5-4c4b-9a2e-0a3f5f6d2b11","timestamp":"2024-05-01T12:00:00.123456789Z","name":"Fido","trick":"roll over"}`)
 
 // Savers is the number of goroutines of the InsertOne8Savers benchmark: the
-// concurrency issue 3 sets its target at, fixed so that results do not depend
-// on GOMAXPROCS.
+// concurrency its published target is set at, fixed so that results do not
+// depend on GOMAXPROCS.
 const Savers = 8
 
 // Bench runs the recorder benchmarks. Each reports events/s; allocations are
 // reported per operation. Originator ids are made outside the timed loops
 // where the loop allows it.
 //
-// The per-backend set of issue 3, with the raw single-row INSERT transaction
+// The per-backend set, with the raw single-row INSERT transaction
 // that each backend's own BenchmarkRawInsert measures as the baseline:
 //
 //	InsertOne               save a new 1-event aggregate (one saver)
