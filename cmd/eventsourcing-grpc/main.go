@@ -298,6 +298,12 @@ func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := r.Start(startCtx); err != nil {
+		if ctx.Err() != nil {
+			// Interrupted (Ctrl-C, SIGTERM) while starting: a stop that was
+			// asked for, not a failure; Start has stopped what it started.
+			fmt.Fprintln(stdout, "Stopped while starting.")
+			return nil
+		}
 		return err
 	}
 	if err := o.serve(ctx, r); err != nil {

@@ -117,6 +117,24 @@ func TestUsageErrors(t *testing.T) {
 	assert.Contains(t, stderr, "Unavailable")
 }
 
+// A runner interrupted (Ctrl-C, SIGTERM) before its system is ready stops
+// cleanly: exit 0, not an error about members that did not become ready.
+func TestRunnerInterruptedWhileStarting(t *testing.T) {
+	t.Setenv("PERSISTENCE_MODULE", "memory")
+	for _, n := range []string{"ORDERS", "RESERVATIONS", "PAYMENTS", "ORDERSSUMMARY"} {
+		addr, err := grpcapp.FreeLocalhostAddress()
+		require.NoError(t, err)
+		t.Setenv(n+"_GRPC_SERVER_ADDRESS", addr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the signal arrived before the members answered
+	var out, errb bytes.Buffer
+	code := run(ctx, []string{"runner", "-in-process", "-demo=false", "orders.System"}, &out, &errb)
+	assert.Equal(t, 0, code, "stderr: %s", errb.String())
+	assert.Contains(t, out.String(), "Stopped while starting.")
+	assert.NotContains(t, errb.String(), "did not become ready")
+}
+
 // A follower process killed mid-stream (SIGKILL) and restarted resumes from
 // its tracking records: Reservations ends with exactly one reservation per
 // order, on SQLite.
