@@ -57,12 +57,19 @@ type Projection interface {
 	Process(ctx context.Context, event eventsourcing.Event, t recorder.Tracking) (recorded bool, err error)
 }
 
-// Upstream is the application a projection reads. *eventsourcing.Application
-// and every application type embedding it satisfy it.
+// Upstream is an application as the runtime downstream of it sees it: a
+// projection's runner here, and a system's followers and projections
+// (system.Application embeds it). *eventsourcing.Application and every
+// application type embedding it satisfy it.
 type Upstream interface {
+	// Name is the application's name; tracking records carry it.
 	Name() string
+	// Recorder is its notification log, which the runtime reads and
+	// subscribes to (as a follow.Source).
 	Recorder() recorder.ApplicationRecorder
+	// Mapper decodes its stored events.
 	Mapper() *eventsourcing.Mapper
+	// Close releases it, when the runner built it.
 	Close() error
 }
 

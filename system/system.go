@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/internal/lifecycle"
+	"github.com/eventsourcing-go/eventsourcing/projection"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -36,19 +37,24 @@ var (
 	ErrNotFollowing = errors.New("not following that leader")
 )
 
-// Application is what the system needs of an application. *eventsourcing.Application
-// satisfies it, and so does every application type that embeds it.
+// Application is what a system's runners need of an application: the
+// upstream a follower or a projection reads (projection.Upstream: its name,
+// notification log, mapper and Close), and what the runners use to build
+// and wire its followers. *eventsourcing.Application satisfies it, and so
+// does every application type that embeds it.
 type Application interface {
-	Name() string
+	projection.Upstream
+	// Env gives a follower's settings read under a leader's name (LeaderMapper).
 	Env() recorder.Env
+	// Types is the application's event type registry.
 	Types() *eventsourcing.Types
-	Mapper() *eventsourcing.Mapper
-	Recorder() recorder.ApplicationRecorder
+	// ProcessRecorder reports the application's process recorder, if it
+	// records through one (Wait reads its tracking positions).
 	ProcessRecorder() (recorder.ProcessRecorder, bool)
-	SaveBatch(ctx context.Context, b eventsourcing.Batch) ([]eventsourcing.Recording, error)
+	// OnSave lets a single-process runner prompt followers after a save.
 	OnSave(h eventsourcing.SaveHook)
+	// Logger receives the runner's reports about the application.
 	Logger() *slog.Logger
-	Close() error
 }
 
 // ProcessApplication is an application with a policy: a follower. Build it with
@@ -61,6 +67,9 @@ type Application interface {
 // records nothing and stops the follower at that event.
 type ProcessApplication interface {
 	Application
+	// SaveBatch records what the policy collected atomically with the
+	// upstream position.
+	SaveBatch(ctx context.Context, b eventsourcing.Batch) ([]eventsourcing.Recording, error)
 	Policy(ctx context.Context, event eventsourcing.Event, p *ProcessingEvent) error
 }
 
