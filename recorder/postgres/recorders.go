@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlrows"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -311,15 +312,8 @@ func (r *AggregateRecorder) SelectEvents(ctx context.Context, originatorID strin
 		return nil, wrap(ctx, op, err)
 	}
 	defer rows.Close()
-	events := []recorder.StoredEvent{}
-	for rows.Next() {
-		e := recorder.StoredEvent{OriginatorID: originatorID}
-		if err := r.scanEvent(rows, &e); err != nil {
-			return nil, wrap(ctx, op, err)
-		}
-		events = append(events, e)
-	}
-	if err := rows.Err(); err != nil {
+	events, err := sqlrows.Events(rows, originatorID, r.traced)
+	if err != nil {
 		return nil, wrap(ctx, op, err)
 	}
 	return events, nil
@@ -373,15 +367,8 @@ func (r *ApplicationRecorder) SelectNotifications(ctx context.Context, q recorde
 		return nil, wrap(ctx, op, err)
 	}
 	defer rows.Close()
-	ns := make([]recorder.Notification, 0, min(q.Limit, 1024))
-	for rows.Next() {
-		var n recorder.Notification
-		if err := r.scanNotification(rows, &n); err != nil {
-			return nil, wrap(ctx, op, err)
-		}
-		ns = append(ns, n)
-	}
-	if err := rows.Err(); err != nil {
+	ns, err := sqlrows.Notifications(rows, min(q.Limit, 1024), r.traced)
+	if err != nil {
 		return nil, wrap(ctx, op, err)
 	}
 	return ns, nil

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 // The W3C trace context an event was recorded with
@@ -73,20 +71,4 @@ func (r *AggregateRecorder) traceSelect() string {
 		return ", coalesce(" + traceColumn + ", '')"
 	}
 	return ""
-}
-
-// scanEvent scans a row of SelectEvents' columns.
-func (r *AggregateRecorder) scanEvent(rows pgx.Rows, e *recorder.StoredEvent) error {
-	if r.traced {
-		return rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State, &e.TraceParent)
-	}
-	return rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State)
-}
-
-// scanNotification scans a row of SelectNotifications' columns.
-func (r *AggregateRecorder) scanNotification(rows pgx.Rows, n *recorder.Notification) error {
-	if r.traced {
-		return rows.Scan(&n.ID, &n.OriginatorID, &n.OriginatorVersion, &n.Topic, &n.State, &n.TraceParent)
-	}
-	return rows.Scan(&n.ID, &n.OriginatorID, &n.OriginatorVersion, &n.Topic, &n.State)
 }

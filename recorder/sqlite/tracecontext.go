@@ -87,19 +87,3 @@ func (r *AggregateRecorder) traceSelect() string {
 	}
 	return ""
 }
-
-// scanEvent scans a row of SelectEvents' columns.
-func (r *AggregateRecorder) scanEvent(rows *sql.Rows, e *recorder.StoredEvent) error {
-	if r.traced() {
-		return rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State, &e.TraceParent)
-	}
-	return rows.Scan(&e.OriginatorVersion, &e.Topic, &e.State)
-}
-
-// scanNotification scans a row of SelectNotifications' columns.
-func (r *AggregateRecorder) scanNotification(rows *sql.Rows, n *recorder.Notification) error {
-	if r.traced() {
-		return rows.Scan(&n.ID, &n.OriginatorID, &n.OriginatorVersion, &n.Topic, &n.State, &n.TraceParent)
-	}
-	return rows.Scan(&n.ID, &n.OriginatorID, &n.OriginatorVersion, &n.Topic, &n.State)
-}
