@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlrows"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/postgres"
 )
@@ -86,10 +87,8 @@ func Open(ctx context.Context, env recorder.Env) (*View, error) {
 // the given table (a quoted, possibly schema-qualified name), created if need be.
 func New(ctx context.Context, pool *pgxpool.Pool, trackingTable string) (*View, error) {
 	v := &View{pool: pool, table: trackingTable, batchID: new(int)}
-	v.upsert = "INSERT INTO " + trackingTable + " (application_name, notification_id) VALUES ($1, $2)" +
-		" ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id" +
-		" WHERE excluded.notification_id > " + trackingTable + ".notification_id"
-	v.selMax = "SELECT notification_id FROM " + trackingTable + " WHERE application_name = $1"
+	v.upsert = sqlrows.UpsertTrackingSQL(trackingTable, "$1, $2")
+	v.selMax = sqlrows.SelectTrackingSQL(trackingTable, "$1")
 	if err := v.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+trackingTable+` (
 		application_name text PRIMARY KEY,
 		notification_id bigint NOT NULL)`); err != nil {
@@ -197,7 +196,7 @@ func (v *View) Update(ctx context.Context, t recorder.Tracking, fn func(ctx cont
 			}
 		}
 		if last, ok := b.positions[t.ApplicationName]; ok && t.NotificationID <= last {
-			return notAdvancing(t)
+			return sqlrows.TrackingNotAdvanced(t)
 		}
 		if fn != nil {
 			if err := fn(ctx, b.tx); err != nil {
@@ -245,18 +244,13 @@ func (v *View) Batch(ctx context.Context, fn func(ctx context.Context) error) er
 	return err
 }
 
-func notAdvancing(t recorder.Tracking) error {
-	return recorder.Errorf(recorder.ErrIntegrity, "insert tracking",
-		"application %q: notification id %d does not advance the recorded position", t.ApplicationName, t.NotificationID)
-}
-
 func (v *View) insertTracking(ctx context.Context, tx pgx.Tx, t recorder.Tracking) error {
 	tag, err := tx.Exec(ctx, v.upsert, t.ApplicationName, t.NotificationID)
 	if err != nil {
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return notAdvancing(t)
+		return sqlrows.TrackingNotAdvanced(t)
 	}
 	return nil
 }

@@ -31,6 +31,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlrows"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/sqlite"
 )
@@ -103,9 +104,7 @@ func New(ctx context.Context, db *sql.DB, trackingTable string) (*View, error) {
 		return nil, recorder.Errorf(recorder.ErrProgramming, "sqlite view", "tracking table name %q is not a plain identifier", trackingTable)
 	}
 	v := &View{db: db, table: trackingTable, batchID: new(int)}
-	v.upsert = "INSERT INTO " + trackingTable + " (application_name, notification_id) VALUES (?, ?)" +
-		" ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id" +
-		" WHERE excluded.notification_id > " + trackingTable + ".notification_id"
+	v.upsert = sqlrows.UpsertTrackingSQL(trackingTable, "?, ?")
 	if err := v.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+trackingTable+` (
 		application_name TEXT PRIMARY KEY,
 		notification_id INTEGER NOT NULL) WITHOUT ROWID`); err != nil {
@@ -216,7 +215,7 @@ func (v *View) updateInBatch(ctx context.Context, b *batch, t recorder.Tracking,
 		}
 	}
 	if last, ok := b.positions[t.ApplicationName]; ok && t.NotificationID <= last {
-		return notAdvancing(t)
+		return sqlrows.TrackingNotAdvanced(t)
 	}
 	if fn != nil {
 		if err := fn(ctx, b.tx); err != nil {
@@ -252,11 +251,6 @@ func (v *View) Batch(ctx context.Context, fn func(ctx context.Context) error) er
 	return err
 }
 
-func notAdvancing(t recorder.Tracking) error {
-	return recorder.Errorf(recorder.ErrIntegrity, "insert tracking",
-		"application %q: notification id %d does not advance the recorded position", t.ApplicationName, t.NotificationID)
-}
-
 func (v *View) insertTracking(ctx context.Context, tx *sql.Tx, t recorder.Tracking) error {
 	res, err := tx.ExecContext(ctx, v.upsert, t.ApplicationName, t.NotificationID)
 	if err != nil {
@@ -267,7 +261,7 @@ func (v *View) insertTracking(ctx context.Context, tx *sql.Tx, t recorder.Tracki
 		return err
 	}
 	if n == 0 {
-		return notAdvancing(t)
+		return sqlrows.TrackingNotAdvanced(t)
 	}
 	return nil
 }
@@ -278,7 +272,7 @@ type querier interface {
 
 func (v *View) maxTrackingID(ctx context.Context, q querier, name string) (int64, bool, error) {
 	var id int64
-	switch err := q.QueryRowContext(ctx, "SELECT notification_id FROM "+v.table+" WHERE application_name = ?", name).Scan(&id); {
+	switch err := q.QueryRowContext(ctx, sqlrows.SelectTrackingSQL(v.table, "?"), name).Scan(&id); {
 	case err == nil:
 		return id, true, nil
 	case errors.Is(err, sql.ErrNoRows):

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/sqlrows"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -387,7 +388,7 @@ func (c *committer) write(ctx context.Context, conn *pgx.Conn, group []*save, lo
 		case s.track != nil && len(s.ids) == 0:
 			// The upsert gates the insert: a position that does not
 			// advance wrote neither.
-			s.ids, s.err = nil, trackingNotAdvanced(*s.track)
+			s.ids, s.err = nil, sqlrows.TrackingNotAdvanced(*s.track)
 		case len(s.ids) != len(s.events):
 			s.ids, s.err = nil, recorder.Errorf(recorder.ErrInternal, "insert events", "%d events inserted, %d ids returned", len(s.events), len(s.ids))
 		default:

@@ -87,7 +87,7 @@ func (r *AggregateRecorder) insertUnlogged(ctx context.Context, events []recorde
 		return err
 	}
 	if t != nil && tag.RowsAffected() == 0 {
-		return trackingNotAdvanced(*t)
+		return sqlrows.TrackingNotAdvanced(*t)
 	}
 	if t != nil {
 		r.f.signal.Notify()
@@ -116,22 +116,6 @@ func hasDuplicates(events []recorder.StoredEvent) bool {
 		seen[k] = struct{}{}
 	}
 	return false
-}
-
-// errTrackingNotAdvanced is the cause of a tracking position that does not advance.
-var errTrackingNotAdvanced = errors.New("notification id does not advance the recorded position")
-
-func trackingNotAdvanced(t recorder.Tracking) error {
-	return &recorder.Error{Kind: recorder.ErrIntegrity, Op: "insert tracking",
-		Err: fmt.Errorf("application %q, notification id %d: %w", t.ApplicationName, t.NotificationID, errTrackingNotAdvanced)}
-}
-
-// upsertTrackingSQL records a position only if it advances the recorded one:
-// otherwise it affects no row.
-func upsertTrackingSQL(tracking string) string {
-	return "INSERT INTO " + tracking + " AS k (application_name, notification_id) VALUES ($1, $2)" +
-		" ON CONFLICT (application_name) DO UPDATE SET notification_id = EXCLUDED.notification_id" +
-		" WHERE k.notification_id < EXCLUDED.notification_id"
 }
 
 // insertSQL is the statement that inserts a batch of events, passed as arrays
@@ -200,12 +184,12 @@ func trackingGate(b *strings.Builder, tracking, traced bool, trackingTable strin
 	if !tracking {
 		return ""
 	}
-	params := "($5, $6)"
+	params := "$5, $6"
 	if traced {
-		params = "($6, $7)"
+		params = "$6, $7"
 	}
 	b.WriteString("WITH k AS (")
-	b.WriteString(strings.ReplaceAll(upsertTrackingSQL(trackingTable), "($1, $2)", params))
+	b.WriteString(sqlrows.UpsertTrackingSQL(trackingTable, params))
 	b.WriteString(" RETURNING 1) ")
 	return " WHERE EXISTS (SELECT FROM k)"
 }
@@ -495,12 +479,12 @@ func (f *Factory) upsertTracking(ctx context.Context, t recorder.Tracking) error
 		return err
 	}
 	defer c.Release()
-	tag, err := c.Exec(ctx, upsertTrackingSQL(f.tracking), t.ApplicationName, t.NotificationID)
+	tag, err := c.Exec(ctx, sqlrows.UpsertTrackingSQL(f.tracking, "$1, $2"), t.ApplicationName, t.NotificationID)
 	if err != nil {
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return trackingNotAdvanced(t)
+		return sqlrows.TrackingNotAdvanced(t)
 	}
 	f.signal.Notify()
 	return nil
@@ -515,7 +499,7 @@ func (r *TrackingRecorder) MaxTrackingID(ctx context.Context, applicationName st
 	}
 	defer c.Release()
 	var id int64
-	err = c.QueryRow(ctx, "SELECT notification_id FROM "+r.f.tracking+" WHERE application_name = $1", applicationName).Scan(&id)
+	err = c.QueryRow(ctx, sqlrows.SelectTrackingSQL(r.f.tracking, "$1"), applicationName).Scan(&id)
 	switch {
 	case err == nil:
 		return id, true, nil

@@ -301,9 +301,7 @@ var _ recorder.TrackingRecorder = (*TrackingRecorder)(nil)
 // insertTracking moves the application's position forward, or fails with an
 // integrity error when it would not advance.
 func (d *database) trackingStmt(ctx context.Context) (*sql.Stmt, error) {
-	return d.wstmt(ctx, "INSERT INTO "+TrackingTable+" (application_name, notification_id) VALUES (?, ?)"+
-		" ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id"+
-		" WHERE excluded.notification_id > "+TrackingTable+".notification_id")
+	return d.wstmt(ctx, sqlrows.UpsertTrackingSQL(TrackingTable, "?, ?"))
 }
 
 func insertTracking(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, t recorder.Tracking) error {
@@ -316,8 +314,7 @@ func insertTracking(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, t recor
 		return err
 	}
 	if n == 0 {
-		return recorder.Errorf(recorder.ErrIntegrity, "insert tracking",
-			"application %q: notification id %d does not advance the recorded position", t.ApplicationName, t.NotificationID)
+		return sqlrows.TrackingNotAdvanced(t)
 	}
 	return nil
 }
@@ -343,7 +340,7 @@ func (r *TrackingRecorder) MaxTrackingID(ctx context.Context, applicationName st
 	if err := r.db.check(op); err != nil {
 		return 0, false, err
 	}
-	stmt, err := r.db.stmt(ctx, "SELECT notification_id FROM "+TrackingTable+" WHERE application_name = ?")
+	stmt, err := r.db.stmt(ctx, sqlrows.SelectTrackingSQL(TrackingTable, "?"))
 	if err != nil {
 		return 0, false, wrap(ctx, op, err)
 	}

@@ -1,0 +1,31 @@
+package sqlrows
+
+import "github.com/eventsourcing-go/eventsourcing/recorder"
+
+// The tracking table has one row per upstream application: its name
+// (application_name, the key) and the last notification id processed
+// (notification_id). SQLite and PostgreSQL agree on the statements below,
+// but for their placeholders, which the caller passes.
+
+// UpsertTrackingSQL records a position in table only if it advances the
+// recorded one: otherwise it affects no row. params are the two
+// placeholders, application name then notification id, in the dialect's
+// spelling ("?, ?" or "$1, $2").
+func UpsertTrackingSQL(table, params string) string {
+	return "INSERT INTO " + table + " AS k (application_name, notification_id) VALUES (" + params + ")" +
+		" ON CONFLICT (application_name) DO UPDATE SET notification_id = EXCLUDED.notification_id" +
+		" WHERE k.notification_id < EXCLUDED.notification_id"
+}
+
+// SelectTrackingSQL reads an application's position from table; param is
+// the placeholder of the application name ("?" or "$1").
+func SelectTrackingSQL(table, param string) string {
+	return "SELECT notification_id FROM " + table + " WHERE application_name = " + param
+}
+
+// TrackingNotAdvanced is the integrity error of a position that does not
+// advance the recorded one (the upsert affected no row).
+func TrackingNotAdvanced(t recorder.Tracking) error {
+	return recorder.Errorf(recorder.ErrIntegrity, "insert tracking",
+		"application %q: notification id %d does not advance the recorded position", t.ApplicationName, t.NotificationID)
+}
