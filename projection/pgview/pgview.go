@@ -52,13 +52,7 @@ func Open(ctx context.Context, env recorder.Env) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := func(s string) string { return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'" }
-	dsn := fmt.Sprintf("host=%s port=%d dbname=%s user=%s password=%s",
-		q(cfg.Host), cfg.Port, q(cfg.DBName), q(cfg.User), q(cfg.Password))
-	if cfg.SSLMode != "" {
-		dsn += " sslmode=" + q(cfg.SSLMode)
-	}
-	pc, err := pgxpool.ParseConfig(dsn)
+	pc, err := pgxpool.ParseConfig(cfg.ConnString())
 	if err != nil {
 		return nil, fmt.Errorf("%w: PostgreSQL settings: %w", recorder.ErrConfiguration, err)
 	}

@@ -111,17 +111,24 @@ func OpenConfig(ctx context.Context, cfg Config) (*Factory, error) {
 	return f, nil
 }
 
-func poolConfig(cfg Config) (*pgxpool.Config, error) {
-	// Keyword/value connection string: values quoted, so any password works.
+// ConnString is the keyword/value connection string of the settings' host,
+// port, database, user, password and SSL mode, each value quoted so that any
+// password works, for pgx.ParseConfig or pgxpool.ParseConfig. It holds the
+// password: do not log it.
+func (c Config) ConnString() string {
 	q := func(s string) string {
 		return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 	}
 	dsn := fmt.Sprintf("host=%s port=%d dbname=%s user=%s password=%s",
-		q(cfg.Host), cfg.Port, q(cfg.DBName), q(cfg.User), q(cfg.Password))
-	if cfg.SSLMode != "" {
-		dsn += " sslmode=" + q(cfg.SSLMode)
+		q(c.Host), c.Port, q(c.DBName), q(c.User), q(c.Password))
+	if c.SSLMode != "" {
+		dsn += " sslmode=" + q(c.SSLMode)
 	}
-	pc, err := pgxpool.ParseConfig(dsn)
+	return dsn
+}
+
+func poolConfig(cfg Config) (*pgxpool.Config, error) {
+	pc, err := pgxpool.ParseConfig(cfg.ConnString())
 	if err != nil {
 		return nil, fmt.Errorf("%w: PostgreSQL settings: %w", recorder.ErrConfiguration, err)
 	}
