@@ -160,11 +160,7 @@ func wrap(op string, err error) error {
 	return &recorder.Error{Kind: kind, Op: "postgres view: " + op, Err: err}
 }
 
-type batch struct {
-	tx        pgx.Tx
-	positions map[string]int64
-	loaded    map[string]bool
-}
+type batch = sqlrows.Batch[pgx.Tx]
 
 type batchKey struct{ id *int }
 
@@ -179,26 +175,7 @@ func (v *View) batchOf(ctx context.Context) *batch {
 // and the position is written when the batch commits.
 func (v *View) Update(ctx context.Context, t recorder.Tracking, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	if b := v.batchOf(ctx); b != nil {
-		if !b.loaded[t.ApplicationName] {
-			id, ok, err := v.maxTrackingID(ctx, b.tx, t.ApplicationName)
-			if err != nil {
-				return err
-			}
-			b.loaded[t.ApplicationName] = true
-			if ok {
-				b.positions[t.ApplicationName] = id
-			}
-		}
-		if last, ok := b.positions[t.ApplicationName]; ok && t.NotificationID <= last {
-			return sqlrows.TrackingNotAdvanced(t)
-		}
-		if fn != nil {
-			if err := fn(ctx, b.tx); err != nil {
-				return err
-			}
-		}
-		b.positions[t.ApplicationName] = t.NotificationID
-		return nil
+		return b.Update(ctx, t, fn)
 	}
 	err := v.tx(ctx, "update", func(tx pgx.Tx) error {
 		if err := v.insertTracking(ctx, tx, t); err != nil {
@@ -221,16 +198,11 @@ func (v *View) Batch(ctx context.Context, fn func(ctx context.Context) error) er
 		return fn(ctx)
 	}
 	err := v.tx(ctx, "batch", func(tx pgx.Tx) error {
-		b := &batch{tx: tx, positions: map[string]int64{}, loaded: map[string]bool{}}
+		b := sqlrows.NewBatch(tx, v.maxTrackingIn, v.insertTracking)
 		if err := fn(context.WithValue(ctx, batchKey{v.batchID}, b)); err != nil {
 			return err
 		}
-		for name, id := range b.positions {
-			if err := v.insertTracking(ctx, tx, recorder.Tracking{ApplicationName: name, NotificationID: id}); err != nil {
-				return err
-			}
-		}
-		return nil
+		return b.WriteTracking(ctx)
 	})
 	if err == nil {
 		v.signal.Notify()
@@ -247,6 +219,10 @@ func (v *View) insertTracking(ctx context.Context, tx pgx.Tx, t recorder.Trackin
 		return sqlrows.TrackingNotAdvanced(t)
 	}
 	return nil
+}
+
+func (v *View) maxTrackingIn(ctx context.Context, tx pgx.Tx, name string) (int64, bool, error) {
+	return v.maxTrackingID(ctx, tx, name)
 }
 
 type querier interface {
@@ -273,7 +249,7 @@ func (v *View) InsertTracking(ctx context.Context, t recorder.Tracking) error {
 // MaxTrackingID returns the application's recorded position.
 func (v *View) MaxTrackingID(ctx context.Context, applicationName string) (int64, bool, error) {
 	if b := v.batchOf(ctx); b != nil {
-		return v.maxTrackingID(ctx, b.tx, applicationName)
+		return v.maxTrackingID(ctx, b.Tx, applicationName)
 	}
 	return v.maxTrackingID(ctx, v.pool, applicationName)
 }

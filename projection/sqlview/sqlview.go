@@ -167,11 +167,7 @@ func wrap(op string, err error) error {
 
 // batch is an open batch of one view: its transaction and the positions it
 // has reached so far (written at commit).
-type batch struct {
-	tx        *sql.Tx
-	positions map[string]int64
-	loaded    map[string]bool
-}
+type batch = sqlrows.Batch[*sql.Tx]
 
 type batchKey struct{ id *int }
 
@@ -186,7 +182,7 @@ func (v *View) batchOf(ctx context.Context) *batch {
 // transaction is used and the position is written when the batch commits.
 func (v *View) Update(ctx context.Context, t recorder.Tracking, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if b := v.batchOf(ctx); b != nil {
-		return v.updateInBatch(ctx, b, t, fn)
+		return b.Update(ctx, t, fn)
 	}
 	err := v.tx(ctx, "update", func(tx *sql.Tx) error {
 		if err := v.insertTracking(ctx, tx, t); err != nil {
@@ -203,29 +199,6 @@ func (v *View) Update(ctx context.Context, t recorder.Tracking, fn func(ctx cont
 	return err
 }
 
-func (v *View) updateInBatch(ctx context.Context, b *batch, t recorder.Tracking, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	if !b.loaded[t.ApplicationName] {
-		id, ok, err := v.maxTrackingID(ctx, b.tx, t.ApplicationName)
-		if err != nil {
-			return err
-		}
-		b.loaded[t.ApplicationName] = true
-		if ok {
-			b.positions[t.ApplicationName] = id
-		}
-	}
-	if last, ok := b.positions[t.ApplicationName]; ok && t.NotificationID <= last {
-		return sqlrows.TrackingNotAdvanced(t)
-	}
-	if fn != nil {
-		if err := fn(ctx, b.tx); err != nil {
-			return err
-		}
-	}
-	b.positions[t.ApplicationName] = t.NotificationID
-	return nil
-}
-
 // Batch runs fn in one transaction: every Update made with the context fn
 // receives joins it, and the last position of each application is written
 // at commit. If fn fails, nothing of it is recorded.
@@ -234,16 +207,11 @@ func (v *View) Batch(ctx context.Context, fn func(ctx context.Context) error) er
 		return fn(ctx) // already in a batch of this view
 	}
 	err := v.tx(ctx, "batch", func(tx *sql.Tx) error {
-		b := &batch{tx: tx, positions: map[string]int64{}, loaded: map[string]bool{}}
+		b := sqlrows.NewBatch(tx, v.maxTrackingIn, v.insertTracking)
 		if err := fn(context.WithValue(ctx, batchKey{v.batchID}, b)); err != nil {
 			return err
 		}
-		for name, id := range b.positions {
-			if err := v.insertTracking(ctx, tx, recorder.Tracking{ApplicationName: name, NotificationID: id}); err != nil {
-				return err
-			}
-		}
-		return nil
+		return b.WriteTracking(ctx)
 	})
 	if err == nil {
 		v.signal.Notify()
@@ -264,6 +232,10 @@ func (v *View) insertTracking(ctx context.Context, tx *sql.Tx, t recorder.Tracki
 		return sqlrows.TrackingNotAdvanced(t)
 	}
 	return nil
+}
+
+func (v *View) maxTrackingIn(ctx context.Context, tx *sql.Tx, name string) (int64, bool, error) {
+	return v.maxTrackingID(ctx, tx, name)
 }
 
 type querier interface {
@@ -290,7 +262,7 @@ func (v *View) InsertTracking(ctx context.Context, t recorder.Tracking) error {
 // MaxTrackingID returns the application's recorded position.
 func (v *View) MaxTrackingID(ctx context.Context, applicationName string) (int64, bool, error) {
 	if b := v.batchOf(ctx); b != nil {
-		return v.maxTrackingID(ctx, b.tx, applicationName)
+		return v.maxTrackingID(ctx, b.Tx, applicationName)
 	}
 	return v.maxTrackingID(ctx, v.db, applicationName)
 }
