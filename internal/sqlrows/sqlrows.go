@@ -1,7 +1,9 @@
 // Package sqlrows holds what the SQL recorders (recorder/sqlite over
-// database/sql, recorder/postgres over pgx) share when they read rows: the
-// loops that scan stored events and notifications. The statements stay with
-// each backend, whose dialects differ in placeholders and array handling.
+// database/sql, recorder/postgres over pgx) and the SQL view bases
+// (projection/sqlview, projection/pgview) share: the loops that scan stored
+// events and notifications, the statements and error of the tracking table,
+// and the positions of a view's batch. The event statements stay with each
+// backend, whose dialects differ in placeholders and array handling.
 package sqlrows
 
 import "github.com/eventsourcing-go/eventsourcing/recorder"
