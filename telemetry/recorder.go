@@ -221,7 +221,8 @@ func (a *App) ProcessRecorder(rec recorder.ProcessRecorder) recorder.ProcessReco
 	if r, ok := rec.(*processRecorder); ok {
 		return r
 	}
-	r := &processRecorder{applicationRecorder: applicationRecorder{wrapped: a.wrap(rec), rec: rec}, tracking: rec}
+	r := &processRecorder{applicationRecorder: applicationRecorder{wrapped: a.wrap(rec), rec: rec}}
+	r.trackingCalls = trackingCalls{w: &r.wrapped, rec: rec}
 	return observe(r, &r.wrapped)
 }
 
@@ -231,7 +232,8 @@ func (a *App) TrackingRecorder(rec recorder.TrackingRecorder) recorder.TrackingR
 	if r, ok := rec.(*trackingRecorder); ok {
 		return r
 	}
-	r := &trackingRecorder{wrapped: a.wrap(rec), rec: rec}
+	r := &trackingRecorder{wrapped: a.wrap(rec)}
+	r.trackingCalls = trackingCalls{w: &r.wrapped, rec: rec}
 	return observe(r, &r.wrapped)
 }
 
@@ -310,50 +312,41 @@ func (r *applicationRecorder) SparseNotificationIDs() bool {
 
 type processRecorder struct {
 	applicationRecorder
-	tracking recorder.TrackingRecorder
+	trackingCalls
 }
 
 // Unwrap returns the process recorder that was wrapped.
-func (r *processRecorder) Unwrap() recorder.ApplicationRecorder { return r.rec }
-
-func (r *processRecorder) InsertTracking(ctx context.Context, t recorder.Tracking) error {
-	return insertTracking(ctx, &r.wrapped, r.tracking, t)
-}
-
-func (r *processRecorder) MaxTrackingID(ctx context.Context, applicationName string) (int64, bool, error) {
-	return r.tracking.MaxTrackingID(ctx, applicationName)
-}
-
-func (r *processRecorder) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
-	return r.tracking.HasTrackingID(ctx, applicationName, notificationID)
-}
-
-func (r *processRecorder) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
-	return r.tracking.Wait(ctx, applicationName, notificationID, timeout)
-}
+func (r *processRecorder) Unwrap() recorder.ApplicationRecorder { return r.applicationRecorder.rec }
 
 type trackingRecorder struct {
 	wrapped
-	rec recorder.TrackingRecorder
+	trackingCalls
 }
 
 // Unwrap returns the tracking recorder that was wrapped.
-func (r *trackingRecorder) Unwrap() recorder.TrackingRecorder { return r.rec }
+func (r *trackingRecorder) Unwrap() recorder.TrackingRecorder { return r.trackingCalls.rec }
 
-func (r *trackingRecorder) InsertTracking(ctx context.Context, t recorder.Tracking) error {
-	return insertTracking(ctx, &r.wrapped, r.rec, t)
+// trackingCalls are the tracking methods that process and tracking recorders
+// share: writes are traced and measured through w, reads pass through.
+type trackingCalls struct {
+	w   *wrapped
+	rec recorder.TrackingRecorder
 }
 
-func (r *trackingRecorder) MaxTrackingID(ctx context.Context, applicationName string) (int64, bool, error) {
-	return r.rec.MaxTrackingID(ctx, applicationName)
+func (c trackingCalls) InsertTracking(ctx context.Context, t recorder.Tracking) error {
+	return insertTracking(ctx, c.w, c.rec, t)
 }
 
-func (r *trackingRecorder) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
-	return r.rec.HasTrackingID(ctx, applicationName, notificationID)
+func (c trackingCalls) MaxTrackingID(ctx context.Context, applicationName string) (int64, bool, error) {
+	return c.rec.MaxTrackingID(ctx, applicationName)
 }
 
-func (r *trackingRecorder) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
-	return r.rec.Wait(ctx, applicationName, notificationID, timeout)
+func (c trackingCalls) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
+	return c.rec.HasTrackingID(ctx, applicationName, notificationID)
+}
+
+func (c trackingCalls) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
+	return c.rec.Wait(ctx, applicationName, notificationID, timeout)
 }
 
 func insertTracking(ctx context.Context, w *wrapped, rec recorder.TrackingRecorder, t recorder.Tracking) error {
