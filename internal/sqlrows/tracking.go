@@ -1,6 +1,10 @@
 package sqlrows
 
-import "github.com/eventsourcing-go/eventsourcing/recorder"
+import (
+	"database/sql"
+
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+)
 
 // The tracking table has one row per upstream application: its name
 // (application_name, the key) and the last notification id processed
@@ -28,4 +32,18 @@ func SelectTrackingSQL(table, param string) string {
 func TrackingNotAdvanced(t recorder.Tracking) error {
 	return recorder.Errorf(recorder.ErrIntegrity, "insert tracking",
 		"application %q: notification id %d does not advance the recorded position", t.ApplicationName, t.NotificationID)
+}
+
+// Upserted is the outcome of an UpsertTrackingSQL run through database/sql:
+// nil when it advanced the position, TrackingNotAdvanced when it affected no
+// row.
+func Upserted(res sql.Result, t recorder.Tracking) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return TrackingNotAdvanced(t)
+	}
+	return nil
 }

@@ -224,14 +224,7 @@ func (v *View) insertTracking(ctx context.Context, tx *sql.Tx, t recorder.Tracki
 	if err != nil {
 		return err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return sqlrows.TrackingNotAdvanced(t)
-	}
-	return nil
+	return sqlrows.Upserted(res, t)
 }
 
 func (v *View) maxTrackingIn(ctx context.Context, tx *sql.Tx, name string) (int64, bool, error) {

@@ -298,25 +298,19 @@ type TrackingRecorder struct {
 
 var _ recorder.TrackingRecorder = (*TrackingRecorder)(nil)
 
-// insertTracking moves the application's position forward, or fails with an
-// integrity error when it would not advance.
+// trackingStmt is the prepared upsert of the tracking table.
 func (d *database) trackingStmt(ctx context.Context) (*sql.Stmt, error) {
 	return d.wstmt(ctx, sqlrows.UpsertTrackingSQL(TrackingTable, "?, ?"))
 }
 
+// insertTracking moves the application's position forward, or fails with an
+// integrity error when it would not advance.
 func insertTracking(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, t recorder.Tracking) error {
 	res, err := tx.StmtContext(ctx, prepared).ExecContext(ctx, t.ApplicationName, t.NotificationID)
 	if err != nil {
 		return err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return sqlrows.TrackingNotAdvanced(t)
-	}
-	return nil
+	return sqlrows.Upserted(res, t)
 }
 
 // InsertTracking records a position; see recorder.TrackingRecorder.
