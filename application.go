@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/codec"
+
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/telemetry"
 )
@@ -411,7 +413,7 @@ func (a *Application) save(ctx context.Context, b Batch, n int, traceParent stri
 	} else {
 		recs = make([]Recording, 0, n)
 		stored = make([]recorder.StoredEvent, n)
-		buf = make([]byte, 0, n*(idTextSize+stateSizeGuess))
+		buf = make([]byte, 0, n*(codec.IDTextSize+codec.StateSizeGuess))
 	}
 	recs, err := a.collect(recs, b)
 	if err != nil {
@@ -420,7 +422,7 @@ func (a *Application) save(ctx context.Context, b Batch, n int, traceParent stri
 	var oid string // the text of the originator id, made once per run of its events
 	for i := range recs {
 		if e := &recs[i].Event; i == 0 || e.OriginatorID != recs[i-1].Event.OriginatorID {
-			buf, oid = appendIDText(buf, e.OriginatorID)
+			buf, oid = codec.AppendIDText(buf, e.OriginatorID)
 		}
 		if stored[i], buf, err = a.mapper.fromEvent(buf, recs[i].Event, oid); err != nil {
 			return nil, fmt.Errorf("save: %w", err)
@@ -477,11 +479,8 @@ func (a *Application) save(ctx context.Context, b Batch, n int, traceParent stri
 type saveOne struct {
 	rec    [1]Recording
 	stored [1]recorder.StoredEvent
-	buf    [idTextSize + stateSizeGuess]byte
+	buf    [codec.IDTextSize + codec.StateSizeGuess]byte
 }
-
-// idTextSize is the length of a UUID's canonical text.
-const idTextSize = 36
 
 // collect gathers the batch's events into events (empty, with room for
 // them all), giving creation events their aggregate type's topic, as
@@ -493,13 +492,13 @@ func (a *Application) collect(events []Recording, b Batch) ([]Recording, error) 
 		}
 		for _, e := range r.aggregate().pending {
 			if e.creation && e.OriginatorTopic == "" {
-				ti, err := a.types.infoOf(reflect.TypeOf(r))
+				ti, err := a.types.codec.TypeOf(reflect.TypeOf(r))
 				if err != nil {
 					return nil, fmt.Errorf("save: aggregate type: %w", err)
 				}
 				// The topic now marks the creation event, so the recorded event
 				// equals the one decoded from storage.
-				e.OriginatorTopic, e.creation = ti.topic, false
+				e.OriginatorTopic, e.creation = ti.Topic(), false
 			}
 			events = append(events, Recording{Event: e})
 		}

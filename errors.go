@@ -3,6 +3,7 @@ package eventsourcing
 import (
 	"errors"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/codec"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -13,7 +14,7 @@ var (
 	ErrAggregateNotFound = errors.New("aggregate not found")
 	// ErrAggregateType reports that an id's events belong to another aggregate type
 	// than the one asked for.
-	ErrAggregateType = errors.New("aggregate type mismatch")
+	ErrAggregateType = codec.ErrAggregateType
 	// ErrOriginatorID reports an event applied to an aggregate it does not belong to.
 	ErrOriginatorID = errors.New("originator id mismatch")
 	// ErrOriginatorVersion reports an event whose version does not follow the aggregate's.
@@ -23,15 +24,15 @@ var (
 	ErrDeserialisation = errors.New("deserialisation error")
 	// ErrTranscodingNotRegistered reports a value type (on encode) or a tag
 	// name (on decode) for which no transcoding is registered.
-	ErrTranscodingNotRegistered = errors.New("transcoding not registered")
+	ErrTranscodingNotRegistered = codec.ErrTranscodingNotRegistered
 	// ErrTopicNotRegistered reports a topic or Go type missing from the Types registry.
-	ErrTopicNotRegistered = errors.New("topic not registered")
+	ErrTopicNotRegistered = codec.ErrTopicNotRegistered
 	// ErrTopicTaken reports a topic registered for two different types.
-	ErrTopicTaken = errors.New("topic already registered for another type")
+	ErrTopicTaken = codec.ErrTopicTaken
 	// ErrSnapshotting reports a snapshot asked for while snapshotting is disabled.
 	ErrSnapshotting = errors.New("snapshotting is not enabled (set IS_SNAPSHOTTING_ENABLED=y or give snapshot intervals)")
 	// ErrArgument reports an invalid argument, such as a limit above the section size.
-	ErrArgument = errors.New("invalid argument")
+	ErrArgument = codec.ErrArgument
 	// ErrProcessRecorder reports a tracked save on an application built without
 	// a process recorder (Options.Process).
 	ErrProcessRecorder = errors.New("application has no process recorder")

@@ -7,13 +7,14 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
-	"unsafe"
 
 	"github.com/google/uuid"
+
+	"github.com/eventsourcing-go/eventsourcing/internal/codec"
 
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
@@ -123,7 +124,7 @@ func (m *Mapper) Types() *Types { return m.types }
 // FromEvent encodes a domain event for a recorder. A creation event must carry
 // its OriginatorTopic (Save fills it in).
 func (m *Mapper) FromEvent(e Event) (recorder.StoredEvent, error) {
-	s, _, err := m.fromEvent(make([]byte, 0, stateSizeGuess), e, e.OriginatorID.String())
+	s, _, err := m.fromEvent(make([]byte, 0, codec.StateSizeGuess), e, e.OriginatorID.String())
 	return s, err
 }
 
@@ -132,7 +133,7 @@ func (m *Mapper) FromEvent(e Event) (recorder.StoredEvent, error) {
 // and buf is never written again where a state lies. It returns buf
 // extended. oid is the text of e's originator id.
 func (m *Mapper) fromEvent(buf []byte, e Event, oid string) (recorder.StoredEvent, []byte, error) {
-	ti, err := m.types.infoOf(typeOf(e.Data))
+	ti, err := m.types.codec.TypeOf(reflect.TypeOf(e.Data))
 	if err != nil {
 		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %s v%d: %w", e.OriginatorID, e.OriginatorVersion, err)
 	}
@@ -141,45 +142,21 @@ func (m *Mapper) fromEvent(buf []byte, e Event, oid string) (recorder.StoredEven
 			e.OriginatorID, e.OriginatorVersion, ErrTopicNotRegistered)
 	}
 	start := len(buf)
-	buf, err = m.types.encodeEvent(buf, e, ti)
+	buf, err = m.types.codec.AppendEvent(buf, ti, e.Timestamp, e.OriginatorTopic, e.Data)
 	if err != nil {
-		return recorder.StoredEvent{}, buf[:start], fmt.Errorf("encode event %q of %s v%d: %w", ti.topic, e.OriginatorID, e.OriginatorVersion, err)
+		return recorder.StoredEvent{}, buf[:start], fmt.Errorf("encode event %q of %s v%d: %w", ti.Topic(), e.OriginatorID, e.OriginatorVersion, err)
 	}
 	state := buf[start:len(buf):len(buf)]
 	if state, err = m.seal(state); err != nil {
-		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %q of %s v%d: %w", ti.topic, e.OriginatorID, e.OriginatorVersion, err)
+		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %q of %s v%d: %w", ti.Topic(), e.OriginatorID, e.OriginatorVersion, err)
 	}
 	return recorder.StoredEvent{
 		OriginatorID:      oid,
 		OriginatorVersion: e.OriginatorVersion,
-		Topic:             ti.topic,
+		Topic:             ti.Topic(),
 		State:             state,
 	}, buf, nil
 }
-
-// appendIDText appends the canonical text of id (lower-case, hyphenated) to
-// buf, and returns buf extended and the text as a string that shares buf's
-// memory: a batch's states and originator ids then share one allocation. buf
-// is never written again where the text lies (later appends go after it,
-// and growing buf copies it elsewhere), so the string never changes.
-func appendIDText(buf []byte, id uuid.UUID) ([]byte, string) {
-	start := len(buf)
-	buf = hex.AppendEncode(buf, id[:4])
-	buf = append(buf, '-')
-	buf = hex.AppendEncode(buf, id[4:6])
-	buf = append(buf, '-')
-	buf = hex.AppendEncode(buf, id[6:8])
-	buf = append(buf, '-')
-	buf = hex.AppendEncode(buf, id[8:10])
-	buf = append(buf, '-')
-	buf = hex.AppendEncode(buf, id[10:])
-	return buf, unsafe.String(&buf[start], len(buf)-start)
-}
-
-// stateSizeGuess is the room made for an event's state before encoding it: a
-// creation event with one short field takes about 140 bytes. A larger state
-// only costs the buffer's growth.
-const stateSizeGuess = 192
 
 // ToEvent decodes a stored event (or a notification's StoredEvent). Any failure
 // wraps ErrDeserialisation and names the topic, id and version.
@@ -191,22 +168,21 @@ func (m *Mapper) ToEvent(s recorder.StoredEvent) (Event, error) {
 // the string sid it selected by and as id: s.OriginatorID equal to sid is
 // not parsed again.
 func (m *Mapper) toEvent(s recorder.StoredEvent, sid string, id uuid.UUID) (Event, error) {
-	ti, err := m.types.infoByTopic(s.Topic)
+	ti, err := m.types.codec.ByTopic(s.Topic)
 	if err != nil {
 		return Event{}, decodeError(&s, err)
 	}
 	if id, err = m.originator(&s, sid, id); err != nil {
 		return Event{}, decodeError(&s, err)
 	}
-	state, err := m.openEvent(s.State, ti)
+	state, err := m.open(s.State)
 	if err != nil {
 		return Event{}, decodeError(&s, err)
 	}
-	e, err := m.types.decodeEvent(state, ti)
-	if err != nil {
+	e := Event{OriginatorID: id, OriginatorVersion: s.OriginatorVersion}
+	if e.Timestamp, e.OriginatorTopic, e.Data, err = m.types.codec.DecodeEvent(state, ti); err != nil {
 		return Event{}, decodeError(&s, err)
 	}
-	e.OriginatorID, e.OriginatorVersion = id, s.OriginatorVersion
 	return e, nil
 }
 
@@ -229,43 +205,33 @@ func (m *Mapper) originator(s *recorder.StoredEvent, sid string, id uuid.UUID) (
 	return id, nil
 }
 
-// openEvent returns the event state of a stored state of type ti: opened,
-// then upcast to the type's class version.
-func (m *Mapper) openEvent(state []byte, ti *typeInfo) ([]byte, error) {
-	state, err := m.open(state)
-	if err != nil || len(ti.upcasters) == 0 {
-		return state, err
-	}
-	return m.types.upcast(state, ti)
-}
-
 // replay applies stored events, selected by the originator id sid (id
 // parsed), to root in order: what ToEvent then Replay do for each, but
 // with the work that is the same for all events done once. The type of a
-// run of events with one topic is looked up once, and the run's payloads
-// are decoded into one allocation (see payloadArena); the events are
-// applied as they are decoded, never collected. When ti is not nil, a
-// creation event must be of that aggregate type (else ErrAggregateType).
-func (m *Mapper) replay(root Root, stored []recorder.StoredEvent, sid string, id uuid.UUID, ti *typeInfo) error {
+// run of events with one topic is looked up once, and the events share the
+// allocations of one codec.Reader; they are applied as they are decoded,
+// never collected. When ti is not nil, a creation event must be of that
+// aggregate type (else ErrAggregateType).
+func (m *Mapper) replay(root Root, stored []recorder.StoredEvent, sid string, id uuid.UUID, ti *codec.Type) error {
 	a := root.aggregate()
 	var (
-		topic    string // of the run being decoded
-		info     *typeInfo
-		payloads payloadArena
-		strs     = stringArena{on: true} // the replay's strings
+		topic string // of the run being decoded
+		info  *codec.Type
+		rd    = m.types.codec.Reader()
 	)
 	for i := range stored {
 		s := &stored[i]
 		if info == nil || s.Topic != topic {
 			var err error
-			if info, err = m.types.infoByTopic(s.Topic); err != nil {
+			if info, err = m.types.codec.ByTopic(s.Topic); err != nil {
 				return decodeError(s, err)
 			}
 			run := 1
 			for run < len(stored)-i && stored[i+run].Topic == s.Topic {
 				run++
 			}
-			topic, payloads = s.Topic, newPayloadArena(info, run)
+			topic = s.Topic
+			rd.Start(info, run)
 		}
 		e := Event{OriginatorVersion: s.OriginatorVersion}
 		var err error
@@ -277,25 +243,20 @@ func (m *Mapper) replay(root Root, stored []recorder.StoredEvent, sid string, id
 			// with itself, the next ones match without reading it.
 			sid = s.OriginatorID
 		}
-		state, err := m.openEvent(s.State, info)
+		state, err := m.open(s.State)
 		if err != nil {
 			return decodeError(s, err)
 		}
-		payload := payloads.next()
 		var creator []byte
 		// Only the first event's timestamp (a creation's) and the last's
 		// (the aggregate's modification time) are kept.
 		wantTime := i == 0 || i == len(stored)-1
-		if e.Timestamp, creator, strs, err = m.types.decodeEventState(state, info, payload, wantTime, strs); err != nil {
+		if e.Timestamp, creator, e.Data, err = rd.Read(state, wantTime); err != nil {
 			return decodeError(s, err)
 		}
-		if ti != nil && len(creator) > 0 {
-			// Indexing with string(creator) does not allocate.
-			if other, ok := m.types.reg.Load().byTopic[string(creator)]; !ok || other != ti {
-				return fmt.Errorf("%w: recorded as %q, asked for %q", ErrAggregateType, creator, ti.topic)
-			}
+		if ti != nil && len(creator) > 0 && !m.types.codec.IsTopicOf(creator, ti) {
+			return fmt.Errorf("%w: recorded as %q, asked for %q", ErrAggregateType, creator, ti.Topic())
 		}
-		e.Data = payloads.box(payload)
 		if err := replay(root, a, &e); err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/codec"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/telemetry"
 )
@@ -132,7 +133,7 @@ func (r *Repository) Contains(ctx context.Context, id uuid.UUID) (bool, error) {
 // load reads the latest snapshot up to version (if snapshots are stored), then
 // the events after it, and folds them into root.
 func (r *Repository) load(ctx context.Context, root Root, id uuid.UUID, version *int64) error {
-	ti, err := r.mapper.types.infoOf(reflect.TypeOf(root))
+	ti, err := r.mapper.types.codec.TypeOf(reflect.TypeOf(root))
 	if err != nil {
 		return fmt.Errorf("get %s: %w", id, err)
 	}
@@ -165,7 +166,7 @@ func (r *Repository) load(ctx context.Context, root Root, id uuid.UUID, version 
 }
 
 // restore sets root from a stored snapshot.
-func (r *Repository) restore(s recorder.StoredEvent, root Root, ti *typeInfo) error {
+func (r *Repository) restore(s recorder.StoredEvent, root Root, ti *codec.Type) error {
 	fail := func(err error) error {
 		return fmt.Errorf("%w: snapshot of %s version %d: %w", ErrDeserialisation, s.OriginatorID, s.OriginatorVersion, err)
 	}
@@ -177,13 +178,13 @@ func (r *Repository) restore(s recorder.StoredEvent, root Root, ti *typeInfo) er
 	if err != nil {
 		return fail(err)
 	}
-	if err := r.mapper.types.decodeSnapshot(state, root, ti); err != nil {
+	a := root.aggregate()
+	if err := r.mapper.types.codec.DecodeSnapshot(state, ti, root, &a.createdOn, &a.modifiedOn); err != nil {
 		if errors.Is(err, ErrAggregateType) {
 			return err
 		}
 		return fail(err)
 	}
-	a := root.aggregate()
 	a.id, a.version, a.pending = id, s.OriginatorVersion, nil
 	return nil
 }
@@ -228,12 +229,12 @@ func (r *Repository) storeSnapshot(ctx context.Context, root Root) error {
 	if r.snapshots == nil {
 		return ErrSnapshotting
 	}
-	ti, err := r.mapper.types.infoOf(reflect.TypeOf(root))
+	ti, err := r.mapper.types.codec.TypeOf(reflect.TypeOf(root))
 	if err != nil {
 		return err
 	}
 	a := root.aggregate()
-	state, err := r.mapper.types.encodeSnapshot(nil, root, ti, Now())
+	state, err := r.mapper.types.codec.AppendSnapshot(nil, ti, Now(), a.createdOn, a.modifiedOn, root)
 	if err != nil {
 		return fmt.Errorf("encode snapshot of %s v%d: %w", a.id, a.version, err)
 	}

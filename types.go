@@ -1,56 +1,40 @@
 package eventsourcing
 
 import (
-	"fmt"
-	"maps"
 	"reflect"
-	"slices"
-	"sync"
-	"sync/atomic"
+
+	"github.com/eventsourcing-go/eventsourcing/internal/codec"
 )
 
 // Types is an application's registry of topics (stable names for event and
 // aggregate types, with aliases for renamed ones) and of transcodings (how
-// non-JSON values are stored). An application owns one; it is safe for
-// concurrent use, and registration is expected before the first event is stored.
+// values that JSON cannot hold are stored). An application owns one; it is
+// safe for concurrent use, and registration is expected before the first
+// event is stored.
+//
+// State is compact UTF-8 JSON, as the Python eventsourcing library writes it,
+// so that Go and Python applications can read each other's events. Struct
+// fields are stored under their `json` tag name, else their Go name in
+// snake_case (OrderID → "order_id"). Values that JSON cannot hold are stored
+// as tagged objects {"_type_": name, "_data_": data}: uuid.UUID (TagUUID),
+// decimal.Decimal (TagDecimal, scale kept) and time.Time (TagDatetime) are
+// built in; RegisterTranscoding adds more. A nil slice or map is stored as
+// null, an empty one as [] or {}; map keys are sorted; numbers decoded into
+// `any` are int64 when integral and float64 otherwise.
 type Types struct {
-	mu      sync.RWMutex // guards tags, tagsFor and registration
-	reg     atomic.Pointer[registry]
-	tags    map[string]*transcoding
-	tagsFor map[reflect.Type]*transcoding
-
-	enc    sync.Map // reflect.Type -> encodeFunc
-	dec    sync.Map // reflect.Type -> decodeFunc
-	codecs sync.Map // reflect.Type -> *structCodec
+	codec *codec.Registry
 }
 
-// registry is a snapshot of the registered types that is never changed:
-// registration stores a modified copy, so that the lookups every event makes
-// take no lock (a read lock writes to memory shared by all cores).
-type registry struct {
-	byTopic map[string]*typeInfo // topics and aliases
-	byType  map[reflect.Type]*typeInfo
-}
+// Built-in tag names.
+const (
+	TagUUID     = codec.TagUUID
+	TagDecimal  = codec.TagDecimal
+	TagDatetime = codec.TagDatetime
+)
 
-type typeInfo struct {
-	topic        string
-	typ          reflect.Type
-	upcasters    []Upcaster
-	classVersion int
-	codecCache   atomic.Pointer[structCodec]
-	payloads     payloadType
-}
-
-// codec returns the type's struct codec, kept here to spare every event
-// the lookup in t.codecs.
-func (ti *typeInfo) codec(t *Types) *structCodec {
-	if c := ti.codecCache.Load(); c != nil {
-		return c
-	}
-	c := t.codecOf(ti.typ)
-	ti.codecCache.Store(c)
-	return c
-}
+// NewTypes returns an empty registry that knows the built-in transcodings
+// (uuid.UUID, decimal.Decimal, time.Time).
+func NewTypes() *Types { return &Types{codec: codec.New()} }
 
 // Upcaster rewrites the stored state of an old version of a type into the next
 // version, in place. State holds the decoded fields by their stored names
@@ -58,33 +42,28 @@ func (ti *typeInfo) codec(t *Types) *structCodec {
 type Upcaster func(state map[string]any) error
 
 // TypeOption configures a registered type.
-type TypeOption func(*typeInfo, *[]string)
+type TypeOption func(*typeOptions)
+
+type typeOptions struct {
+	aliases   []string
+	upcasters []func(map[string]any) error
+}
 
 // Aliases registers older topics of the type, so that history written under a
 // previous name still reads. New events are always written under the topic.
 func Aliases(topics ...string) TypeOption {
-	return func(_ *typeInfo, aliases *[]string) { *aliases = append(*aliases, topics...) }
+	return func(o *typeOptions) { o.aliases = append(o.aliases, topics...) }
 }
 
 // Upcasters declares the type's schema history: upcasters[i] turns the state of
 // class version i+1 into version i+2. The current class version is
 // len(upcasters)+1; it is written as "class_version" in the state when above 1.
 func Upcasters(upcasters ...Upcaster) TypeOption {
-	return func(ti *typeInfo, _ *[]string) {
-		ti.upcasters = append(ti.upcasters, upcasters...)
-		ti.classVersion = len(ti.upcasters) + 1
+	return func(o *typeOptions) {
+		for _, u := range upcasters {
+			o.upcasters = append(o.upcasters, u)
+		}
 	}
-}
-
-// NewTypes returns an empty registry that knows the built-in transcodings
-// (uuid.UUID, decimal.Decimal, time.Time).
-func NewTypes() *Types {
-	t := &Types{
-		tags:    map[string]*transcoding{},
-		tagsFor: map[reflect.Type]*transcoding{},
-	}
-	t.reg.Store(&registry{byTopic: map[string]*typeInfo{}, byType: map[reflect.Type]*typeInfo{}})
-	return t
 }
 
 // Register registers T, a struct type (an event payload or an aggregate type),
@@ -92,8 +71,18 @@ func NewTypes() *Types {
 // under the same topic again is harmless; another type under a taken topic, or
 // a type under a second topic (use Aliases), fails with ErrTopicTaken.
 func Register[T any](t *Types, topic string, opts ...TypeOption) error {
-	return t.register(reflect.TypeFor[T](), topic, opts)
+	var o typeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	rt := reflect.TypeFor[T]()
+	if rt.Kind() == reflect.Pointer {
+		rt = rt.Elem()
+	}
+	return t.codec.Register(rt, topic, o.aliases, o.upcasters, reflect.PointerTo(rt).Implements(rootType))
 }
+
+var rootType = reflect.TypeFor[Root]()
 
 // MustRegister is Register for package initialisation; it panics on error.
 func MustRegister[T any](t *Types, topic string, opts ...TypeOption) {
@@ -102,110 +91,35 @@ func MustRegister[T any](t *Types, topic string, opts ...TypeOption) {
 	}
 }
 
-func (t *Types) register(rt reflect.Type, topic string, opts []TypeOption) error {
-	if rt.Kind() == reflect.Pointer {
-		rt = rt.Elem()
-	}
-	if rt.Kind() != reflect.Struct {
-		return fmt.Errorf("register %s under %q: %w: only struct types can be registered", rt, topic, ErrArgument)
-	}
-	if topic == "" {
-		return fmt.Errorf("register %s: %w: empty topic", rt, ErrArgument)
-	}
-	ti := &typeInfo{topic: topic, typ: rt, classVersion: 1, payloads: newPayloadType(rt)}
-	var aliases []string
-	for _, o := range opts {
-		o(ti, &aliases)
-	}
-	if err := checkEnvelopeFields(rt); err != nil {
-		return fmt.Errorf("register %s under %q: %w", rt, topic, err)
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	r := t.reg.Load()
-	if old, ok := r.byType[rt]; ok && old.topic != topic {
-		return fmt.Errorf("register %s under %q: %w: already registered as %q", rt, topic, ErrTopicTaken, old.topic)
-	}
-	for _, name := range append([]string{topic}, aliases...) {
-		if old, ok := r.byTopic[name]; ok && old.typ != rt {
-			return fmt.Errorf("register %s under %q: %w: %q is %s", rt, topic, ErrTopicTaken, name, old.typ)
-		}
-	}
-	next := &registry{byTopic: maps.Clone(r.byTopic), byType: maps.Clone(r.byType)}
-	next.byType[rt] = ti
-	for _, name := range append([]string{topic}, aliases...) {
-		next.byTopic[name] = ti
-	}
-	t.reg.Store(next)
-	return nil
-}
-
 // Topic returns the topic under which v's type is registered.
 func (t *Types) Topic(v any) (string, error) {
-	ti, err := t.infoOf(reflect.TypeOf(v))
+	ti, err := t.codec.TypeOf(reflect.TypeOf(v))
 	if err != nil {
 		return "", err
 	}
-	return ti.topic, nil
+	return ti.Topic(), nil
 }
 
 // TopicFor returns the topic of T.
 func TopicFor[T any](t *Types) (string, error) {
-	ti, err := t.infoOf(reflect.TypeFor[T]())
+	ti, err := t.codec.TypeOf(reflect.TypeFor[T]())
 	if err != nil {
 		return "", err
 	}
-	return ti.topic, nil
+	return ti.Topic(), nil
 }
 
 // Type returns the Go type registered under topic (or an alias of it).
 func (t *Types) Type(topic string) (reflect.Type, bool) {
-	ti, ok := t.reg.Load().byTopic[topic]
-	if !ok {
+	ti, err := t.codec.ByTopic(topic)
+	if err != nil {
 		return nil, false
 	}
-	return ti.typ, true
+	return ti.GoType(), true
 }
 
 // Topics returns the registered topics (not aliases), sorted.
-func (t *Types) Topics() []string {
-	seen := map[string]bool{}
-	for _, ti := range t.reg.Load().byType {
-		seen[ti.topic] = true
-	}
-	return slices.Sorted(maps.Keys(seen))
-}
-
-func (t *Types) infoOf(rt reflect.Type) (*typeInfo, error) {
-	if rt == nil {
-		return nil, fmt.Errorf("%w: nil value", ErrTopicNotRegistered)
-	}
-	if rt.Kind() == reflect.Pointer {
-		rt = rt.Elem()
-	}
-	ti, ok := t.reg.Load().byType[rt]
-	if !ok {
-		return nil, fmt.Errorf("%w: type %s (register it with eventsourcing.Register)", ErrTopicNotRegistered, rt)
-	}
-	return ti, nil
-}
-
-func (t *Types) infoByTopic(topic string) (*typeInfo, error) {
-	ti, ok := t.reg.Load().byTopic[topic]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrTopicNotRegistered, topic)
-	}
-	return ti, nil
-}
-
-// transcoding is a registered conversion of a non-JSON Go type to a tagged
-// value {"_type_": name, "_data_": data}.
-type transcoding struct {
-	name   string
-	typ    reflect.Type
-	encode func(reflect.Value) (any, error)
-	decode func(any) (reflect.Value, error)
-}
+func (t *Types) Topics() []string { return t.codec.Topics() }
 
 // RegisterTranscoding teaches the transcoder to store values of type T, at any
 // depth, as {"_type_": name, "_data_": encode(v)}. encode returns a value the
@@ -214,49 +128,20 @@ type transcoding struct {
 // bool, nil, int64 or float64 for numbers, []any, map[string]any, or the Go
 // value of a nested tagged value.
 func RegisterTranscoding[T any](t *Types, name string, encode func(T) (any, error), decode func(any) (T, error)) error {
-	rt := reflect.TypeFor[T]()
-	if builtinTag(name) || builtinTagType(rt) {
-		return fmt.Errorf("register transcoding %q for %s: %w: built-in transcodings cannot be replaced", name, rt, ErrArgument)
-	}
-	tc := &transcoding{
-		name: name,
-		typ:  rt,
-		encode: func(v reflect.Value) (any, error) {
-			return encode(v.Interface().(T))
-		},
-		decode: func(data any) (reflect.Value, error) {
+	return t.codec.RegisterTranscoding(name, reflect.TypeFor[T](),
+		func(v reflect.Value) (any, error) { return encode(v.Interface().(T)) },
+		func(data any) (reflect.Value, error) {
 			v, err := decode(data)
 			if err != nil {
 				return reflect.Value{}, err
 			}
 			return reflect.ValueOf(&v).Elem(), nil
-		},
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if old, ok := t.tags[name]; ok && old.typ != rt {
-		return fmt.Errorf("register transcoding %q for %s: %w: taken by %s", name, rt, ErrTopicTaken, old.typ)
-	}
-	t.tags[name] = tc
-	t.tagsFor[rt] = tc
-	// Codecs built before this registration may have treated T as a plain value.
-	t.enc.Clear()
-	t.dec.Clear()
-	t.codecs.Clear()
-	for _, ti := range t.reg.Load().byType {
-		ti.codecCache.Store(nil)
-	}
-	return nil
+		})
 }
 
-func (t *Types) transcodingFor(rt reflect.Type) *transcoding {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.tagsFor[rt]
-}
+// Encode encodes v with the application's transcodings, as event state is
+// encoded. It is exported for tools and tests that store values by the same rules.
+func (t *Types) Encode(v any) ([]byte, error) { return t.codec.Encode(v) }
 
-func (t *Types) transcodingNamed(name string) *transcoding {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.tags[name]
-}
+// Decode decodes data into the value ptr points to, by the rules of Encode.
+func (t *Types) Decode(data []byte, ptr any) error { return t.codec.Decode(data, ptr) }

@@ -1,4 +1,4 @@
-package eventsourcing
+package codec
 
 import (
 	"fmt"
@@ -42,7 +42,7 @@ const (
 	inlineUUID
 )
 
-func (t *Types) codecOf(rt reflect.Type) *structCodec {
+func (t *Registry) codecOf(rt reflect.Type) *structCodec {
 	if c, ok := t.codecs.Load(rt); ok {
 		return c.(*structCodec)
 	}
@@ -59,7 +59,7 @@ func (t *Types) codecOf(rt reflect.Type) *structCodec {
 	return actual.(*structCodec)
 }
 
-func (t *Types) inlineKindOf(rt reflect.Type) inlineKind {
+func (t *Registry) inlineKindOf(rt reflect.Type) inlineKind {
 	if t.transcodingFor(rt) != nil {
 		return inlineNone
 	}

@@ -1,4 +1,4 @@
-package eventsourcing
+package codec
 
 import (
 	"math/rand/v2"

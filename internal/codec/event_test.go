@@ -1,4 +1,4 @@
-package eventsourcing
+package codec
 
 import (
 	"testing"
@@ -10,8 +10,8 @@ import (
 // The text a save gives an originator id is uuid's, and appending more to
 // the buffer leaves it as it was.
 func TestAppendIDText(t *testing.T) {
-	for _, id := range []uuid.UUID{uuid.Nil, uuid.Max, NewID(), NameID("/counters/sit")} {
-		buf, text := appendIDText([]byte("state"), id)
+	for _, id := range []uuid.UUID{uuid.Nil, uuid.Max, uuid.New(), uuid.NewSHA1(uuid.NameSpaceURL, []byte("/counters/sit"))} {
+		buf, text := AppendIDText([]byte("state"), id)
 		assert.Equal(t, id.String(), text)
 		assert.Equal(t, "state"+id.String(), string(buf))
 		_ = append(buf, "more state, maybe moved elsewhere by growing"...)

@@ -1,8 +1,7 @@
-package eventsourcing
+package codec
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -45,11 +44,7 @@ var (
 	uuidType    = reflect.TypeFor[uuid.UUID]()
 	decimalType = reflect.TypeFor[decimal.Decimal]()
 	timeType    = reflect.TypeFor[time.Time]()
-	rootType    = reflect.TypeFor[Root]()
-	baseType    = reflect.TypeFor[Aggregate]()
 )
-
-func typeOf(v any) reflect.Type { return reflect.TypeOf(v) }
 
 func builtinTag(name string) bool {
 	return name == TagUUID || name == TagDecimal || name == TagDatetime
@@ -65,9 +60,11 @@ var (
 	aggregateEnvelopeNames = []string{"_created_on", "_modified_on", "created_on", "modified_on", "class_version"}
 )
 
-func checkEnvelopeFields(t reflect.Type) error {
+// checkEnvelopeFields checks that t's fields take no name of the envelope
+// of an aggregate's snapshot (aggregate) or of an event (otherwise).
+func checkEnvelopeFields(t reflect.Type, aggregate bool) error {
 	reserved := eventEnvelopeNames
-	if reflect.PointerTo(t).Implements(rootType) {
+	if aggregate {
 		reserved = aggregateEnvelopeNames
 	}
 	for _, f := range fieldsOf(t).fields {
@@ -109,10 +106,10 @@ func collectFields(t reflect.Type, index []int, p *structPlan) {
 		f := t.Field(i)
 		idx := append(slices.Clip(index), i)
 		if f.Anonymous {
+			// An embedded struct without a json tag is flattened; the
+			// aggregate base (eventsourcing.Aggregate), whose fields are all
+			// unexported, so contributes nothing: the envelope stores it.
 			ft := f.Type
-			if ft == baseType {
-				continue // the aggregate base is stored by the envelope
-			}
 			if ft.Kind() == reflect.Struct && f.Tag.Get("json") == "" && !builtinTagType(ft) {
 				collectFields(ft, idx, p) // flatten embedded structs, as encoding/json does
 				continue
@@ -169,9 +166,9 @@ func snakeCase(s string) string {
 
 // ---- encoding ----
 
-type encodeFunc func(t *Types, b []byte, v reflect.Value) ([]byte, error)
+type encodeFunc func(t *Registry, b []byte, v reflect.Value) ([]byte, error)
 
-func (t *Types) encoderFor(rt reflect.Type) encodeFunc {
+func (t *Registry) encoderFor(rt reflect.Type) encodeFunc {
 	if f, ok := t.enc.Load(rt); ok {
 		return f.(encodeFunc)
 	}
@@ -181,7 +178,7 @@ func (t *Types) encoderFor(rt reflect.Type) encodeFunc {
 		f  encodeFunc
 	)
 	wg.Add(1)
-	fi, loaded := t.enc.LoadOrStore(rt, encodeFunc(func(t *Types, b []byte, v reflect.Value) ([]byte, error) {
+	fi, loaded := t.enc.LoadOrStore(rt, encodeFunc(func(t *Registry, b []byte, v reflect.Value) ([]byte, error) {
 		wg.Wait()
 		return f(t, b, v)
 	}))
@@ -195,14 +192,14 @@ func (t *Types) encoderFor(rt reflect.Type) encodeFunc {
 }
 
 func unsupported(rt reflect.Type) encodeFunc {
-	return func(_ *Types, b []byte, _ reflect.Value) ([]byte, error) {
+	return func(_ *Registry, b []byte, _ reflect.Value) ([]byte, error) {
 		return b, fmt.Errorf("%w: type %s", ErrTranscodingNotRegistered, rt)
 	}
 }
 
-func (t *Types) newEncoder(rt reflect.Type) encodeFunc {
+func (t *Registry) newEncoder(rt reflect.Type) encodeFunc {
 	if tc := t.transcodingFor(rt); tc != nil {
-		return func(t *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(t *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			data, err := tc.encode(v)
 			if err != nil {
 				return b, fmt.Errorf("transcoding %q: %w", tc.name, err)
@@ -218,7 +215,7 @@ func (t *Types) newEncoder(rt reflect.Type) encodeFunc {
 	}
 	switch rt {
 	case uuidType:
-		return func(_ *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(_ *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			id := v.Interface().(uuid.UUID)
 			b = appendTagHead(b, TagUUID)
 			b = append(b, '"')
@@ -226,48 +223,48 @@ func (t *Types) newEncoder(rt reflect.Type) encodeFunc {
 			return append(b, '"', '}'), nil
 		}
 	case decimalType:
-		return func(_ *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(_ *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			b = appendTagHead(b, TagDecimal)
 			b = appendString(b, decimalString(v.Interface().(decimal.Decimal)))
 			return append(b, '}'), nil
 		}
 	case timeType:
-		return func(_ *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(_ *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			return appendTime(b, v.Interface().(time.Time)), nil
 		}
 	}
 	switch rt.Kind() {
 	case reflect.Bool:
-		return func(_ *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(_ *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			return strconv.AppendBool(b, v.Bool()), nil
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return func(_ *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(_ *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			return strconv.AppendInt(b, v.Int(), 10), nil
 		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return func(_ *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(_ *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			return strconv.AppendUint(b, v.Uint(), 10), nil
 		}
 	case reflect.Float32, reflect.Float64:
 		bits := rt.Bits()
-		return func(_ *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(_ *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			return appendFloat(b, v.Float(), bits)
 		}
 	case reflect.String:
-		return func(_ *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(_ *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			return appendString(b, v.String()), nil
 		}
 	case reflect.Pointer:
 		elem := rt.Elem()
-		return func(t *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(t *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			if v.IsNil() {
 				return append(b, "null"...), nil
 			}
 			return t.encoderFor(elem)(t, b, v.Elem())
 		}
 	case reflect.Interface:
-		return func(t *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(t *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			if v.IsNil() {
 				return append(b, "null"...), nil
 			}
@@ -277,7 +274,7 @@ func (t *Types) newEncoder(rt reflect.Type) encodeFunc {
 	case reflect.Slice, reflect.Array:
 		elem := rt.Elem()
 		isSlice := rt.Kind() == reflect.Slice
-		return func(t *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(t *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			if isSlice && v.IsNil() {
 				return append(b, "null"...), nil
 			}
@@ -299,7 +296,7 @@ func (t *Types) newEncoder(rt reflect.Type) encodeFunc {
 			return unsupported(rt)
 		}
 		elem := rt.Elem()
-		return func(t *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(t *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			if v.IsNil() {
 				return append(b, "null"...), nil
 			}
@@ -322,7 +319,7 @@ func (t *Types) newEncoder(rt reflect.Type) encodeFunc {
 		}
 	case reflect.Struct:
 		c := t.codecOf(rt)
-		return func(t *Types, b []byte, v reflect.Value) ([]byte, error) {
+		return func(t *Registry, b []byte, v reflect.Value) ([]byte, error) {
 			b = append(b, '{')
 			b, err := t.appendFields(b, v, c, false)
 			if err != nil {
@@ -336,7 +333,7 @@ func (t *Types) newEncoder(rt reflect.Type) encodeFunc {
 
 // appendFields appends the codec's fields of v as `"name":value` pairs,
 // starting with a comma when comma is set.
-func (t *Types) appendFields(b []byte, v reflect.Value, c *structCodec, comma bool) ([]byte, error) {
+func (t *Registry) appendFields(b []byte, v reflect.Value, c *structCodec, comma bool) ([]byte, error) {
 	for i := range c.fields {
 		f := &c.fields[i]
 		if comma || i > 0 {
@@ -520,7 +517,7 @@ func appendString(b []byte, s string) []byte {
 
 // Encode encodes v with the application's transcodings, as event state is
 // encoded. It is exported for tools and tests that store values by the same rules.
-func (t *Types) Encode(v any) ([]byte, error) {
+func (t *Registry) Encode(v any) ([]byte, error) {
 	if v == nil {
 		return []byte("null"), nil
 	}
@@ -528,7 +525,7 @@ func (t *Types) Encode(v any) ([]byte, error) {
 }
 
 // Decode decodes data into the value ptr points to, by the rules of Encode.
-func (t *Types) Decode(data []byte, ptr any) error {
+func (t *Registry) Decode(data []byte, ptr any) error {
 	v := reflect.ValueOf(ptr)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		return fmt.Errorf("decode: %w: want a non-nil pointer, got %T", ErrArgument, ptr)
@@ -536,197 +533,6 @@ func (t *Types) Decode(data []byte, ptr any) error {
 	d := &decoder{t: t, data: data}
 	d.heap = d
 	if err := t.decoderFor(v.Elem().Type())(d, v.Elem()); err != nil {
-		return err
-	}
-	return d.end()
-}
-
-// ---- event and snapshot state ----
-
-func (t *Types) encodeEvent(b []byte, e Event, ti *typeInfo) ([]byte, error) {
-	b = append(b, `{"timestamp":`...)
-	b = appendTime(b, e.Timestamp)
-	if e.OriginatorTopic != "" {
-		b = append(b, `,"originator_topic":`...)
-		b = appendString(b, e.OriginatorTopic)
-	}
-	v := reflect.ValueOf(e.Data)
-	if v.Kind() == reflect.Pointer {
-		if v.IsNil() {
-			return b, fmt.Errorf("%w: nil event payload", ErrArgument)
-		}
-		v = v.Elem()
-	}
-	b, err := t.appendFields(b, v, ti.codec(t), true)
-	if err != nil {
-		return b, err
-	}
-	if ti.classVersion > 1 {
-		b = append(b, `,"class_version":`...)
-		b = strconv.AppendInt(b, int64(ti.classVersion), 10)
-	}
-	return append(b, '}'), nil
-}
-
-func (t *Types) decodeEvent(state []byte, ti *typeInfo) (Event, error) {
-	if len(ti.upcasters) > 0 {
-		var err error
-		if state, err = t.upcast(state, ti); err != nil {
-			return Event{}, err
-		}
-	}
-	payloads := newPayloadArena(ti, 1)
-	payload := payloads.next()
-	ts, topic, _, err := t.decodeEventState(state, ti, payload, true, stringArena{})
-	if err != nil {
-		return Event{}, err
-	}
-	return Event{Timestamp: ts, OriginatorTopic: string(topic), Data: payloads.box(payload)}, nil
-}
-
-// decodeEventState decodes upcast event state: the payload into payload, a
-// zero value of ti's type, and the envelope's timestamp and originator topic
-// (nil when absent; it aliases state or a scratch buffer). Without wantTime
-// the timestamp is checked but not made (ts is zero). Strings are made in
-// strs when it is on; it is returned as the decoding left it.
-func (t *Types) decodeEventState(state []byte, ti *typeInfo, payload reflect.Value, wantTime bool, strs stringArena) (ts time.Time, topic []byte, _ stringArena, err error) {
-	c := ti.codec(t)
-	d := decoder{t: t, data: state, strs: strs}
-	tsp := &ts
-	if !wantTime {
-		tsp = nil
-	}
-	next := 0
-	var more bool
-	if n, ok := d.leadingTimestamp(tsp); ok {
-		// The encoder's own form, read in one pass: the first member done.
-		if n == len(state)-1 && state[n] == '}' {
-			return ts, nil, d.strs, nil // a payload without fields, as encoded
-		}
-		d.pos = n
-		more, err = d.nextMember()
-	} else {
-		more, err = d.openObject()
-	}
-	for more && err == nil {
-		// Keys mostly come as the encoder writes them: the timestamp, then
-		// the payload's fields in order; those are matched, not scanned.
-		d.ws()
-		var known bool
-		if known = d.literal(`"timestamp":`); known {
-			err = d.timeValue(tsp)
-		} else {
-			next, known, err = d.nextField(c, payload, next)
-		}
-		if !known && err == nil {
-			var key []byte
-			if key, err = d.key(); err != nil {
-				break
-			}
-			switch string(key) {
-			case "timestamp":
-				err = d.timeValue(tsp)
-			case "originator_topic":
-				topic, err = d.strBytes()
-			default:
-				next, err = d.member(c, payload, key, next)
-			}
-		}
-		if err == nil {
-			more, err = d.nextMember()
-		}
-	}
-	if err == nil {
-		err = d.end()
-	}
-	return ts, topic, d.strs, err
-}
-
-// upcast brings old state up to the type's class version.
-func (t *Types) upcast(state []byte, ti *typeInfo) ([]byte, error) {
-	d := decoder{t: t, data: state}
-	v, err := d.any()
-	if err == nil {
-		err = d.end()
-	}
-	if err != nil {
-		return nil, err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("state is not an object")
-	}
-	version := int64(1)
-	if cv, ok := m["class_version"].(int64); ok {
-		version = cv
-	}
-	if version == int64(ti.classVersion) {
-		return state, nil
-	}
-	if version < 1 || version > int64(ti.classVersion) {
-		return nil, fmt.Errorf("class version %d of %q is unknown (current %d)", version, ti.topic, ti.classVersion)
-	}
-	for v := version; v < int64(ti.classVersion); v++ {
-		if err := ti.upcasters[v-1](m); err != nil {
-			return nil, fmt.Errorf("upcast %q from class version %d: %w", ti.topic, v, err)
-		}
-	}
-	m["class_version"] = int64(ti.classVersion)
-	return t.Encode(m)
-}
-
-// Snapshot state, as the reference stores it: {"timestamp":…,"topic":<aggregate
-// topic>,"state":{"_created_on":…,"_modified_on":…,<fields>}}.
-func (t *Types) encodeSnapshot(b []byte, root Root, ti *typeInfo, at time.Time) ([]byte, error) {
-	a := root.aggregate()
-	b = append(b, `{"timestamp":`...)
-	b = appendTime(b, at)
-	b = append(b, `,"topic":`...)
-	b = appendString(b, ti.topic)
-	b = append(b, `,"state":{"_created_on":`...)
-	b = appendTime(b, a.createdOn)
-	b = append(b, `,"_modified_on":`...)
-	b = appendTime(b, a.modifiedOn)
-	b, err := t.appendFields(b, reflect.ValueOf(root).Elem(), ti.codec(t), true)
-	if err != nil {
-		return b, err
-	}
-	return append(b, '}', '}'), nil
-}
-
-func (t *Types) decodeSnapshot(state []byte, root Root, ti *typeInfo) error {
-	a := root.aggregate()
-	rv := reflect.ValueOf(root).Elem()
-	c := ti.codec(t)
-	d := decoder{t: t, data: state}
-	next := 0
-	err := d.object(func(key []byte) error {
-		switch string(key) {
-		case "topic":
-			topic, err := d.str()
-			if err != nil {
-				return err
-			}
-			if other, err := t.infoByTopic(topic); err != nil || other != ti {
-				return fmt.Errorf("%w: snapshot of %q, asked for %q", ErrAggregateType, topic, ti.topic)
-			}
-			return nil
-		case "state":
-			return d.object(func(key []byte) error {
-				switch string(key) {
-				case "_created_on", "created_on":
-					return d.timeValue(&a.createdOn)
-				case "_modified_on", "modified_on":
-					return d.timeValue(&a.modifiedOn)
-				}
-				var err error
-				next, err = d.member(c, rv, key, next)
-				return err
-			})
-		}
-		return d.skip()
-	})
-	if err != nil {
 		return err
 	}
 	return d.end()

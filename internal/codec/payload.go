@@ -1,4 +1,4 @@
-package eventsourcing
+package codec
 
 import (
 	"reflect"
@@ -51,7 +51,7 @@ func newPayloadType(rt reflect.Type) payloadType {
 	typed := reflect.Zero(rt).Interface()
 	// The zero value of a pointer-shaped type is held as a nil data word;
 	// any other type is held through a (non-nil) pointer to its value.
-	pt := payloadType{typed: typed, indirect: eface(&typed).data != nil}
+	pt := payloadType{typed: typed, indirect: boxInPlace && eface(&typed).data != nil}
 	for i := range pt.arrays {
 		pt.arrays[i] = reflect.ArrayOf(1<<i, rt)
 	}
@@ -60,6 +60,11 @@ func newPayloadType(rt reflect.Type) payloadType {
 	}
 	return pt
 }
+
+// boxInPlace is whether payloads are boxed in place; without it each is
+// copied into an allocation of its own when boxed, as reflect.Value.Interface
+// does. Only benchmarks turn it off, to measure what boxing in place earns.
+var boxInPlace = true
 
 // efaceWords is the runtime's layout of an interface without methods.
 type efaceWords struct {
@@ -78,7 +83,7 @@ type payloadArena struct {
 }
 
 // newPayloadArena returns an arena for n events of ti's type.
-func newPayloadArena(ti *typeInfo, n int) payloadArena {
+func newPayloadArena(ti *Type, n int) payloadArena {
 	return payloadArena{pt: &ti.payloads, left: n}
 }
 

@@ -1,4 +1,4 @@
-package eventsourcing
+package codec
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 
 // decoder reads JSON straight into Go values.
 type decoder struct {
-	t    *Types
+	t    *Registry
 	data []byte
 	pos  int
 	heap *decoder    // see onHeap
@@ -422,7 +422,7 @@ func (d *decoder) any() (any, error) {
 }
 
 // untag turns a tagged value read without a Go type into its Go value.
-func (t *Types) untag(name string, data any) (any, error) {
+func (t *Registry) untag(name string, data any) (any, error) {
 	switch name {
 	case TagUUID, TagDecimal, TagDatetime:
 		s, ok := data.(string)
@@ -605,7 +605,7 @@ func canonicalTimeData(s []byte, dst *time.Time) (int, bool) {
 
 type decodeFunc func(d *decoder, v reflect.Value) error
 
-func (t *Types) decoderFor(rt reflect.Type) decodeFunc {
+func (t *Registry) decoderFor(rt reflect.Type) decodeFunc {
 	if f, ok := t.dec.Load(rt); ok {
 		return f.(decodeFunc)
 	}
@@ -638,7 +638,7 @@ func nullable(f decodeFunc) decodeFunc {
 	}
 }
 
-func (t *Types) newDecoder(rt reflect.Type) decodeFunc {
+func (t *Registry) newDecoder(rt reflect.Type) decodeFunc {
 	if tc := t.transcodingFor(rt); tc != nil {
 		return nullable(func(d *decoder, v reflect.Value) error {
 			_, data, err := d.tagged(tc.name, false)
