@@ -2,6 +2,7 @@ package sqlrows
 
 import (
 	"database/sql"
+	"errors"
 
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
@@ -32,6 +33,22 @@ func SelectTrackingSQL(table, param string) string {
 func TrackingNotAdvanced(t recorder.Tracking) error {
 	return recorder.Errorf(recorder.ErrIntegrity, "insert tracking",
 		"application %q: notification id %d does not advance the recorded position", t.ApplicationName, t.NotificationID)
+}
+
+// ScanTracking scans the position a SelectTrackingSQL row holds: found, or
+// not found when the scan fails with noRows (the driver's "no rows" error:
+// sql.ErrNoRows, pgx.ErrNoRows). Any other error is returned as it is, for
+// the caller to wrap.
+func ScanTracking[R interface{ Scan(dest ...any) error }](row R, noRows error) (int64, bool, error) {
+	var id int64
+	switch err := row.Scan(&id); {
+	case err == nil:
+		return id, true, nil
+	case errors.Is(err, noRows):
+		return 0, false, nil
+	default:
+		return 0, false, err
+	}
 }
 
 // Upserted is the outcome of an UpsertTrackingSQL run through database/sql:

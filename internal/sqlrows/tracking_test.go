@@ -2,9 +2,11 @@ package sqlrows
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
@@ -17,6 +19,36 @@ func TestTrackingStatements(t *testing.T) {
 	err := TrackingNotAdvanced(recorder.Tracking{ApplicationName: "up", NotificationID: 3})
 	assert.ErrorIs(t, err, recorder.ErrIntegrity)
 	assert.Contains(t, err.Error(), `"up"`)
+}
+
+// scanRow is a one-column row: it scans id, or fails with err.
+type scanRow struct {
+	id  int64
+	err error
+}
+
+func (r scanRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	*dest[0].(*int64) = r.id
+	return nil
+}
+
+func TestScanTracking(t *testing.T) {
+	noRows := errors.New("no rows")
+	id, ok, err := ScanTracking(scanRow{id: 7}, noRows)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, int64(7), id)
+
+	_, ok, err = ScanTracking(scanRow{err: fmt.Errorf("wrapped: %w", noRows)}, noRows)
+	require.NoError(t, err)
+	assert.False(t, ok)
+
+	boom := errors.New("boom")
+	_, _, err = ScanTracking(scanRow{err: boom}, noRows)
+	assert.ErrorIs(t, err, boom)
 }
 
 // result is a database/sql result that affected n rows, or fails with err.

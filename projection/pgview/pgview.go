@@ -230,15 +230,11 @@ type querier interface {
 }
 
 func (v *View) maxTrackingID(ctx context.Context, q querier, name string) (int64, bool, error) {
-	var id int64
-	switch err := q.QueryRow(ctx, v.selMax, name).Scan(&id); {
-	case err == nil:
-		return id, true, nil
-	case errors.Is(err, pgx.ErrNoRows):
-		return 0, false, nil
-	default:
+	id, ok, err := sqlrows.ScanTracking(q.QueryRow(ctx, v.selMax, name), pgx.ErrNoRows)
+	if err != nil {
 		return 0, false, wrap("max tracking id", err)
 	}
+	return id, ok, nil
 }
 
 // InsertTracking records t alone.

@@ -236,15 +236,11 @@ type querier interface {
 }
 
 func (v *View) maxTrackingID(ctx context.Context, q querier, name string) (int64, bool, error) {
-	var id int64
-	switch err := q.QueryRowContext(ctx, sqlrows.SelectTrackingSQL(v.table, "?"), name).Scan(&id); {
-	case err == nil:
-		return id, true, nil
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, false, nil
-	default:
+	id, ok, err := sqlrows.ScanTracking(q.QueryRowContext(ctx, sqlrows.SelectTrackingSQL(v.table, "?"), name), sql.ErrNoRows)
+	if err != nil {
 		return 0, false, wrap("max tracking id", err)
 	}
+	return id, ok, nil
 }
 
 // InsertTracking records t alone.

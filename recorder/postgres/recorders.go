@@ -498,16 +498,11 @@ func (r *TrackingRecorder) MaxTrackingID(ctx context.Context, applicationName st
 		return 0, false, err
 	}
 	defer c.Release()
-	var id int64
-	err = c.QueryRow(ctx, sqlrows.SelectTrackingSQL(r.f.tracking, "$1"), applicationName).Scan(&id)
-	switch {
-	case err == nil:
-		return id, true, nil
-	case errors.Is(err, pgx.ErrNoRows):
-		return 0, false, nil
-	default:
+	id, ok, err := sqlrows.ScanTracking(c.QueryRow(ctx, sqlrows.SelectTrackingSQL(r.f.tracking, "$1"), applicationName), pgx.ErrNoRows)
+	if err != nil {
 		return 0, false, wrap(ctx, op, err)
 	}
+	return id, ok, nil
 }
 
 // HasTrackingID reports whether the position has reached notificationID.

@@ -338,15 +338,11 @@ func (r *TrackingRecorder) MaxTrackingID(ctx context.Context, applicationName st
 	if err != nil {
 		return 0, false, wrap(ctx, op, err)
 	}
-	var id int64
-	switch err := stmt.QueryRowContext(ctx, applicationName).Scan(&id); err {
-	case nil:
-		return id, true, nil
-	case sql.ErrNoRows:
-		return 0, false, nil
-	default:
+	id, ok, err := sqlrows.ScanTracking(stmt.QueryRowContext(ctx, applicationName), sql.ErrNoRows)
+	if err != nil {
 		return 0, false, wrap(ctx, op, err)
 	}
+	return id, ok, nil
 }
 
 // HasTrackingID reports whether the position has reached notificationID.
