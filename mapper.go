@@ -1,20 +1,15 @@
 package eventsourcing
 
 import (
-	"bytes"
-	"compress/zlib"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"reflect"
 	"strings"
 
 	"github.com/google/uuid"
 
 	"github.com/eventsourcing-go/eventsourcing/internal/codec"
+	"github.com/eventsourcing-go/eventsourcing/internal/seal"
 
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
@@ -36,19 +31,18 @@ type Cipher interface {
 // event's state as JSON (see Types), then compresses and encrypts it when
 // configured; reading reverses the steps. A Mapper is safe for concurrent use.
 type Mapper struct {
-	types      *Types
-	compressor Compressor
-	cipher     Cipher
+	types *Types
+	pipe  seal.Pipeline
 }
 
 // MapperOption configures a Mapper.
 type MapperOption func(*Mapper)
 
 // WithCompressor makes the mapper compress state (before encrypting it).
-func WithCompressor(c Compressor) MapperOption { return func(m *Mapper) { m.compressor = c } }
+func WithCompressor(c Compressor) MapperOption { return func(m *Mapper) { m.pipe.Compressor = c } }
 
 // WithCipher makes the mapper encrypt state (after compressing it).
-func WithCipher(c Cipher) MapperOption { return func(m *Mapper) { m.cipher = c } }
+func WithCipher(c Cipher) MapperOption { return func(m *Mapper) { m.pipe.Cipher = c } }
 
 // NewMapper returns a mapper for the given types.
 func NewMapper(types *Types, opts ...MapperOption) *Mapper {
@@ -73,7 +67,7 @@ const (
 func NewMapperFromEnv(types *Types, env recorder.Env) (*Mapper, error) {
 	var opts []MapperOption
 	if topic, ok := env.Lookup(EnvCompressorTopic); ok && topic != "" {
-		if !isZlibTopic(topic) {
+		if !seal.IsZlibTopic(topic) {
 			return nil, fmt.Errorf("%s=%q: %w: unknown compressor (use zlib)", env.Prefixed(EnvCompressorTopic), topic, ErrConfiguration)
 		}
 		opts = append(opts, WithCompressor(Zlib{}))
@@ -82,7 +76,7 @@ func NewMapperFromEnv(types *Types, env recorder.Env) (*Mapper, error) {
 	hasTopic = hasTopic && topic != ""
 	key, hasKey := env.Lookup(EnvCipherKey)
 	hasKey = hasKey && key != ""
-	if hasTopic && !isAESTopic(topic) {
+	if hasTopic && !seal.IsAESTopic(topic) {
 		return nil, fmt.Errorf("%s=%q: %w: unknown cipher (use aes)", env.Prefixed(EnvCipherTopic), topic, ErrConfiguration)
 	}
 	if hasTopic && !hasKey {
@@ -100,22 +94,6 @@ func NewMapperFromEnv(types *Types, env recorder.Env) (*Mapper, error) {
 		opts = append(opts, WithCipher(c))
 	}
 	return NewMapper(types, opts...), nil
-}
-
-func isZlibTopic(t string) bool {
-	switch strings.ToLower(t) {
-	case "zlib", "eventsourcing.compressor:zlibcompressor", "eventsourcing.compressor":
-		return true
-	}
-	return false
-}
-
-func isAESTopic(t string) bool {
-	switch strings.ToLower(t) {
-	case "aes", "aes-gcm", "aesgcm", "eventsourcing.cipher:aescipher", "eventsourcing.cipher":
-		return true
-	}
-	return false
 }
 
 // Types returns the registry the mapper encodes with.
@@ -147,7 +125,7 @@ func (m *Mapper) fromEvent(buf []byte, e Event, oid string) (recorder.StoredEven
 		return recorder.StoredEvent{}, buf[:start], fmt.Errorf("encode event %q of %s v%d: %w", ti.Topic(), e.OriginatorID, e.OriginatorVersion, err)
 	}
 	state := buf[start:len(buf):len(buf)]
-	if state, err = m.seal(state); err != nil {
+	if state, err = m.pipe.Seal(state); err != nil {
 		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %q of %s v%d: %w", ti.Topic(), e.OriginatorID, e.OriginatorVersion, err)
 	}
 	return recorder.StoredEvent{
@@ -175,7 +153,7 @@ func (m *Mapper) toEvent(s recorder.StoredEvent, sid string, id uuid.UUID) (Even
 	if id, err = m.originator(&s, sid, id); err != nil {
 		return Event{}, decodeError(&s, err)
 	}
-	state, err := m.open(s.State)
+	state, err := m.pipe.Open(s.State)
 	if err != nil {
 		return Event{}, decodeError(&s, err)
 	}
@@ -243,7 +221,7 @@ func (m *Mapper) replay(root Root, stored []recorder.StoredEvent, sid string, id
 			// with itself, the next ones match without reading it.
 			sid = s.OriginatorID
 		}
-		state, err := m.open(s.State)
+		state, err := m.pipe.Open(s.State)
 		if err != nil {
 			return decodeError(s, err)
 		}
@@ -264,136 +242,27 @@ func (m *Mapper) replay(root Root, stored []recorder.StoredEvent, sid string, id
 	return nil
 }
 
-// seal compresses then encrypts.
-func (m *Mapper) seal(b []byte) ([]byte, error) {
-	var err error
-	if m.compressor != nil {
-		if b, err = m.compressor.Compress(b); err != nil {
-			return nil, fmt.Errorf("compress: %w", err)
-		}
-	}
-	if m.cipher != nil {
-		if b, err = m.cipher.Encrypt(b); err != nil {
-			return nil, fmt.Errorf("encrypt: %w", err)
-		}
-	}
-	return b, nil
-}
-
-// open decrypts then decompresses.
-func (m *Mapper) open(b []byte) ([]byte, error) {
-	var err error
-	if m.cipher != nil {
-		if b, err = m.cipher.Decrypt(b); err != nil {
-			return nil, fmt.Errorf("decrypt: %w", err)
-		}
-	}
-	if m.compressor != nil {
-		if b, err = m.compressor.Decompress(b); err != nil {
-			return nil, fmt.Errorf("decompress: %w", err)
-		}
-	}
-	return b, nil
-}
-
 // Zlib is the zlib (RFC 1950) compressor at the default level.
-type Zlib struct{}
-
-// Compress implements Compressor.
-func (Zlib) Compress(data []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	w := zlib.NewWriter(&buf)
-	if _, err := w.Write(data); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// Decompress implements Compressor.
-func (Zlib) Decompress(data []byte) ([]byte, error) {
-	r, err := zlib.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return io.ReadAll(r)
-}
-
-// AES-GCM layout constants: nonce ‖ tag ‖ ciphertext, as the reference stores it.
-const (
-	gcmNonceSize = 12
-	gcmTagSize   = 16
-)
+type Zlib = seal.Zlib
 
 // AESCipher is AES-GCM with a fresh random 12-byte nonce per message, no
-// associated data, stored as nonce(12) ‖ tag(16) ‖ ciphertext.
-type AESCipher struct {
-	aead cipher.AEAD
-}
+// associated data, stored as nonce(12) ‖ tag(16) ‖ ciphertext, as the
+// reference stores it.
+type AESCipher = seal.AESCipher
 
 // NewAESCipher returns an AES-GCM cipher for a 16, 24 or 32-byte key.
 func NewAESCipher(key []byte) (*AESCipher, error) {
-	switch len(key) {
-	case 16, 24, 32:
-	default:
+	if !seal.KeySize(len(key)) {
 		return nil, fmt.Errorf("AES key of %d bytes: %w: need 16, 24 or 32", len(key), ErrConfiguration)
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &AESCipher{aead: aead}, nil
-}
-
-// Encrypt implements Cipher.
-func (c *AESCipher) Encrypt(plaintext []byte) ([]byte, error) {
-	out := make([]byte, gcmNonceSize+gcmTagSize, gcmNonceSize+gcmTagSize+len(plaintext)+gcmTagSize)
-	nonce := out[:gcmNonceSize]
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	// Go's AEAD appends the tag; the stored layout puts it before the ciphertext.
-	sealed := c.aead.Seal(out[gcmNonceSize+gcmTagSize:], nonce, plaintext, nil)
-	n := len(plaintext)
-	copy(out[gcmNonceSize:gcmNonceSize+gcmTagSize], sealed[n:])
-	return append(out[:gcmNonceSize+gcmTagSize], sealed[:n]...), nil
-}
-
-// Decrypt implements Cipher.
-func (c *AESCipher) Decrypt(data []byte) ([]byte, error) {
-	if len(data) < gcmNonceSize+gcmTagSize {
-		return nil, fmt.Errorf("ciphertext of %d bytes is too short", len(data))
-	}
-	nonce := data[:gcmNonceSize]
-	tag := data[gcmNonceSize : gcmNonceSize+gcmTagSize]
-	body := data[gcmNonceSize+gcmTagSize:]
-	sealed := make([]byte, 0, len(body)+gcmTagSize)
-	sealed = append(append(sealed, body...), tag...)
-	plain, err := c.aead.Open(sealed[:0], nonce, sealed, nil)
-	if err != nil {
-		return nil, fmt.Errorf("authentication failed: %w", err)
-	}
-	return plain, nil
+	return seal.NewAESCipher(key)
 }
 
 // CreateKey returns a random AES key of n bytes (16, 24 or 32), base64-encoded
 // for CIPHER_KEY.
 func CreateKey(n int) (string, error) {
-	switch n {
-	case 16, 24, 32:
-	default:
+	if !seal.KeySize(n) {
 		return "", fmt.Errorf("key size %d: %w: need 16, 24 or 32", n, ErrArgument)
 	}
-	key := make([]byte, n)
-	if _, err := rand.Read(key); err != nil {
-		return "", err
-	}
-	return base64.StdEncoding.EncodeToString(key), nil
+	return seal.CreateKey(n), nil
 }

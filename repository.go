@@ -174,7 +174,7 @@ func (r *Repository) restore(s recorder.StoredEvent, root Root, ti *codec.Type) 
 	if err != nil {
 		return fail(err)
 	}
-	state, err := r.mapper.open(s.State)
+	state, err := r.mapper.pipe.Open(s.State)
 	if err != nil {
 		return fail(err)
 	}
@@ -238,7 +238,7 @@ func (r *Repository) storeSnapshot(ctx context.Context, root Root) error {
 	if err != nil {
 		return fmt.Errorf("encode snapshot of %s v%d: %w", a.id, a.version, err)
 	}
-	if state, err = r.mapper.seal(state); err != nil {
+	if state, err = r.mapper.pipe.Seal(state); err != nil {
 		return fmt.Errorf("encode snapshot of %s v%d: %w", a.id, a.version, err)
 	}
 	s := recorder.StoredEvent{OriginatorID: a.id.String(), OriginatorVersion: a.version, Topic: SnapshotTopic, State: state}
