@@ -40,7 +40,7 @@ fmt:
 ## runs one target per package at a time). Seeds live in testdata/fuzz/.
 FUZZTIME    ?= 30s
 FUZZTARGETS ?= \
-	.:FuzzMapperToEvent .:FuzzMapperTampered .:FuzzCodecRoundTrip .:FuzzCodecDecode \
+	.:FuzzMapperToEvent .:FuzzMapperTampered ./internal/codec:FuzzCodecRoundTrip ./internal/codec:FuzzCodecDecode \
 	./grpcapp:FuzzDecodeArgs \
 	./esdb/esdbtest:FuzzAppendFrameDecode ./esdb/esdbtest:FuzzAppendFrameMatchesProto ./esdb/esdbtest:FuzzFilter \
 	./esdb:FuzzParseConfig ./recorder/sqlite:FuzzParseConfig ./recorder/postgres:FuzzParseConfig \
