@@ -1,8 +1,9 @@
 // Package sqlrows holds what the SQL recorders (recorder/sqlite over
 // database/sql, recorder/postgres over pgx) and the SQL view bases
 // (projection/sqlview, projection/pgview) share: the loops that scan stored
-// events and notifications, the statements and error of the tracking table,
-// and the positions of a view's batch. The event statements stay with each
+// events and notifications, the statements, reads and error of the tracking
+// table, the originator a conflict names, the HoldInsertEvents test hook, and
+// the positions of a view's batch. The event statements stay with each
 // backend, whose dialects differ in placeholders and array handling.
 package sqlrows
 

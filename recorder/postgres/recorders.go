@@ -66,7 +66,7 @@ func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []recorder.
 		}
 	}
 	if err != nil {
-		return nil, conflict(wrap(ctx, op, err), events)
+		return nil, sqlrows.Conflict(wrap(ctx, op, err), events)
 	}
 	if !r.ids {
 		return nil, nil
@@ -244,21 +244,6 @@ func endTx(ctx context.Context, conn *pgx.Conn) {
 	if _, err := conn.Exec(rctx, "ROLLBACK"); err != nil {
 		_ = conn.Close(rctx)
 	}
-}
-
-// conflict adds the originator of a conflicting single-originator batch to the error.
-func conflict(err error, events []recorder.StoredEvent) error {
-	re, ok := err.(*recorder.Error)
-	if !ok || re.Kind != recorder.ErrIntegrity || len(events) == 0 || re.OriginatorID != "" {
-		return err
-	}
-	for _, e := range events[1:] {
-		if e.OriginatorID != events[0].OriginatorID {
-			return err
-		}
-	}
-	re.OriginatorID, re.Version = events[0].OriginatorID, events[0].OriginatorVersion
-	return re
 }
 
 // SelectEvents returns one originator's events; see recorder.EventQuery.
@@ -526,14 +511,5 @@ var _ recorder.ProcessRecorder = (*ProcessRecorder)(nil)
 // HoldInsertEvents is the recordertest.Holder hook: HoldInsert with a commit
 // function that returns the batch's ids.
 func (r *ApplicationRecorder) HoldInsertEvents(ctx context.Context, events []recorder.StoredEvent) (func() ([]int64, error), error) {
-	ids, finish, err := r.HoldInsert(ctx, events)
-	if err != nil {
-		return nil, err
-	}
-	return func() ([]int64, error) {
-		if err := finish(context.WithoutCancel(ctx), true); err != nil {
-			return nil, err
-		}
-		return ids, nil
-	}, nil
+	return sqlrows.HoldInsertEvents(ctx, events, r.HoldInsert)
 }

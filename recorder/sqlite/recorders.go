@@ -44,7 +44,7 @@ func (r *AggregateRecorder) InsertEvents(ctx context.Context, events []recorder.
 		return err
 	}, op)
 	if err != nil {
-		return nil, conflict(err, events)
+		return nil, sqlrows.Conflict(err, events)
 	}
 	return ids, nil
 }
@@ -94,22 +94,6 @@ func (r *AggregateRecorder) insert(ctx context.Context, tx *sql.Tx, w writeStmts
 		}
 	}
 	return ids, nil
-}
-
-// conflict adds the originator of a conflicting single-originator batch to an
-// integrity error, for the message.
-func conflict(err error, events []recorder.StoredEvent) error {
-	re, ok := err.(*recorder.Error)
-	if !ok || re.Kind != recorder.ErrIntegrity || len(events) == 0 || re.OriginatorID != "" {
-		return err
-	}
-	for _, e := range events[1:] {
-		if e.OriginatorID != events[0].OriginatorID {
-			return err
-		}
-	}
-	re.OriginatorID, re.Version = events[0].OriginatorID, events[0].OriginatorVersion
-	return re
 }
 
 // SelectEvents returns one originator's events; see recorder.EventQuery.
@@ -369,14 +353,5 @@ func (f *Factory) String() string { return "sqlite(" + strconv.Quote(f.db.cfg.DB
 // HoldInsertEvents is the recordertest.Holder hook: HoldInsert with a commit
 // function that returns the batch's ids.
 func (r *ApplicationRecorder) HoldInsertEvents(ctx context.Context, events []recorder.StoredEvent) (func() ([]int64, error), error) {
-	ids, finish, err := r.HoldInsert(ctx, events)
-	if err != nil {
-		return nil, err
-	}
-	return func() ([]int64, error) {
-		if err := finish(context.WithoutCancel(ctx), true); err != nil {
-			return nil, err
-		}
-		return ids, nil
-	}, nil
+	return sqlrows.HoldInsertEvents(ctx, events, r.HoldInsert)
 }
