@@ -27,9 +27,9 @@ type Types struct {
 
 // Built-in tag names.
 const (
-	TagUUID     = codec.TagUUID
-	TagDecimal  = codec.TagDecimal
-	TagDatetime = codec.TagDatetime
+	TagUUID     = "uuid_hex"
+	TagDecimal  = "decimal_str"
+	TagDatetime = "datetime_iso"
 )
 
 // NewTypes returns an empty registry that knows the built-in transcodings
