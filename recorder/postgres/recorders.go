@@ -271,21 +271,29 @@ func (r *AggregateRecorder) SelectEvents(ctx context.Context, originatorID strin
 		args = append(args, q.Limit)
 		fmt.Fprintf(&b, " LIMIT $%d", len(args))
 	}
-	c, err := r.f.acquire(ctx, op)
+	return query(ctx, r.f, op, b.String(), args, func(rows pgx.Rows) ([]recorder.StoredEvent, error) {
+		return sqlrows.Events(rows, originatorID, r.traced)
+	})
+}
+
+// query runs a select on a connection of the pool and reads its rows with
+// scan (sqlrows.Events or sqlrows.Notifications).
+func query[T any](ctx context.Context, f *Factory, op, sql string, args []any, scan func(pgx.Rows) ([]T, error)) ([]T, error) {
+	c, err := f.acquire(ctx, op)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Release()
-	rows, err := c.Query(ctx, b.String(), args...)
+	rows, err := c.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, wrap(ctx, op, err)
 	}
 	defer rows.Close()
-	events, err := sqlrows.Events(rows, originatorID, r.traced)
+	out, err := scan(rows)
 	if err != nil {
 		return nil, wrap(ctx, op, err)
 	}
-	return events, nil
+	return out, nil
 }
 
 // ApplicationRecorder stores events in the notification log.
@@ -326,21 +334,9 @@ func (r *ApplicationRecorder) SelectNotifications(ctx context.Context, q recorde
 	}
 	args = append(args, q.Limit)
 	fmt.Fprintf(&b, " ORDER BY notification_id LIMIT $%d", len(args))
-	c, err := r.f.acquire(ctx, op)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Release()
-	rows, err := c.Query(ctx, b.String(), args...)
-	if err != nil {
-		return nil, wrap(ctx, op, err)
-	}
-	defer rows.Close()
-	ns, err := sqlrows.Notifications(rows, min(q.Limit, 1024), r.traced)
-	if err != nil {
-		return nil, wrap(ctx, op, err)
-	}
-	return ns, nil
+	return query(ctx, r.f, op, b.String(), args, func(rows pgx.Rows) ([]recorder.Notification, error) {
+		return sqlrows.Notifications(rows, min(q.Limit, 1024), r.traced)
+	})
 }
 
 // MaxNotificationID returns the last notification id.
