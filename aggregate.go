@@ -1,13 +1,13 @@
 package eventsourcing
 
 import (
-	"crypto/rand"
 	"fmt"
 	"reflect"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/eventsourcing-go/eventsourcing/internal/ids"
 )
 
 // Event is a domain event: the envelope every event carries and the payload
@@ -129,32 +129,8 @@ func InitialVersion(root Root) int64 {
 func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // NewID returns a random (version 4) id, from the operating system's
-// cryptographic random source as uuid.New's are. The random bytes are read
-// 64 ids at a time: one read per id (a system call, and an allocation for the
-// buffer) was the largest cost of creating an aggregate.
-func NewID() uuid.UUID {
-	idPool.Lock()
-	if idPool.used == len(idPool.buf) {
-		// crypto/rand.Read does not fail (it crashes the program instead).
-		_, _ = rand.Read(idPool.buf[:])
-		idPool.used = 0
-	}
-	var id uuid.UUID
-	copy(id[:], idPool.buf[idPool.used:])
-	clear(idPool.buf[idPool.used : idPool.used+len(id)]) // each id's bytes are handed out once
-	idPool.used += len(id)
-	idPool.Unlock()
-	id[6] = id[6]&0x0f | 0x40 // version 4
-	id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
-	return id
-}
-
-// idPool holds random bytes for NewID.
-var idPool = struct {
-	sync.Mutex
-	buf  [64 * 16]byte
-	used int
-}{used: 64 * 16}
+// cryptographic random source as uuid.New's are, read 64 ids at a time.
+func NewID() uuid.UUID { return ids.New() }
 
 // NameID returns the deterministic (version 5) id of a name in the URL
 // namespace, such as NameID("/counters/"+trick). Creating a second aggregate

@@ -21,7 +21,7 @@ var (
 	ErrOriginatorVersion = errors.New("originator version mismatch")
 	// ErrDeserialisation reports stored state that cannot be decrypted,
 	// decompressed or decoded; the error names the topic, id and version.
-	ErrDeserialisation = errors.New("deserialisation error")
+	ErrDeserialisation = codec.ErrDeserialisation
 	// ErrTranscodingNotRegistered reports a value type (on encode) or a tag
 	// name (on decode) for which no transcoding is registered.
 	ErrTranscodingNotRegistered = codec.ErrTranscodingNotRegistered

@@ -3,7 +3,6 @@ package eventsourcing
 import (
 	"encoding/base64"
 	"fmt"
-	"reflect"
 	"strings"
 
 	"github.com/google/uuid"
@@ -107,134 +106,47 @@ func (m *Mapper) FromEvent(e Event) (recorder.StoredEvent, error) {
 }
 
 // fromEvent is FromEvent appending the state to buf, so that a batch's
-// states share one buffer: each state is sliced with its capacity capped,
-// and buf is never written again where a state lies. It returns buf
+// states share one buffer (see codec.Registry.AppendStored). It returns buf
 // extended. oid is the text of e's originator id.
 func (m *Mapper) fromEvent(buf []byte, e Event, oid string) (recorder.StoredEvent, []byte, error) {
-	ti, err := m.types.codec.TypeOf(reflect.TypeOf(e.Data))
-	if err != nil {
-		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %s v%d: %w", e.OriginatorID, e.OriginatorVersion, err)
-	}
 	if e.creation && e.OriginatorTopic == "" {
 		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %s v%d: %w: creation event without originator topic",
 			e.OriginatorID, e.OriginatorVersion, ErrTopicNotRegistered)
 	}
-	start := len(buf)
-	buf, err = m.types.codec.AppendEvent(buf, ti, e.Timestamp, e.OriginatorTopic, e.Data)
-	if err != nil {
-		return recorder.StoredEvent{}, buf[:start], fmt.Errorf("encode event %q of %s v%d: %w", ti.Topic(), e.OriginatorID, e.OriginatorVersion, err)
-	}
-	state := buf[start:len(buf):len(buf)]
-	if state, err = m.pipe.Seal(state); err != nil {
-		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %q of %s v%d: %w", ti.Topic(), e.OriginatorID, e.OriginatorVersion, err)
-	}
-	return recorder.StoredEvent{
-		OriginatorID:      oid,
-		OriginatorVersion: e.OriginatorVersion,
-		Topic:             ti.Topic(),
-		State:             state,
-	}, buf, nil
+	return m.types.codec.AppendStored(buf, m.pipe, oid, e.OriginatorVersion, e.Timestamp, e.OriginatorTopic, e.Data)
 }
 
 // ToEvent decodes a stored event (or a notification's StoredEvent). Any failure
 // wraps ErrDeserialisation and names the topic, id and version.
 func (m *Mapper) ToEvent(s recorder.StoredEvent) (Event, error) {
-	return m.toEvent(s, "", uuid.Nil)
-}
-
-// toEvent is ToEvent for a reader that knows the originator id already, as
-// the string sid it selected by and as id: s.OriginatorID equal to sid is
-// not parsed again.
-func (m *Mapper) toEvent(s recorder.StoredEvent, sid string, id uuid.UUID) (Event, error) {
-	ti, err := m.types.codec.ByTopic(s.Topic)
+	d, err := m.types.codec.DecodeStored(m.pipe, &s)
 	if err != nil {
-		return Event{}, decodeError(&s, err)
+		return Event{}, err
 	}
-	if id, err = m.originator(&s, sid, id); err != nil {
-		return Event{}, decodeError(&s, err)
-	}
-	state, err := m.pipe.Open(s.State)
-	if err != nil {
-		return Event{}, decodeError(&s, err)
-	}
-	e := Event{OriginatorID: id, OriginatorVersion: s.OriginatorVersion}
-	if e.Timestamp, e.OriginatorTopic, e.Data, err = m.types.codec.DecodeEvent(state, ti); err != nil {
-		return Event{}, decodeError(&s, err)
-	}
-	return e, nil
-}
-
-// decodeError is how every failure to decode s reads.
-func decodeError(s *recorder.StoredEvent, err error) error {
-	return fmt.Errorf("%w: topic %q originator %s version %d: %w",
-		ErrDeserialisation, s.Topic, s.OriginatorID, s.OriginatorVersion, err)
-}
-
-// originator returns the originator id of s, parsing it only when it is not
-// sid, the id (as id) a reader selected by.
-func (m *Mapper) originator(s *recorder.StoredEvent, sid string, id uuid.UUID) (uuid.UUID, error) {
-	if sid != "" && s.OriginatorID == sid {
-		return id, nil
-	}
-	id, err := uuid.Parse(s.OriginatorID)
-	if err != nil {
-		return uuid.Nil, fmt.Errorf("originator id: %w", err)
-	}
-	return id, nil
+	return Event{OriginatorID: d.OriginatorID, OriginatorVersion: s.OriginatorVersion, Timestamp: d.Timestamp,
+		OriginatorTopic: string(d.OriginatorTopic), Data: d.Data}, nil
 }
 
 // replay applies stored events, selected by the originator id sid (id
 // parsed), to root in order: what ToEvent then Replay do for each, but
-// with the work that is the same for all events done once. The type of a
-// run of events with one topic is looked up once, and the events share the
-// allocations of one codec.Reader; they are applied as they are decoded,
-// never collected. When ti is not nil, a creation event must be of that
+// with the work that is the same for all events done once (see
+// codec.StoredReader); the events are applied as they are decoded, never
+// collected. When ti is not nil, a creation event must be of that
 // aggregate type (else ErrAggregateType).
 func (m *Mapper) replay(root Root, stored []recorder.StoredEvent, sid string, id uuid.UUID, ti *codec.Type) error {
 	a := root.aggregate()
-	var (
-		topic string // of the run being decoded
-		info  *codec.Type
-		rd    = m.types.codec.Reader()
-	)
+	rd := m.types.codec.StoredReader(m.pipe, sid, id)
 	for i := range stored {
-		s := &stored[i]
-		if info == nil || s.Topic != topic {
-			var err error
-			if info, err = m.types.codec.ByTopic(s.Topic); err != nil {
-				return decodeError(s, err)
-			}
-			run := 1
-			for run < len(stored)-i && stored[i+run].Topic == s.Topic {
-				run++
-			}
-			topic = s.Topic
-			rd.Start(info, run)
-		}
-		e := Event{OriginatorVersion: s.OriginatorVersion}
-		var err error
-		if e.OriginatorID, err = m.originator(s, sid, id); err != nil {
-			return decodeError(s, err)
-		}
-		if e.OriginatorID == id {
-			// The events of one select mostly share one string: compared
-			// with itself, the next ones match without reading it.
-			sid = s.OriginatorID
-		}
-		state, err := m.pipe.Open(s.State)
-		if err != nil {
-			return decodeError(s, err)
-		}
-		var creator []byte
 		// Only the first event's timestamp (a creation's) and the last's
 		// (the aggregate's modification time) are kept.
-		wantTime := i == 0 || i == len(stored)-1
-		if e.Timestamp, creator, e.Data, err = rd.Read(state, wantTime); err != nil {
-			return decodeError(s, err)
+		d, err := rd.ReadAt(stored, i, i == 0 || i == len(stored)-1)
+		if err != nil {
+			return err
 		}
-		if ti != nil && len(creator) > 0 && !m.types.codec.IsTopicOf(creator, ti) {
-			return fmt.Errorf("%w: recorded as %q, asked for %q", ErrAggregateType, creator, ti.Topic())
+		if ti != nil && len(d.OriginatorTopic) > 0 && !m.types.codec.IsTopicOf(d.OriginatorTopic, ti) {
+			return fmt.Errorf("%w: recorded as %q, asked for %q", ErrAggregateType, d.OriginatorTopic, ti.Topic())
 		}
+		e := Event{OriginatorID: d.OriginatorID, OriginatorVersion: stored[i].OriginatorVersion, Timestamp: d.Timestamp, Data: d.Data}
 		if err := replay(root, a, &e); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventsourcing-go/eventsourcing/internal/codec"
+	"github.com/eventsourcing-go/eventsourcing/internal/eventviews"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/telemetry"
 )
@@ -151,8 +152,8 @@ func (r *Repository) load(ctx context.Context, root Root, id uuid.UUID, version 
 			after = &snaps[0].OriginatorVersion
 		}
 	}
-	stored, buf, err := selectForReplay(ctx, r.events, sid, recorder.EventQuery{After: after, UpTo: version})
-	defer releaseReplay(buf, stored)
+	stored, buf, err := eventviews.Select(ctx, r.events, sid, recorder.EventQuery{After: after, UpTo: version})
+	defer eventviews.Release(buf, stored)
 	if err != nil {
 		return fmt.Errorf("get %s: %w", id, err)
 	}

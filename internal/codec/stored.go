@@ -1,0 +1,130 @@
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventsourcing-go/eventsourcing/internal/seal"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+)
+
+// ErrDeserialisation reports stored state that cannot be opened or decoded;
+// package eventsourcing exports it under the same name.
+var ErrDeserialisation = errors.New("deserialisation error")
+
+// AppendStored encodes an event of the originator whose id has the text oid
+// as a stored event: its state, appended to buf, then sealed by pipe. A
+// batch's states so share one buffer: each state is sliced with its
+// capacity capped, and buf is never written again where a state lies. It
+// returns buf extended.
+func (t *Registry) AppendStored(buf []byte, pipe seal.Pipeline, oid string, version int64, timestamp time.Time, originatorTopic string, payload any) (recorder.StoredEvent, []byte, error) {
+	ti, err := t.TypeOf(reflect.TypeOf(payload))
+	if err != nil {
+		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %s v%d: %w", oid, version, err)
+	}
+	start := len(buf)
+	if buf, err = t.AppendEvent(buf, ti, timestamp, originatorTopic, payload); err != nil {
+		return recorder.StoredEvent{}, buf[:start], fmt.Errorf("encode event %q of %s v%d: %w", ti.topic, oid, version, err)
+	}
+	state := buf[start:len(buf):len(buf)]
+	if state, err = pipe.Seal(state); err != nil {
+		return recorder.StoredEvent{}, buf, fmt.Errorf("encode event %q of %s v%d: %w", ti.topic, oid, version, err)
+	}
+	return recorder.StoredEvent{OriginatorID: oid, OriginatorVersion: version, Topic: ti.topic, State: state}, buf, nil
+}
+
+// Decoded is a stored event decoded: the envelope's fields besides the
+// version, and the payload.
+type Decoded struct {
+	OriginatorID uuid.UUID
+	Timestamp    time.Time
+	// OriginatorTopic is nil but on a creation event; it aliases the
+	// stored state or a scratch buffer, and is valid until the next read.
+	OriginatorTopic []byte
+	Data            any
+}
+
+// DecodeStored opens s with pipe and decodes it. Any failure wraps
+// ErrDeserialisation and names the topic, id and version.
+func (t *Registry) DecodeStored(pipe seal.Pipeline, s *recorder.StoredEvent) (Decoded, error) {
+	// Without the string arena: the strings of one event are made on their own.
+	r := StoredReader{Reader: Reader{t: t}, pipe: pipe}
+	return r.Read(s, 1, true)
+}
+
+// StoredReader decodes the stored events of one read, sharing allocations
+// among them as Reader does, and knowing the originator id the read selected
+// by, so that it parses no id twice.
+type StoredReader struct {
+	Reader
+	pipe  seal.Pipeline
+	sid   string    // the text of id, as the read selected by it ("" if none)
+	id    uuid.UUID // parsed
+	topic string    // of the run being decoded
+}
+
+// StoredReader returns a reader of stored events selected by the originator
+// id sid (id parsed; "" and uuid.Nil when not known), opened with pipe.
+func (t *Registry) StoredReader(pipe seal.Pipeline, sid string, id uuid.UUID) StoredReader {
+	return StoredReader{Reader: t.Reader(), pipe: pipe, sid: sid, id: id}
+}
+
+// ReadAt decodes stored[i], the next event of the read; stored are the
+// events of the read, so that a run of events with one topic starts once.
+// Without wantTime the timestamp is checked but not made (it is zero).
+func (r *StoredReader) ReadAt(stored []recorder.StoredEvent, i int, wantTime bool) (Decoded, error) {
+	s := &stored[i]
+	run := 0
+	if r.ti == nil || s.Topic != r.topic {
+		run = 1
+		for run < len(stored)-i && stored[i+run].Topic == s.Topic {
+			run++
+		}
+	}
+	return r.Read(s, run, wantTime)
+}
+
+// Read decodes s, the first of a run of n events of its topic when n > 0,
+// else the next event of the run.
+func (r *StoredReader) Read(s *recorder.StoredEvent, n int, wantTime bool) (Decoded, error) {
+	if n > 0 {
+		ti, err := r.t.ByTopic(s.Topic)
+		if err != nil {
+			return Decoded{}, decodeError(s, err)
+		}
+		r.topic = s.Topic
+		r.Start(ti, n)
+	}
+	var (
+		d   Decoded
+		err error
+	)
+	if r.sid != "" && s.OriginatorID == r.sid {
+		d.OriginatorID = r.id
+	} else if d.OriginatorID, err = uuid.Parse(s.OriginatorID); err != nil {
+		return Decoded{}, decodeError(s, fmt.Errorf("originator id: %w", err))
+	}
+	if d.OriginatorID == r.id {
+		// The events of one select mostly share one string: compared with
+		// itself, the next ones match without reading it.
+		r.sid = s.OriginatorID
+	}
+	state, err := r.pipe.Open(s.State)
+	if err != nil {
+		return Decoded{}, decodeError(s, err)
+	}
+	if d.Timestamp, d.OriginatorTopic, d.Data, err = r.Reader.Read(state, wantTime); err != nil {
+		return Decoded{}, decodeError(s, err)
+	}
+	return d, nil
+}
+
+// decodeError is how every failure to decode s reads.
+func decodeError(s *recorder.StoredEvent, err error) error {
+	return fmt.Errorf("%w: topic %q originator %s version %d: %w",
+		ErrDeserialisation, s.Topic, s.OriginatorID, s.OriginatorVersion, err)
+}
