@@ -3,7 +3,8 @@
 // (projection/sqlview, projection/pgview) share: the loops that scan stored
 // events and notifications, the statements, reads and error of the tracking
 // table, the originator a conflict names, the HoldInsertEvents test hook, and
-// the positions of a view's batch. The event statements stay with each
+// a view base's tracking recorder (Tracker, with the positions of its
+// batches). The event statements stay with each
 // backend, whose dialects differ in placeholders and array handling.
 package sqlrows
 

@@ -28,15 +28,14 @@ import (
 
 // View is a PostgreSQL view's base. It is safe for concurrent use.
 type View struct {
-	pool    *pgxpool.Pool
-	ownsDB  bool
-	schema  string
-	table   string // qualified, quoted
-	upsert  string
-	selMax  string
-	signal  recorder.Signal
-	closed  atomic.Bool
-	batchID *int
+	pool   *pgxpool.Pool
+	ownsDB bool
+	schema string
+	table  string // qualified, quoted
+	upsert string
+	selMax string
+	closed atomic.Bool
+	track  *sqlrows.Tracker[pgx.Tx]
 }
 
 var _ recorder.TrackingRecorder = (*View)(nil)
@@ -80,9 +79,15 @@ func Open(ctx context.Context, env recorder.Env) (*View, error) {
 // New returns a view on a pool the caller owns, with its tracking records in
 // the given table (a quoted, possibly schema-qualified name), created if need be.
 func New(ctx context.Context, pool *pgxpool.Pool, trackingTable string) (*View, error) {
-	v := &View{pool: pool, table: trackingTable, batchID: new(int)}
+	v := &View{pool: pool, table: trackingTable}
 	v.upsert = sqlrows.UpsertTrackingSQL(trackingTable, "$1, $2")
 	v.selMax = sqlrows.SelectTrackingSQL(trackingTable, "$1")
+	v.track = sqlrows.NewTracker(v.tx,
+		func(ctx context.Context, tx pgx.Tx, name string) (int64, bool, error) {
+			return v.maxTrackingID(ctx, tx, name)
+		},
+		func(ctx context.Context, name string) (int64, bool, error) { return v.maxTrackingID(ctx, v.pool, name) },
+		v.insertTracking)
 	if err := v.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+trackingTable+` (
 		application_name text PRIMARY KEY,
 		notification_id bigint NOT NULL)`); err != nil {
@@ -160,54 +165,17 @@ func wrap(op string, err error) error {
 	return &recorder.Error{Kind: kind, Op: "postgres view: " + op, Err: err}
 }
 
-type batch = sqlrows.Batch[pgx.Tx]
-
-type batchKey struct{ id *int }
-
-func (v *View) batchOf(ctx context.Context) *batch {
-	b, _ := ctx.Value(batchKey{v.batchID}).(*batch)
-	return b
-}
-
 // Update runs fn in a transaction together with the tracking record t: both
 // are committed, or neither. When t does not advance the position, it fails
-// with recorder.ErrIntegrity. Inside Batch, the batch's transaction is used
-// and the position is written when the batch commits.
+// with recorder.ErrIntegrity and fn does not run. Inside Batch, the batch's
+// transaction is used and the position is written when the batch commits.
 func (v *View) Update(ctx context.Context, t recorder.Tracking, fn func(ctx context.Context, tx pgx.Tx) error) error {
-	if b := v.batchOf(ctx); b != nil {
-		return b.Update(ctx, t, fn)
-	}
-	err := v.tx(ctx, "update", func(tx pgx.Tx) error {
-		if err := v.insertTracking(ctx, tx, t); err != nil {
-			return err
-		}
-		if fn != nil {
-			return fn(ctx, tx)
-		}
-		return nil
-	})
-	if err == nil {
-		v.signal.Notify()
-	}
-	return err
+	return v.track.Update(ctx, t, fn)
 }
 
 // Batch runs fn in one transaction; see sqlview.View.Batch.
 func (v *View) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
-	if v.batchOf(ctx) != nil {
-		return fn(ctx)
-	}
-	err := v.tx(ctx, "batch", func(tx pgx.Tx) error {
-		b := sqlrows.NewBatch(tx, v.maxTrackingIn, v.insertTracking)
-		if err := fn(context.WithValue(ctx, batchKey{v.batchID}, b)); err != nil {
-			return err
-		}
-		return b.WriteTracking(ctx)
-	})
-	if err == nil {
-		v.signal.Notify()
-	}
-	return err
+	return v.track.Batch(ctx, fn)
 }
 
 func (v *View) insertTracking(ctx context.Context, tx pgx.Tx, t recorder.Tracking) error {
@@ -219,10 +187,6 @@ func (v *View) insertTracking(ctx context.Context, tx pgx.Tx, t recorder.Trackin
 		return sqlrows.TrackingNotAdvanced(t)
 	}
 	return nil
-}
-
-func (v *View) maxTrackingIn(ctx context.Context, tx pgx.Tx, name string) (int64, bool, error) {
-	return v.maxTrackingID(ctx, tx, name)
 }
 
 type querier interface {
@@ -239,25 +203,23 @@ func (v *View) maxTrackingID(ctx context.Context, q querier, name string) (int64
 
 // InsertTracking records t alone.
 func (v *View) InsertTracking(ctx context.Context, t recorder.Tracking) error {
-	return v.Update(ctx, t, nil)
+	return v.track.Update(ctx, t, nil)
 }
 
-// MaxTrackingID returns the application's recorded position.
+// MaxTrackingID returns the application's recorded position; inside Batch,
+// as the batch's transaction sees it.
 func (v *View) MaxTrackingID(ctx context.Context, applicationName string) (int64, bool, error) {
-	if b := v.batchOf(ctx); b != nil {
-		return v.maxTrackingID(ctx, b.Tx, applicationName)
-	}
-	return v.maxTrackingID(ctx, v.pool, applicationName)
+	return v.track.MaxTrackingID(ctx, applicationName)
 }
 
 // HasTrackingID reports whether the position has reached notificationID.
 func (v *View) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
-	return recorder.HasTrackingID(ctx, v.MaxTrackingID, applicationName, notificationID)
+	return v.track.HasTrackingID(ctx, applicationName, notificationID)
 }
 
-// Wait returns when the position has reached notificationID; see recorder.WaitFor.
+// Wait returns when the position has reached notificationID; see sqlview.View.Wait.
 func (v *View) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
-	return recorder.WaitTracking(ctx, v.HasTrackingID, &v.signal, applicationName, notificationID, timeout)
+	return v.track.Wait(ctx, applicationName, notificationID, timeout)
 }
 
 // ResetTracking deletes the view's tracking records and runs stmts (which

@@ -41,13 +41,12 @@ const DefaultTrackingTable = "view_tracking"
 
 // View is an SQLite view's base. It is safe for concurrent use.
 type View struct {
-	db      *sql.DB
-	ownsDB  bool
-	table   string
-	upsert  string
-	signal  recorder.Signal
-	closed  atomic.Bool
-	batchID *int // identifies this view's batches in a context
+	db     *sql.DB
+	ownsDB bool
+	table  string
+	upsert string
+	closed atomic.Bool
+	track  *sqlrows.Tracker[*sql.Tx]
 }
 
 var (
@@ -103,8 +102,14 @@ func New(ctx context.Context, db *sql.DB, trackingTable string) (*View, error) {
 	if !identifier.MatchString(trackingTable) {
 		return nil, recorder.Errorf(recorder.ErrProgramming, "sqlite view", "tracking table name %q is not a plain identifier", trackingTable)
 	}
-	v := &View{db: db, table: trackingTable, batchID: new(int)}
+	v := &View{db: db, table: trackingTable}
 	v.upsert = sqlrows.UpsertTrackingSQL(trackingTable, "?, ?")
+	v.track = sqlrows.NewTracker(v.tx,
+		func(ctx context.Context, tx *sql.Tx, name string) (int64, bool, error) {
+			return v.maxTrackingID(ctx, tx, name)
+		},
+		func(ctx context.Context, name string) (int64, bool, error) { return v.maxTrackingID(ctx, v.db, name) },
+		v.insertTracking)
 	if err := v.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+trackingTable+` (
 		application_name TEXT PRIMARY KEY,
 		notification_id INTEGER NOT NULL) WITHOUT ROWID`); err != nil {
@@ -165,58 +170,19 @@ func wrap(op string, err error) error {
 	return &recorder.Error{Kind: recorder.ErrOperational, Op: "sqlite view: " + op, Err: err}
 }
 
-// batch is an open batch of one view: its transaction and the positions it
-// has reached so far (written at commit).
-type batch = sqlrows.Batch[*sql.Tx]
-
-type batchKey struct{ id *int }
-
-func (v *View) batchOf(ctx context.Context) *batch {
-	b, _ := ctx.Value(batchKey{v.batchID}).(*batch)
-	return b
-}
-
 // Update runs fn in a transaction together with the tracking record t: both
 // are committed, or neither. When t does not advance the position, it fails
 // with recorder.ErrIntegrity and fn does not run. Inside Batch, the batch's
 // transaction is used and the position is written when the batch commits.
 func (v *View) Update(ctx context.Context, t recorder.Tracking, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	if b := v.batchOf(ctx); b != nil {
-		return b.Update(ctx, t, fn)
-	}
-	err := v.tx(ctx, "update", func(tx *sql.Tx) error {
-		if err := v.insertTracking(ctx, tx, t); err != nil {
-			return err
-		}
-		if fn != nil {
-			return fn(ctx, tx)
-		}
-		return nil
-	})
-	if err == nil {
-		v.signal.Notify()
-	}
-	return err
+	return v.track.Update(ctx, t, fn)
 }
 
 // Batch runs fn in one transaction: every Update made with the context fn
 // receives joins it, and the last position of each application is written
 // at commit. If fn fails, nothing of it is recorded.
 func (v *View) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
-	if v.batchOf(ctx) != nil {
-		return fn(ctx) // already in a batch of this view
-	}
-	err := v.tx(ctx, "batch", func(tx *sql.Tx) error {
-		b := sqlrows.NewBatch(tx, v.maxTrackingIn, v.insertTracking)
-		if err := fn(context.WithValue(ctx, batchKey{v.batchID}, b)); err != nil {
-			return err
-		}
-		return b.WriteTracking(ctx)
-	})
-	if err == nil {
-		v.signal.Notify()
-	}
-	return err
+	return v.track.Batch(ctx, fn)
 }
 
 func (v *View) insertTracking(ctx context.Context, tx *sql.Tx, t recorder.Tracking) error {
@@ -225,10 +191,6 @@ func (v *View) insertTracking(ctx context.Context, tx *sql.Tx, t recorder.Tracki
 		return err
 	}
 	return sqlrows.Upserted(res, t)
-}
-
-func (v *View) maxTrackingIn(ctx context.Context, tx *sql.Tx, name string) (int64, bool, error) {
-	return v.maxTrackingID(ctx, tx, name)
 }
 
 type querier interface {
@@ -245,26 +207,24 @@ func (v *View) maxTrackingID(ctx context.Context, q querier, name string) (int64
 
 // InsertTracking records t alone.
 func (v *View) InsertTracking(ctx context.Context, t recorder.Tracking) error {
-	return v.Update(ctx, t, nil)
+	return v.track.Update(ctx, t, nil)
 }
 
-// MaxTrackingID returns the application's recorded position.
+// MaxTrackingID returns the application's recorded position; inside Batch,
+// as the batch's transaction sees it.
 func (v *View) MaxTrackingID(ctx context.Context, applicationName string) (int64, bool, error) {
-	if b := v.batchOf(ctx); b != nil {
-		return v.maxTrackingID(ctx, b.Tx, applicationName)
-	}
-	return v.maxTrackingID(ctx, v.db, applicationName)
+	return v.track.MaxTrackingID(ctx, applicationName)
 }
 
 // HasTrackingID reports whether the position has reached notificationID.
 func (v *View) HasTrackingID(ctx context.Context, applicationName string, notificationID int64) (bool, error) {
-	return recorder.HasTrackingID(ctx, v.MaxTrackingID, applicationName, notificationID)
+	return v.track.HasTrackingID(ctx, applicationName, notificationID)
 }
 
 // Wait returns when the position has reached notificationID; see recorder.WaitFor.
 // Commits of this process wake it at once; others are seen by polling.
 func (v *View) Wait(ctx context.Context, applicationName string, notificationID int64, timeout time.Duration) error {
-	return recorder.WaitTracking(ctx, v.HasTrackingID, &v.signal, applicationName, notificationID, timeout)
+	return v.track.Wait(ctx, applicationName, notificationID, timeout)
 }
 
 // ResetTracking deletes the view's tracking records and runs stmts (which
