@@ -455,7 +455,7 @@ func (a *Application) save(ctx context.Context, b Batch, n int, traceParent stri
 			r.aggregate().pending = nil
 		}
 	}
-	a.repo.cache.saved(b.Roots)
+	a.repo.saved(b.Roots)
 	var errs []error
 	if err := a.takeSnapshots(ctx, due); err != nil {
 		errs = append(errs, err)

@@ -114,7 +114,11 @@ func (r *Repository) get(ctx context.Context, fresh Root, id uuid.UUID, o getOpt
 // fetch is get without its span.
 func (r *Repository) fetch(ctx context.Context, fresh Root, id uuid.UUID, o getOptions) (Root, error) {
 	if o.version == nil && r.cache != nil {
-		return r.cache.get(ctx, r, fresh, id, o)
+		deep := r.cache.DeepCopy
+		if o.deepCopy != nil {
+			deep = *o.deepCopy
+		}
+		return r.cache.Get(ctx, cacheSource{r}, fresh, id, deep)
 	}
 	if err := r.load(ctx, fresh, id, o.version); err != nil {
 		return nil, err

@@ -1,75 +1,165 @@
-// Package aggcache holds the parts of the repository's aggregate cache
-// (AGGREGATE_CACHE_MAXSIZE) that know nothing of aggregates: a map of
-// entries in least-recently-used order, each with a lock of its own, and the
-// deep copy that hands out cached aggregates.
+// Package aggcache is the repository's aggregate cache
+// (AGGREGATE_CACHE_MAXSIZE) without the aggregates: entries by id in
+// least-recently-used order, each with a lock of its own that serialises
+// fast-forwards, read through a Source (the repository), and the deep copy
+// that hands out cached aggregates.
 package aggcache
 
 import (
 	"container/list"
+	"context"
 	"reflect"
 	"sync"
 
 	"github.com/google/uuid"
 )
 
-// Cache keeps values by id, at most MaxSize of them (≤ 0: unbounded),
-// dropping the least recently used. It is safe for concurrent use.
+// Config is how a cache behaves.
+type Config struct {
+	MaxSize     int  // ≤ 0: unbounded
+	FastForward bool // bring a cached value up to date on each get
+	Skipping    bool // fast-forward only when the entry's lock is free
+	DeepCopy    bool // hand out and keep copies, not the values themselves
+}
+
+// Source is what a cache reads through, and knows its values.
+type Source[V any] interface {
+	// Load loads the value of id into fresh.
+	Load(ctx context.Context, fresh V, id uuid.UUID) error
+	// FastForward brings cached up to date.
+	FastForward(ctx context.Context, cached V) error
+	// Check fails when cached is not of fresh's type.
+	Check(cached, fresh V) error
+	// Copy returns a copy of v that shares nothing with it.
+	Copy(v V) V
+	// ID and Version return the id and the version of v.
+	ID(v V) uuid.UUID
+	Version(v V) int64
+}
+
+// Cache keeps values by id, at most Config.MaxSize of them, dropping the
+// least recently used. Gets fill it on a miss; puts do not replace a newer
+// version when it fast-forwards. It is safe for concurrent use.
 type Cache[V any] struct {
-	maxSize int
-	keep    func(cached, v V) bool
+	Config
 
 	mu      sync.Mutex
-	entries map[uuid.UUID]*list.Element // of *Entry[V]
+	entries map[uuid.UUID]*list.Element // of *entry[V]
 	lru     *list.List                  // front = most recently used
 }
 
-// Entry is a cached value. Value is read and written under the entry's
-// lock once the entry is published.
-type Entry[V any] struct {
-	sync.Mutex
-	id    uuid.UUID
-	Value V
+type entry[V any] struct {
+	mu sync.Mutex // serialises fast-forwards of value
+	id uuid.UUID
+	// value is read and written under mu once the entry is published.
+	value V
 }
 
-// New returns a cache of at most maxSize values; keep reports whether a
-// cached value stays when Put brings v for its id.
-func New[V any](maxSize int, keep func(cached, v V) bool) *Cache[V] {
-	return &Cache[V]{maxSize: maxSize, keep: keep, entries: map[uuid.UUID]*list.Element{}, lru: list.New()}
+// New returns an empty cache.
+func New[V any](c Config) *Cache[V] {
+	return &Cache[V]{Config: c, entries: map[uuid.UUID]*list.Element{}, lru: list.New()}
 }
 
-// Entry returns the entry of id, or nil, and marks it used.
-func (c *Cache[V]) Entry(id uuid.UUID) *Entry[V] {
+func (c *Cache[V]) entry(id uuid.UUID) *entry[V] {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[id]; ok {
 		c.lru.MoveToFront(el)
-		return el.Value.(*Entry[V])
+		return el.Value.(*entry[V])
 	}
 	return nil
 }
 
-// Put stores v under id, unless keep says the value cached already stays.
-func (c *Cache[V]) Put(id uuid.UUID, v V) {
+// put stores v unless a newer version of it is cached already.
+func (c *Cache[V]) put(src Source[V], v V) {
+	id := src.ID(v)
 	c.mu.Lock()
 	el, ok := c.entries[id]
 	if !ok {
-		c.entries[id] = c.lru.PushFront(&Entry[V]{id: id, Value: v})
-		if c.maxSize > 0 && c.lru.Len() > c.maxSize {
+		c.entries[id] = c.lru.PushFront(&entry[V]{id: id, value: v})
+		if c.MaxSize > 0 && c.lru.Len() > c.MaxSize {
 			oldest := c.lru.Back()
 			c.lru.Remove(oldest)
-			delete(c.entries, oldest.Value.(*Entry[V]).id)
+			delete(c.entries, oldest.Value.(*entry[V]).id)
 		}
 		c.mu.Unlock()
 		return
 	}
 	c.lru.MoveToFront(el)
 	c.mu.Unlock()
-	e := el.Value.(*Entry[V])
-	e.Lock()
-	defer e.Unlock()
-	if !c.keep(e.Value, v) {
-		e.Value = v
+	e := el.Value.(*entry[V])
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !c.FastForward || src.Version(e.value) <= src.Version(v) {
+		e.value = v
 	}
+}
+
+// Get returns the value of id, from the cache when it holds it, read
+// through src. fresh is loaded on a miss. The result is fresh, a copy of the
+// cached value, or (without deep) the cached value itself.
+func (c *Cache[V]) Get(ctx context.Context, src Source[V], fresh V, id uuid.UUID, deep bool) (V, error) {
+	var none V
+	e := c.entry(id)
+	if e == nil {
+		if err := src.Load(ctx, fresh, id); err != nil {
+			return none, err
+		}
+		if deep {
+			c.put(src, src.Copy(fresh))
+		} else {
+			c.put(src, fresh)
+		}
+		return fresh, nil
+	}
+	if !c.FastForward {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if err := src.Check(e.value, fresh); err != nil {
+			return none, err
+		}
+		return c.out(src, e.value, deep), nil
+	}
+	if c.Skipping {
+		if !e.mu.TryLock() {
+			// Someone is fast-forwarding this value: read it from the
+			// source rather than wait.
+			if err := src.Load(ctx, fresh, id); err != nil {
+				return none, err
+			}
+			return fresh, nil
+		}
+	} else {
+		e.mu.Lock()
+	}
+	defer e.mu.Unlock()
+	if err := src.Check(e.value, fresh); err != nil {
+		return none, err
+	}
+	if err := src.FastForward(ctx, e.value); err != nil {
+		return none, err
+	}
+	return c.out(src, e.value, deep), nil
+}
+
+func (c *Cache[V]) out(src Source[V], v V, deep bool) V {
+	if deep {
+		return src.Copy(v)
+	}
+	return v
+}
+
+// Saved updates the cache after v was saved: without fast-forward, the
+// saved value replaces the cached one (otherwise nothing would ever refresh
+// it).
+func (c *Cache[V]) Saved(src Source[V], v V) {
+	if c.FastForward {
+		return
+	}
+	if c.DeepCopy {
+		v = src.Copy(v)
+	}
+	c.put(src, v)
 }
 
 // Deepen makes v, a copy of a value, independent of the original: its
