@@ -293,7 +293,7 @@ func (a *Application) Repository() *Repository {
 // Log returns the application's notification log.
 func (a *Application) Log() *NotificationLog {
 	if a == nil {
-		return NewNotificationLog(notConstructed{}, 0)
+		return &NotificationLog{recorder: notConstructed{}, sectionSize: DefaultSectionSize}
 	}
 	return a.log
 }
@@ -333,23 +333,7 @@ func (a *Application) Close() error {
 // notConstructed is the recorder behind the log of a nil *Application.
 type notConstructed struct{}
 
-func (notConstructed) InsertEvents(context.Context, []recorder.StoredEvent, ...recorder.InsertOption) ([]int64, error) {
-	return nil, ErrNotConstructed
-}
-
-func (notConstructed) SelectEvents(context.Context, string, recorder.EventQuery) ([]recorder.StoredEvent, error) {
-	return nil, ErrNotConstructed
-}
-
 func (notConstructed) SelectNotifications(context.Context, recorder.NotificationQuery) ([]recorder.Notification, error) {
-	return nil, ErrNotConstructed
-}
-
-func (notConstructed) MaxNotificationID(context.Context) (int64, bool, error) {
-	return 0, false, ErrNotConstructed
-}
-
-func (notConstructed) Subscribe(context.Context, *int64, []string) (recorder.Subscription, error) {
 	return nil, ErrNotConstructed
 }
 

@@ -1,9 +1,7 @@
 package eventsourcing
 
 import (
-	"encoding/base64"
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -64,35 +62,11 @@ const (
 // alone enables AES-GCM, a cipher topic without a key is an error). A follower
 // decodes its leader's events with env.WithName(leaderName).
 func NewMapperFromEnv(types *Types, env recorder.Env) (*Mapper, error) {
-	var opts []MapperOption
-	if topic, ok := env.Lookup(EnvCompressorTopic); ok && topic != "" {
-		if !seal.IsZlibTopic(topic) {
-			return nil, fmt.Errorf("%s=%q: %w: unknown compressor (use zlib)", env.Prefixed(EnvCompressorTopic), topic, ErrConfiguration)
-		}
-		opts = append(opts, WithCompressor(Zlib{}))
+	pipe, err := seal.FromEnv(env, ErrConfiguration)
+	if err != nil {
+		return nil, err
 	}
-	topic, hasTopic := env.Lookup(EnvCipherTopic)
-	hasTopic = hasTopic && topic != ""
-	key, hasKey := env.Lookup(EnvCipherKey)
-	hasKey = hasKey && key != ""
-	if hasTopic && !seal.IsAESTopic(topic) {
-		return nil, fmt.Errorf("%s=%q: %w: unknown cipher (use aes)", env.Prefixed(EnvCipherTopic), topic, ErrConfiguration)
-	}
-	if hasTopic && !hasKey {
-		return nil, fmt.Errorf("%s is set but %s is not: %w", env.Prefixed(EnvCipherTopic), env.Prefixed(EnvCipherKey), ErrConfiguration)
-	}
-	if hasKey {
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(key))
-		if err != nil {
-			return nil, fmt.Errorf("%s is not base64: %w", env.Prefixed(EnvCipherKey), ErrConfiguration)
-		}
-		c, err := NewAESCipher(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", env.Prefixed(EnvCipherKey), err)
-		}
-		opts = append(opts, WithCipher(c))
-	}
-	return NewMapper(types, opts...), nil
+	return &Mapper{types: types, pipe: pipe}, nil
 }
 
 // Types returns the registry the mapper encodes with.

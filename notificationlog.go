@@ -14,7 +14,9 @@ import (
 // event in commit order, numbered from 1 (on SQL and memory backends). Reads are
 // limited to sections of SectionSize notifications.
 type NotificationLog struct {
-	recorder    recorder.ApplicationRecorder
+	recorder interface {
+		SelectNotifications(context.Context, recorder.NotificationQuery) ([]recorder.Notification, error)
+	}
 	sectionSize int
 }
 

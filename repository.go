@@ -172,23 +172,10 @@ func (r *Repository) load(ctx context.Context, root Root, id uuid.UUID, version 
 
 // restore sets root from a stored snapshot.
 func (r *Repository) restore(s recorder.StoredEvent, root Root, ti *codec.Type) error {
-	fail := func(err error) error {
-		return fmt.Errorf("%w: snapshot of %s version %d: %w", ErrDeserialisation, s.OriginatorID, s.OriginatorVersion, err)
-	}
-	id, err := uuid.Parse(s.OriginatorID)
-	if err != nil {
-		return fail(err)
-	}
-	state, err := r.mapper.pipe.Open(s.State)
-	if err != nil {
-		return fail(err)
-	}
 	a := root.aggregate()
-	if err := r.mapper.types.codec.DecodeSnapshot(state, ti, root, &a.createdOn, &a.modifiedOn); err != nil {
-		if errors.Is(err, ErrAggregateType) {
-			return err
-		}
-		return fail(err)
+	id, err := r.mapper.types.codec.OpenSnapshot(r.mapper.pipe, &s, ti, root, &a.createdOn, &a.modifiedOn)
+	if err != nil {
+		return err
 	}
 	a.id, a.version, a.pending = id, s.OriginatorVersion, nil
 	return nil
@@ -239,11 +226,8 @@ func (r *Repository) storeSnapshot(ctx context.Context, root Root) error {
 		return err
 	}
 	a := root.aggregate()
-	state, err := r.mapper.types.codec.AppendSnapshot(nil, ti, Now(), a.createdOn, a.modifiedOn, root)
+	state, err := r.mapper.types.codec.SealSnapshot(r.mapper.pipe, ti, Now(), a.createdOn, a.modifiedOn, root)
 	if err != nil {
-		return fmt.Errorf("encode snapshot of %s v%d: %w", a.id, a.version, err)
-	}
-	if state, err = r.mapper.pipe.Seal(state); err != nil {
 		return fmt.Errorf("encode snapshot of %s v%d: %w", a.id, a.version, err)
 	}
 	s := recorder.StoredEvent{OriginatorID: a.id.String(), OriginatorVersion: a.version, Topic: SnapshotTopic, State: state}

@@ -4,13 +4,18 @@ import (
 	"testing"
 
 	"github.com/eventsourcing-go/eventsourcing/internal/codec"
+	"github.com/eventsourcing-go/eventsourcing/internal/seal"
 )
 
-// The tag names users see are the ones the codec writes.
-func TestTagNames(t *testing.T) {
-	for _, tags := range [][2]string{{TagUUID, codec.TagUUID}, {TagDecimal, codec.TagDecimal}, {TagDatetime, codec.TagDatetime}} {
-		if tags[0] != tags[1] {
-			t.Errorf("tag %q is written as %q", tags[0], tags[1])
+// The tag names and setting keys users see are the ones the internal
+// packages write and read.
+func TestNamesOfInternals(t *testing.T) {
+	for _, names := range [][2]string{
+		{TagUUID, codec.TagUUID}, {TagDecimal, codec.TagDecimal}, {TagDatetime, codec.TagDatetime},
+		{EnvCompressorTopic, seal.EnvCompressorTopic}, {EnvCipherTopic, seal.EnvCipherTopic}, {EnvCipherKey, seal.EnvCipherKey},
+	} {
+		if names[0] != names[1] {
+			t.Errorf("%q is %q inside", names[0], names[1])
 		}
 	}
 }

@@ -67,8 +67,61 @@ func (m Pipeline) Open(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-// IsZlibTopic reports whether t (COMPRESSOR_TOPIC) names Zlib.
-func IsZlibTopic(t string) bool {
+// Settings FromEnv reads, package eventsourcing's EnvCompressorTopic,
+// EnvCipherTopic and EnvCipherKey.
+const (
+	EnvCompressorTopic = "COMPRESSOR_TOPIC"
+	EnvCipherTopic     = "CIPHER_TOPIC"
+	EnvCipherKey       = "CIPHER_KEY"
+)
+
+// Env is where FromEnv reads settings (a config.Env).
+type Env interface {
+	Lookup(key string) (string, bool)
+	Prefixed(key string) string
+}
+
+// FromEnv returns the pipeline that COMPRESSOR_TOPIC (zlib), CIPHER_TOPIC
+// (AES-GCM) and CIPHER_KEY (base64 of 16, 24 or 32 bytes; a key alone
+// enables AES-GCM, a cipher topic without a key is an error) configure.
+// Malformed settings are errors wrapping errConfig.
+func FromEnv(env Env, errConfig error) (Pipeline, error) {
+	var p Pipeline
+	if topic, ok := env.Lookup(EnvCompressorTopic); ok && topic != "" {
+		if !isZlibTopic(topic) {
+			return Pipeline{}, fmt.Errorf("%s=%q: %w: unknown compressor (use zlib)", env.Prefixed(EnvCompressorTopic), topic, errConfig)
+		}
+		p.Compressor = Zlib{}
+	}
+	topic, hasTopic := env.Lookup(EnvCipherTopic)
+	hasTopic = hasTopic && topic != ""
+	key, hasKey := env.Lookup(EnvCipherKey)
+	hasKey = hasKey && key != ""
+	if hasTopic && !isAESTopic(topic) {
+		return Pipeline{}, fmt.Errorf("%s=%q: %w: unknown cipher (use aes)", env.Prefixed(EnvCipherTopic), topic, errConfig)
+	}
+	if hasTopic && !hasKey {
+		return Pipeline{}, fmt.Errorf("%s is set but %s is not: %w", env.Prefixed(EnvCipherTopic), env.Prefixed(EnvCipherKey), errConfig)
+	}
+	if hasKey {
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(key))
+		if err != nil {
+			return Pipeline{}, fmt.Errorf("%s is not base64: %w", env.Prefixed(EnvCipherKey), errConfig)
+		}
+		if !KeySize(len(raw)) {
+			return Pipeline{}, fmt.Errorf("%s: AES key of %d bytes: %w: need 16, 24 or 32", env.Prefixed(EnvCipherKey), len(raw), errConfig)
+		}
+		c, err := NewAESCipher(raw)
+		if err != nil {
+			return Pipeline{}, fmt.Errorf("%s: %w", env.Prefixed(EnvCipherKey), err)
+		}
+		p.Cipher = c
+	}
+	return p, nil
+}
+
+// isZlibTopic reports whether t (COMPRESSOR_TOPIC) names Zlib.
+func isZlibTopic(t string) bool {
 	switch strings.ToLower(t) {
 	case "zlib", "eventsourcing.compressor:zlibcompressor", "eventsourcing.compressor":
 		return true
@@ -76,8 +129,8 @@ func IsZlibTopic(t string) bool {
 	return false
 }
 
-// IsAESTopic reports whether t (CIPHER_TOPIC) names AESCipher.
-func IsAESTopic(t string) bool {
+// isAESTopic reports whether t (CIPHER_TOPIC) names AESCipher.
+func isAESTopic(t string) bool {
 	switch strings.ToLower(t) {
 	case "aes", "aes-gcm", "aesgcm", "eventsourcing.cipher:aescipher", "eventsourcing.cipher":
 		return true
