@@ -178,28 +178,15 @@ func (r *Recorder) readStream(ctx context.Context, stream string, dir esdbclient
 	// Room for a small aggregate's events saves regrowing from nothing.
 	out := make([]*esdbclient.RecordedEvent, 0, min(count, 16))
 	err := r.f.do(ctx, func(c *esdbclient.Client) error {
-		out = out[:0]
 		rs, err := c.ReadStream(ctx, stream, esdbclient.ReadStreamOptions{Direction: dir, From: from}, count)
 		if err != nil {
 			return err
 		}
-		defer rs.Close()
-		for {
-			e, err := rs.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				if code(err) == esdbclient.ErrorCodeResourceNotFound {
-					return nil
-				}
-				return err
-			}
-			if keep != nil && !keep(e.Event) {
-				return nil
-			}
-			out = append(out, e.Event)
+		out, err = collect(rs, out[:0], keep)
+		if err != nil && code(err) == esdbclient.ErrorCodeResourceNotFound {
+			return nil
 		}
+		return err
 	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -318,27 +305,37 @@ func position(id int64) esdbclient.Position {
 func (r *Recorder) readAllPage(ctx context.Context, dir esdbclient.Direction, from esdbclient.AllPosition, count uint64) ([]*esdbclient.RecordedEvent, error) {
 	var out []*esdbclient.RecordedEvent
 	err := r.f.do(ctx, func(c *esdbclient.Client) error {
-		out = out[:0]
 		rs, err := c.ReadAll(ctx, esdbclient.ReadAllOptions{Direction: dir, From: from}, count)
 		if err != nil {
 			return err
 		}
-		defer rs.Close()
-		for {
-			e, err := rs.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, e.Event)
-		}
+		out, err = collect(rs, out[:0], nil)
+		return err
 	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	return out, err
+}
+
+// collect appends the events of a read (of a stream or of $all) to out
+// until its end, and closes it. keep, when set, is called for each event
+// and ends the read when it returns false.
+func collect(rs *esdbclient.ReadStream, out []*esdbclient.RecordedEvent, keep func(*esdbclient.RecordedEvent) bool) ([]*esdbclient.RecordedEvent, error) {
+	defer rs.Close()
+	for {
+		e, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		if keep != nil && !keep(e.Event) {
+			return out, nil
+		}
+		out = append(out, e.Event)
+	}
 }
 
 // SelectNotifications reads $all forwards from q.Start (inclusive unless
