@@ -128,15 +128,7 @@ func (t *Types) Topics() []string { return t.codec.Topics() }
 // bool, nil, int64 or float64 for numbers, []any, map[string]any, or the Go
 // value of a nested tagged value.
 func RegisterTranscoding[T any](t *Types, name string, encode func(T) (any, error), decode func(any) (T, error)) error {
-	return t.codec.RegisterTranscoding(name, reflect.TypeFor[T](),
-		func(v reflect.Value) (any, error) { return encode(v.Interface().(T)) },
-		func(data any) (reflect.Value, error) {
-			v, err := decode(data)
-			if err != nil {
-				return reflect.Value{}, err
-			}
-			return reflect.ValueOf(&v).Elem(), nil
-		})
+	return codec.RegisterTranscoding(t.codec, name, encode, decode)
 }
 
 // Encode encodes v with the application's transcodings, as event state is

@@ -184,14 +184,26 @@ type transcoding struct {
 	decode func(any) (reflect.Value, error)
 }
 
-// RegisterTranscoding stores values of type rt, at any depth, as
+// RegisterTranscoding stores values of type T, at any depth, as
 // {"_type_": name, "_data_": encode(v)}; decode turns the data, decoded
-// without a target type, back into a value of type rt.
-func (t *Registry) RegisterTranscoding(name string, rt reflect.Type, encode func(reflect.Value) (any, error), decode func(any) (reflect.Value, error)) error {
+// without a target type, back into a value of type T.
+func RegisterTranscoding[T any](t *Registry, name string, encode func(T) (any, error), decode func(any) (T, error)) error {
+	rt := reflect.TypeFor[T]()
 	if builtinTag(name) || builtinTagType(rt) {
 		return fmt.Errorf("register transcoding %q for %s: %w: built-in transcodings cannot be replaced", name, rt, ErrArgument)
 	}
-	tc := &transcoding{name: name, typ: rt, encode: encode, decode: decode}
+	tc := &transcoding{
+		name:   name,
+		typ:    rt,
+		encode: func(v reflect.Value) (any, error) { return encode(v.Interface().(T)) },
+		decode: func(data any) (reflect.Value, error) {
+			v, err := decode(data)
+			if err != nil {
+				return reflect.Value{}, err
+			}
+			return reflect.ValueOf(&v).Elem(), nil
+		},
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if old, ok := t.tags[name]; ok && old.typ != rt {
