@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/follow"
 	"github.com/eventsourcing-go/eventsourcing/internal/lifecycle"
 	"github.com/eventsourcing-go/eventsourcing/projection"
@@ -42,7 +43,7 @@ func (r *RemoteSource) SelectNotifications(ctx context.Context, q recorder.Notif
 
 // Subscribe implements follow.Source: one stream, which ends (rather than
 // reconnecting by itself) when the server goes away.
-func (r *RemoteSource) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
+func (r *RemoteSource) Subscribe(ctx context.Context, after recorder.Position, topics []string) (recorder.Subscription, error) {
 	return r.c.Log().subscribe(ctx, after, topics, false)
 }
 
@@ -197,15 +198,15 @@ func NewSystemServer(ctx context.Context, sys *system.System, name string, env m
 	f.Configure(remoteConfig(s.logger))
 	w := &runner{report: s.reportErr}
 	for _, leader := range leaders {
-		c, err := leaderClient(app.Env(), leader, cfg, s.logger)
-		if err != nil {
-			return fail(fmt.Errorf("grpcapp: %s follows %s: %w", name, leader, err))
-		}
-		w.closers = append(w.closers, c.Close)
 		types, err := leaderTypes(sys, leader, app)
 		if err != nil {
 			return fail(err)
 		}
+		c, err := leaderClient(app.Env(), leader, types, cfg, s.logger)
+		if err != nil {
+			return fail(fmt.Errorf("grpcapp: %s follows %s: %w", name, leader, err))
+		}
+		w.closers = append(w.closers, c.Close)
 		m, err := system.LeaderMapper(pa, leader, types)
 		if err != nil {
 			return fail(fmt.Errorf("grpcapp: %w", err))
@@ -221,31 +222,28 @@ func NewSystemServer(ctx context.Context, sys *system.System, name string, env m
 	return s, nil
 }
 
-// leaderClient connects to a leader's server. Its calls give up quickly:
-// the follower's own retries do the waiting.
-func leaderClient(env recorder.Env, leader string, cfg Config, logger *slog.Logger) (*Client, error) {
+// leaderClient connects to a leader's server, decoding with the leader's
+// types. Its calls give up quickly: the follower's own retries do the
+// waiting.
+func leaderClient(env config.Env, leader string, types *eventsourcing.Types, cfg Config, logger *slog.Logger) (*Client, error) {
 	addr, err := AddressOf(env, leader)
 	if err != nil {
 		return nil, err
 	}
-	var topts []ClientOption
-	if r, ok := appByName(leader); ok && r.Types != nil {
-		topts = append(topts, WithTypes(r.Types()))
-	}
-	return NewClient(addr, append(topts, WithTLS(cfg.TLS), WithMaxAttempts(2), WithClientLogger(logger))...)
+	return NewClient(addr, WithTypes(types), WithTLS(cfg.TLS), WithMaxAttempts(2), WithClientLogger(logger))
 }
 
 // projectionApp is a projection as the server sees it: the view's own
 // query methods, no notification log.
 type projectionApp struct {
 	name  string
-	env   recorder.Env
+	env   config.Env
 	types *eventsourcing.Types
 	view  projection.View
 }
 
 func (a *projectionApp) Name() string                           { return a.name }
-func (a *projectionApp) Env() recorder.Env                      { return a.env }
+func (a *projectionApp) Env() config.Env                        { return a.env }
 func (a *projectionApp) Types() *eventsourcing.Types            { return a.types }
 func (a *projectionApp) Recorder() recorder.ApplicationRecorder { return nil }
 func (a *projectionApp) methodTarget() any                      { return a.view }
@@ -259,7 +257,7 @@ var viewTypes = []reflect.Type{
 
 func newProjectionServer(ctx context.Context, sys *system.System, def *system.Projection, env map[string]string, opts ...ServerOption) (*Server, error) {
 	name, upstream := def.Name(), def.Upstream()
-	penv := recorder.NewEnv(name, env)
+	penv := config.NewEnv(name, env)
 	types, err := leaderTypes(sys, upstream, nil)
 	if err != nil {
 		return nil, err
@@ -287,7 +285,7 @@ func newProjectionServer(ctx context.Context, sys *system.System, def *system.Pr
 	if err != nil {
 		return fail(err)
 	}
-	c, err := leaderClient(penv, upstream, cfg, s.logger)
+	c, err := leaderClient(penv, upstream, types, cfg, s.logger)
 	if err != nil {
 		return fail(fmt.Errorf("grpcapp: projection %s reads %s: %w", name, upstream, err))
 	}
@@ -308,9 +306,8 @@ func newProjectionServer(ctx context.Context, sys *system.System, def *system.Pr
 }
 
 // leaderTypes returns a leader's type registry without building it: from
-// its definition (system.WithTypes), else from the registry of
-// applications, else the follower's own registry (systems defined in one
-// package usually share one).
+// its definition (system.WithTypes), else the follower's own registry
+// (systems defined in one package usually share one).
 func leaderTypes(sys *system.System, leader string, follower system.Application) (*eventsourcing.Types, error) {
 	def, ok := sys.App(leader)
 	if !ok {
@@ -319,13 +316,10 @@ func leaderTypes(sys *system.System, leader string, follower system.Application)
 	if fn := def.TypesFunc(); fn != nil {
 		return fn(), nil
 	}
-	if r, ok := appByName(leader); ok && r.Types != nil {
-		return r.Types(), nil
-	}
 	if follower != nil && !isNil(follower) {
 		return follower.Types(), nil
 	}
-	return nil, fmt.Errorf("grpcapp: %w: the event types of %q are unknown here; define it with system.WithTypes", recorder.ErrConfiguration, leader)
+	return nil, fmt.Errorf("grpcapp: %w: the event types of %q are unknown here; define it with system.WithTypes", config.ErrConfiguration, leader)
 }
 
 func isNil(v any) bool {

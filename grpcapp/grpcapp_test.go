@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "eventsourcing-grpc")
-	out, err := exec.Command("go", "build", "-o", binary, "github.com/eventsourcing-go/eventsourcing/cmd/eventsourcing-grpc").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", binary, "github.com/eventsourcing-go/eventsourcing/example/cmd/eventsourcing-grpc").CombinedOutput()
 	if err != nil {
 		binary = ""
 		os.Stderr.WriteString("building the console command failed; subprocess tests will fail: " + string(out))
@@ -97,7 +97,7 @@ func TestServerAndClient(t *testing.T) {
 	assert.Nil(t, order.ReservationID)
 	assert.False(t, order.CreatedOn.IsZero())
 
-	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{Start: recorder.Ptr(int64(1)), Limit: 10})
+	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{After: recorder.After(1), Inclusive: true, Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, ns, 1)
 	assert.Equal(t, int64(1), ns[0].ID)
@@ -469,7 +469,7 @@ func waitPaid(t *testing.T, ctx context.Context, app *grpcapp.AppProxy, id uuid.
 
 func checkPaidLog(t *testing.T, ctx context.Context, c *grpcapp.Client, id uuid.UUID) {
 	t.Helper()
-	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{Start: recorder.Ptr(int64(1)), Limit: 10})
+	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{After: recorder.After(1), Inclusive: true, Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, ns, 3)
 	for i, topic := range []string{"Order.Created", "Order.Reserved", "Order.Paid"} {
@@ -506,7 +506,8 @@ func TestRunnerInProcess(t *testing.T) {
 	require.NoError(t, r.Err())
 }
 
-// The second seed flow with subprocesses of the console command.
+// The second seed flow with subprocesses of the console command, named
+// by their members' names (no registry given).
 func TestRunnerSubprocesses(t *testing.T) {
 	require.NotEmpty(t, binary)
 	ctx := context.Background()
@@ -535,7 +536,8 @@ func TestRunnerSubprocesses(t *testing.T) {
 	require.NoError(t, r.Stop())
 }
 
-// A configured address is kept; a subprocess that dies is an error.
+// A configured address is kept; a subprocess that dies is an error. The
+// subprocesses are named by their registered topics.
 func TestRunnerSubprocessDies(t *testing.T) {
 	require.NotEmpty(t, binary)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -543,7 +545,7 @@ func TestRunnerSubprocessDies(t *testing.T) {
 	addr, err := grpcapp.FreeLocalhostAddress()
 	require.NoError(t, err)
 	r := grpcapp.NewRunner(orders.System(), map[string]string{"PAYMENTS_GRPC_SERVER_ADDRESS": addr},
-		grpcapp.WithSubprocesses(binary), grpcapp.WithSystemTopic("orders.System"))
+		grpcapp.WithSubprocesses(binary), grpcapp.WithSystemTopic("orders.System"), grpcapp.WithRegistry(orders.Registry()))
 	require.NoError(t, r.Start(ctx))
 	defer r.Stop()
 	assert.Equal(t, addr, r.Addresses()["Payments"])

@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/internal/lifecycle"
-	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/system"
 )
 
@@ -33,15 +33,22 @@ type runnerOptions struct {
 	output      io.Writer
 	stopTimeout time.Duration
 	clientOpts  []ClientOption
+	registry    *Registry // names subprocesses by their topics
 }
 
 // WithSubprocesses runs each application as a subprocess: command followed
-// by "server <APPLICATION_TOPIC>" (command is typically the
-// eventsourcing-grpc binary, or os.Executable() of a binary that embeds its
-// console). The system must then be registered (WithSystemTopic).
+// by "server <APPLICATION_TOPIC>" (command is typically os.Executable() of
+// a command built on package grpcapp/cli, such as the example's
+// eventsourcing-grpc). The subprocesses find the system by the topic of
+// WithSystemTopic, in their own registry.
 func WithSubprocesses(command ...string) RunnerOption {
 	return func(o *runnerOptions) { o.command = slices.Clone(command) }
 }
+
+// WithRegistry names each subprocess by the topic its member is registered
+// under in reg (APPLICATION_TOPIC), as a deployment names it; without it,
+// or for a member reg does not know, by the member's name.
+func WithRegistry(reg *Registry) RunnerOption { return func(o *runnerOptions) { o.registry = reg } }
 
 // WithSystemTopic gives the topic the system is registered under; the
 // runner passes it to subprocesses as SYSTEM_TOPIC.
@@ -155,7 +162,7 @@ func (r *Runner) start(ctx context.Context) error {
 	}
 	if len(r.opts.command) > 0 {
 		if r.opts.topic == "" {
-			return fmt.Errorf("grpcapp: runner: %w: subprocesses need the system's topic (WithSystemTopic)", recorder.ErrConfiguration)
+			return fmt.Errorf("grpcapp: runner: %w: subprocesses need the system's topic (WithSystemTopic)", config.ErrConfiguration)
 		}
 		for _, name := range order {
 			if err := r.spawn(name); err != nil {
@@ -210,15 +217,13 @@ func (r *Runner) start(ctx context.Context) error {
 }
 
 func (r *Runner) connect(ctx context.Context, name string) (*Client, error) {
-	cfg, err := ConfigFromEnv(recorder.NewEnv(name, r.env))
+	cfg, err := ConfigFromEnv(config.NewEnv(name, r.env))
 	if err != nil {
 		return nil, err
 	}
 	opts := []ClientOption{WithTLS(cfg.TLS), WithMaxAttempts(50), WithClientLogger(r.opts.logger)}
 	if def, ok := r.sys.App(name); ok && def.TypesFunc() != nil {
 		opts = append(opts, WithTypes(def.TypesFunc()()))
-	} else if reg, ok := appByName(name); ok && reg.Types != nil {
-		opts = append(opts, WithTypes(reg.Types()))
 	}
 	opts = append(opts, r.opts.clientOpts...)
 	return Connect(ctx, r.addrs[name], opts...)
@@ -295,9 +300,13 @@ func freeLocalhost(from int) (string, int, error) {
 
 // spawn starts the console's server for one application.
 func (r *Runner) spawn(name string) error {
-	topic, ok := memberTopic(name)
-	if !ok {
-		return fmt.Errorf("grpcapp: runner: %w: %q is not registered (RegisterApp, RegisterProjection), so a subprocess cannot name it", recorder.ErrConfiguration, name)
+	// A member not in the registry is named by its own name, which the
+	// subprocess's server resolves in the system of SYSTEM_TOPIC.
+	topic := name
+	if reg := r.opts.registry; reg != nil {
+		if t, ok := reg.MemberTopic(name); ok {
+			topic = t
+		}
 	}
 	args := append(slices.Clone(r.opts.command[1:]), "server", topic)
 	cmd := exec.Command(r.opts.command[0], args...)

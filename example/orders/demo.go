@@ -12,8 +12,6 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
-func init() { grpcapp.RegisterDemo("orders.System", Demo) }
-
 // Demo creates an order through the runner's Orders proxy, prints its
 // progress until it is paid, then its three notifications.
 func Demo(ctx context.Context, r *grpcapp.Runner, w io.Writer) error {
@@ -78,6 +76,6 @@ func Demo(ctx context.Context, r *grpcapp.Runner, w io.Writer) error {
 		fmt.Fprintf(w, "OrdersSummary counts %d paid order(s) (at %s)\n", paid, r.Addresses()["OrdersSummary"])
 	}
 	addr := r.Addresses()["Orders"]
-	fmt.Fprintf(w, "\nTry:\n  go run ./cmd/eventsourcing-grpc call %s GetOrder %s\n  go run ./cmd/eventsourcing-grpc call %s CreateNewOrder\n", addr, id, addr)
+	fmt.Fprintf(w, "\nTry:\n  go run ./example/cmd/eventsourcing-grpc call %s GetOrder %s\n  go run ./example/cmd/eventsourcing-grpc call %s CreateNewOrder\n", addr, id, addr)
 	return nil
 }

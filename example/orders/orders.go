@@ -4,11 +4,11 @@
 // Orders makes Reservations reserve it, which makes Orders mark it reserved,
 // which makes Payments pay it, which makes Orders mark it paid.
 //
-// The package registers the system under the topic "orders.System" and the
-// applications as "orders.Orders", "orders.Reservations" and
-// "orders.Payments" (the reference package's topics
-// "eventsourcing_grpc.example:system" etc. are aliases), so that the
-// eventsourcing-grpc command can serve them:
+// Registry names the system "orders.System", the applications
+// "orders.Orders", "orders.Reservations" and "orders.Payments" (the
+// reference package's topics "eventsourcing_grpc.example:system" etc. are
+// aliases), and the projection "orders.OrdersSummary", for the
+// eventsourcing-grpc command of example/cmd/eventsourcing-grpc:
 //
 //	eventsourcing-grpc runner orders.System
 package orders
@@ -23,8 +23,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp"
-	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/system"
 )
 
@@ -166,7 +166,7 @@ func newApp(ctx context.Context, name string, env map[string]string) (*eventsour
 	// of that one append (atomic): the example turns that on unless told
 	// otherwise.
 	const trackingKey = "EVENTSTOREDB_TRACKING_IN_METADATA"
-	if _, set := recorder.NewEnv(name, env).Lookup(trackingKey); !set {
+	if _, set := config.NewEnv(name, env).Lookup(trackingKey); !set {
 		env = maps.Clone(env)
 		if env == nil {
 			env = map[string]string{}
@@ -334,10 +334,20 @@ func System() *system.System {
 	return sys
 }
 
-func init() {
-	grpcapp.RegisterSystem("orders.System", System, "eventsourcing_grpc.example:system")
-	grpcapp.RegisterApp("orders.Orders", OrdersApp, Types, "eventsourcing_grpc.example:Orders")
-	grpcapp.RegisterApp("orders.Reservations", ReservationsApp, Types, "eventsourcing_grpc.example:Reservations")
-	grpcapp.RegisterApp("orders.Payments", PaymentsApp, Types, "eventsourcing_grpc.example:Payments")
-	grpcapp.RegisterProjection("orders.OrdersSummary", OrdersSummaryProjection.Name())
+// Registry returns the registry of a command that serves the example
+// (example/cmd/eventsourcing-grpc): the system as "orders.System", its
+// applications as "orders.Orders", "orders.Reservations" and
+// "orders.Payments" (the reference package's topics
+// "eventsourcing_grpc.example:system" etc. are aliases), the projection as
+// "orders.OrdersSummary", and Demo as the system's demonstration. The
+// definitions are static: its Err is nil.
+func Registry() *grpcapp.Registry {
+	reg := grpcapp.NewRegistry()
+	_ = reg.System("orders.System", System, topicPrefix+"system")
+	_ = reg.App("orders.Orders", OrdersApp, topicPrefix+"Orders")
+	_ = reg.App("orders.Reservations", ReservationsApp, topicPrefix+"Reservations")
+	_ = reg.App("orders.Payments", PaymentsApp, topicPrefix+"Payments")
+	_ = reg.Projection("orders.OrdersSummary", OrdersSummaryProjection)
+	_ = reg.Demo("orders.System", Demo)
+	return reg
 }

@@ -1,11 +1,10 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"time"
@@ -13,21 +12,22 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp"
-	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
-// healthCmd asks a server's standard gRPC health service whether it
+// health asks a server's standard gRPC health service whether it
 // serves, once, within -timeout; it succeeds only for SERVING, which a
 // server reports once it has started (its followers included) and stops
 // reporting when it stops. Without ADDRESS it checks the application the
-// same environment serves (APPLICATION_TOPIC and its
-// <APP>_GRPC_SERVER_ADDRESS), so that a container's healthcheck needs no
+// same environment serves (APPLICATION_TOPIC, an application or
+// projection, and its <APP>_GRPC_SERVER_ADDRESS), so that a container's healthcheck needs no
 // arguments; a server bound to all interfaces (0.0.0.0:port) is checked
 // on 127.0.0.1, which the certificates of the ssl subcommand name. The TLS
 // settings are those of the other subcommands, so it works under mutual
 // TLS with the container's own certificate.
-func healthCmd(ctx context.Context, args []string, stdout io.Writer) error {
+func (c *command) health(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("health", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
 	serverName := fs.String("server-name", "", "the name the server's certificate must carry (default: the address's host)")
@@ -35,17 +35,19 @@ func healthCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	addr := fs.Arg(0)
-	env := recorder.NewEnv("", nil)
+	env := config.NewEnv("", nil)
 	if addr == "" {
 		topic := os.Getenv(grpcapp.EnvApplicationTop)
 		if topic == "" {
 			return fmt.Errorf("usage: health [-timeout 3s] [ADDRESS] (without ADDRESS, %s names the application)", grpcapp.EnvApplicationTop)
 		}
-		reg, err := grpcapp.LookupApp(topic)
-		if err != nil {
-			return err
+		name := c.reg.LookupMember(topic)
+		if _, ok := c.reg.MemberTopic(name); !ok {
+			members, _ := c.reg.Topics()
+			return fmt.Errorf("%w: no application or projection registered as %q (registered: %v)", eventsourcing.ErrArgument, topic, members)
 		}
-		if addr, err = grpcapp.AddressOf(env, reg.App.Name()); err != nil {
+		var err error
+		if addr, err = grpcapp.AddressOf(env, name); err != nil {
 			return err
 		}
 	}
@@ -58,14 +60,14 @@ func healthCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if *serverName != "" {
 		opts = append(opts, grpcapp.WithDialOptions(grpc.WithAuthority(*serverName)))
 	}
-	c, err := grpcapp.NewClient(addr, opts...)
+	client, err := grpcapp.NewClient(addr, opts...)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer client.Close()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	reply, err := healthpb.NewHealthClient(c.Conn()).Check(ctx, &healthpb.HealthCheckRequest{})
+	reply, err := healthpb.NewHealthClient(client.Conn()).Check(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("health %s: no answer in %v: %w", addr, *timeout, err)
@@ -75,7 +77,7 @@ func healthCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if s := reply.GetStatus(); s != healthpb.HealthCheckResponse_SERVING {
 		return fmt.Errorf("health %s: %s", addr, s)
 	}
-	_, err = fmt.Fprintln(stdout, "serving", addr)
+	_, err = fmt.Fprintln(c.stdout, "serving", addr)
 	return err
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing/example/orders"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp"
+	"github.com/eventsourcing-go/eventsourcing/grpcapp/cli"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 func runCmd(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(context.Background(), args, &out, &errb)
+	code := cli.Run(context.Background(), orders.Registry(), append([]string{"eventsourcing-grpc"}, args...), &out, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -98,41 +99,6 @@ func TestServerCallNotifications(t *testing.T) {
 	// SIGTERM stops gracefully: exit status 0.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait())
-}
-
-func TestUsageErrors(t *testing.T) {
-	t.Setenv("APPLICATION_TOPIC", "")
-	t.Setenv("SYSTEM_TOPIC", "")
-	_, _, code := runCmd(t)
-	assert.Equal(t, 2, code)
-	_, stderr, code := runCmd(t, "server")
-	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, "orders.Orders")
-	_, stderr, code = runCmd(t, "runner", "no.Such")
-	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, "orders.System")
-	addr, _ := grpcapp.FreeLocalhostAddress()
-	_, stderr, code = runCmd(t, "call", "-timeout", "200ms", addr, "GetOrder")
-	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, "Unavailable")
-}
-
-// A runner interrupted (Ctrl-C, SIGTERM) before its system is ready stops
-// cleanly: exit 0, not an error about members that did not become ready.
-func TestRunnerInterruptedWhileStarting(t *testing.T) {
-	t.Setenv("PERSISTENCE_MODULE", "memory")
-	for _, n := range []string{"ORDERS", "RESERVATIONS", "PAYMENTS", "ORDERSSUMMARY"} {
-		addr, err := grpcapp.FreeLocalhostAddress()
-		require.NoError(t, err)
-		t.Setenv(n+"_GRPC_SERVER_ADDRESS", addr)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // the signal arrived before the members answered
-	var out, errb bytes.Buffer
-	code := run(ctx, []string{"runner", "-in-process", "-demo=false", "orders.System"}, &out, &errb)
-	assert.Equal(t, 0, code, "stderr: %s", errb.String())
-	assert.Contains(t, out.String(), "Stopped while starting.")
-	assert.NotContains(t, errb.String(), "did not become ready")
 }
 
 // A follower process killed mid-stream (SIGKILL) and restarted resumes from
@@ -200,10 +166,10 @@ func TestFollowerKilledAndRestarted(t *testing.T) {
 // checked by reading it (docker-compose.yml and deploy/k8s/ are compared in
 // deploy_test.go).
 func TestDockerfile(t *testing.T) {
-	root := filepath.Join("..", "..")
+	root := filepath.Join("..", "..", "..")
 	dockerfile, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
 	require.NoError(t, err)
 	assert.Contains(t, string(dockerfile), "CGO_ENABLED=0")
 	assert.Contains(t, string(dockerfile), "USER 65532:65532", "a numeric user, so that Kubernetes runAsNonRoot can check it")
-	assert.Contains(t, string(dockerfile), "./cmd/eventsourcing-grpc")
+	assert.Contains(t, string(dockerfile), "./example/cmd/eventsourcing-grpc")
 }

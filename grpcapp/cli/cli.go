@@ -1,18 +1,33 @@
-// Command eventsourcing-grpc serves event-sourced applications over gRPC.
+// Package cli is the command line of a program that serves event-sourced
+// applications over gRPC: a program names what it serves in a
+// grpcapp.Registry and hands it to Main.
 //
-//	eventsourcing-grpc server [APPLICATION_TOPIC]     serve one application (APPLICATION_TOPIC wins)
-//	eventsourcing-grpc runner [SYSTEM_TOPIC]          run a whole system, one subprocess per application
-//	eventsourcing-grpc call ADDRESS METHOD [JSON...]  call a command or query, print the JSON result
-//	eventsourcing-grpc notifications ADDRESS [-start N] [-limit N] [-topic T]
-//	eventsourcing-grpc ssl [-dir ssl] [HOST...]       issue a root CA and SAN certificates for mutual TLS
-//	eventsourcing-grpc status ADDRESS                 one line per upstream of the served application or projection
-//	eventsourcing-grpc rebuild ADDRESS                empty a served projection's view and catch it up again
+//	func main() {
+//		reg := grpcapp.NewRegistry()
+//		reg.System("orders.System", orders.System)
+//		reg.App("orders.Orders", orders.OrdersApp)
+//		cli.Main(reg)
+//	}
+//
+// The subcommands (PROGRAM is the program's name):
+//
+//	PROGRAM server [APPLICATION_TOPIC]     serve one application or projection (APPLICATION_TOPIC wins)
+//	PROGRAM runner [SYSTEM_TOPIC]          run a whole system, one subprocess of PROGRAM per member
+//	PROGRAM call ADDRESS METHOD [JSON...]  call a command or query, print the JSON result
+//	PROGRAM notifications ADDRESS [-start N] [-limit N] [-topic T]
+//	PROGRAM ssl [-dir ssl] [HOST...]       issue a root CA and SAN certificates for mutual TLS
+//	PROGRAM status ADDRESS                 one line per upstream of the served application or projection
+//	PROGRAM rebuild ADDRESS                empty a served projection's view and catch it up again
+//	PROGRAM health [ADDRESS]               exit 0 when the server answers SERVING (container health checks)
 //
 // Settings come from the environment: <APP>_GRPC_SERVER_ADDRESS,
-// SYSTEM_TOPIC, GRPC_SSL_PRIVATE_KEY_PATH,
+// APPLICATION_TOPIC, SYSTEM_TOPIC, GRPC_SSL_PRIVATE_KEY_PATH,
 // GRPC_SSL_CERTIFICATE_PATH, GRPC_SSL_ROOT_CERTIFICATE_PATH, GRPC_INSECURE,
 // and each application's persistence settings (PERSISTENCE_MODULE, ...).
-// SIGINT and SIGTERM stop servers and runners gracefully.
+// The package links every persistence module (memory, SQLite, PostgreSQL
+// and EventStoreDB), so that PERSISTENCE_MODULE chooses among them in any
+// program built on it. SIGINT and SIGTERM stop servers and runners
+// gracefully.
 //
 // server, runner and call set up OpenTelemetry from the standard OTEL_*
 // variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, ...) before
@@ -20,11 +35,9 @@
 // /readyz on METRICS_ADDRESS when it is set (package operate; see
 // docs/operating.md).
 //
-// The binary links the example system (orders.System, orders.Orders,
-// orders.Reservations, orders.Payments, and the orders.OrdersSummary
-// projection) and every persistence module: memory, SQLite, PostgreSQL and
-// EventStoreDB.
-package main
+// example/cmd/eventsourcing-grpc is such a program, for the orders system
+// of example/orders.
+package cli
 
 import (
 	"context"
@@ -34,70 +47,99 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing"
-	_ "github.com/eventsourcing-go/eventsourcing/esdb"
-	_ "github.com/eventsourcing-go/eventsourcing/example/orders"
+	"github.com/eventsourcing-go/eventsourcing/config"
+	_ "github.com/eventsourcing-go/eventsourcing/esdb" // PERSISTENCE_MODULE=esdb
 	"github.com/eventsourcing-go/eventsourcing/grpcapp"
 	"github.com/eventsourcing-go/eventsourcing/operate"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
-	_ "github.com/eventsourcing-go/eventsourcing/recorder/postgres"
-	_ "github.com/eventsourcing-go/eventsourcing/recorder/sqlite"
+	_ "github.com/eventsourcing-go/eventsourcing/recorder/postgres" // PERSISTENCE_MODULE=postgres
+	_ "github.com/eventsourcing-go/eventsourcing/recorder/sqlite"   // PERSISTENCE_MODULE=sqlite
 )
 
 const usage = `usage:
-  eventsourcing-grpc server [APPLICATION_TOPIC]
-  eventsourcing-grpc runner [-in-process] [-demo=false] [SYSTEM_TOPIC]
-  eventsourcing-grpc call [-timeout 5s] ADDRESS METHOD [JSON-ARG...]
-  eventsourcing-grpc notifications ADDRESS [-start N] [-limit N] [-topic T]...
-  eventsourcing-grpc ssl [-dir ssl] [HOST...]
-  eventsourcing-grpc status [-timeout 5s] ADDRESS
-  eventsourcing-grpc rebuild [-timeout 30s] ADDRESS
-  eventsourcing-grpc health [-timeout 3s] [ADDRESS]
+  %[1]s server [APPLICATION_TOPIC]
+  %[1]s runner [-in-process] [-demo=false] [SYSTEM_TOPIC]
+  %[1]s call [-timeout 5s] ADDRESS METHOD [JSON-ARG...]
+  %[1]s notifications ADDRESS [-start N] [-limit N] [-topic T]...
+  %[1]s ssl [-dir ssl] [HOST...]
+  %[1]s status [-timeout 5s] ADDRESS
+  %[1]s rebuild [-timeout 30s] ADDRESS
+  %[1]s health [-timeout 3s] [ADDRESS]
 `
 
-func main() {
+// Main runs the subcommand of os.Args with the topics of reg, stops it
+// gracefully on SIGINT or SIGTERM, and exits with its status (see Run).
+func Main(reg *grpcapp.Registry) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	code := Run(ctx, reg, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// run runs one subcommand and returns the exit status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Run runs the subcommand of args (args[0] is the program, as in os.Args)
+// with the topics of reg until it ends or ctx is done, and returns the exit
+// status: 0, 1 when the subcommand failed or reg holds a registration
+// error, 2 for a usage error. It logs to stderr (slog's default logger). A
+// nil reg registers nothing: the client subcommands (call, notifications,
+// status, rebuild, health ADDRESS, ssl HOST...) still work. The runner
+// starts its subprocesses from os.Executable, so a program that serves a
+// system calls Run from its main.
+func Run(ctx context.Context, reg *grpcapp.Registry, args []string, stdout, stderr io.Writer) int {
 	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	c := &command{reg: reg, prog: "eventsourcing-grpc", call: "eventsourcing-grpc", stdout: stdout}
+	if len(args) > 0 {
+		c.prog, c.call = filepath.Base(args[0]), args[0]
+		if filepath.IsAbs(c.call) {
+			// A temporary build (go run), or a path the user knows
+			// better by its name.
+			c.call = c.prog
+		}
+		args = args[1:]
+	}
+	if c.reg == nil {
+		c.reg = grpcapp.NewRegistry()
+	}
+	if err := c.reg.Err(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", c.prog, err)
+		return 1
+	}
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprintf(stderr, usage, c.prog)
 		return 2
 	}
 	var err error
 	switch args[0] {
 	case "server":
-		err = serverCmd(ctx, args[1:], stdout)
+		err = c.server(ctx, args[1:])
 	case "runner":
-		err = runnerCmd(ctx, args[1:], stdout)
+		err = c.runner(ctx, args[1:])
 	case "call":
-		err = callCmd(ctx, args[1:], stdout)
+		err = c.callCmd(ctx, args[1:])
 	case "notifications":
-		err = notificationsCmd(ctx, args[1:], stdout)
+		err = c.notifications(ctx, args[1:])
 	case "ssl":
-		err = sslCmd(args[1:], stdout)
+		err = c.ssl(args[1:])
 	case "status":
-		err = statusCmd(ctx, args[1:], stdout)
+		err = c.status(ctx, args[1:])
 	case "rebuild":
-		err = rebuildCmd(ctx, args[1:], stdout)
+		err = c.rebuild(ctx, args[1:])
 	case "health":
-		err = healthCmd(ctx, args[1:], stdout)
+		err = c.health(ctx, args[1:])
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprintf(c.stdout, usage, c.prog)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "unknown subcommand %q\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "unknown subcommand %q\n"+usage, args[0], c.prog)
 		return 2
 	}
 	if errors.Is(err, flag.ErrHelp) {
@@ -105,44 +147,52 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "eventsourcing-grpc:", err)
+		fmt.Fprintf(stderr, "%s: %v\n", c.prog, err)
 		return 1
 	}
 	return 0
+}
+
+// command is one run of a subcommand.
+type command struct {
+	reg    *grpcapp.Registry
+	prog   string // the program's name, in usage lines
+	call   string // how the runner's hints call the program again
+	stdout io.Writer
 }
 
 // isHelp reports whether arg asks for help.
 func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
 // usageOf returns the usage line of a subcommand.
-func usageOf(name string) string {
-	for line := range strings.Lines(usage) {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "eventsourcing-grpc "+name); ok && (rest == "" || rest[0] == ' ') {
+func (c *command) usageOf(name string) string {
+	for line := range strings.Lines(fmt.Sprintf(usage, c.prog)) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), c.prog+" "+name); ok && (rest == "" || rest[0] == ' ') {
 			return "usage: " + strings.TrimSpace(line)
 		}
 	}
-	return "usage: eventsourcing-grpc " + name
+	return "usage: " + c.prog + " " + name
 }
 
 // newFlagSet returns a subcommand's flags; -h prints its usage line and
 // flags to stdout, and the subcommand then exits 0.
-func newFlagSet(name string, stdout io.Writer) *flag.FlagSet {
+func (c *command) newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs.SetOutput(c.stdout)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), usageOf(name))
+		fmt.Fprintln(fs.Output(), c.usageOf(name))
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
-// serverCmd serves one application until a signal, or until the server
+// server serves one application until a signal, or until the server
 // fails (a follower that gave up included), which exits 1 so that a
 // supervisor (the runner, Kubernetes) sees it.
-func serverCmd(ctx context.Context, args []string, stdout io.Writer) error {
+func (c *command) server(ctx context.Context, args []string) error {
 	if len(args) > 0 && isHelp(args[0]) {
-		apps, _ := grpcapp.Topics()
-		fmt.Fprintf(stdout, "%s\n\nServes one application or projection over gRPC (APPLICATION_TOPIC wins over the\nargument; with SYSTEM_TOPIC, as a member of that system). Registered: %s.\n", usageOf("server"), strings.Join(apps, ", "))
+		apps, _ := c.reg.Topics()
+		fmt.Fprintf(c.stdout, "%s\n\nServes one application or projection over gRPC (APPLICATION_TOPIC wins over the\nargument; with SYSTEM_TOPIC, as a member of that system). Registered: %s.\n", c.usageOf("server"), strings.Join(apps, ", "))
 		return flag.ErrHelp
 	}
 	topic := os.Getenv(grpcapp.EnvApplicationTop)
@@ -150,11 +200,11 @@ func serverCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		topic = args[0]
 	}
 	if topic == "" {
-		apps, _ := grpcapp.Topics()
+		apps, _ := c.reg.Topics()
 		return fmt.Errorf("no application: set %s or give a topic (registered: %s)", grpcapp.EnvApplicationTop, strings.Join(apps, ", "))
 	}
 	// Telemetry first: everything built below uses the global providers.
-	member := grpcapp.LookupMember(topic)
+	member := c.reg.LookupMember(topic)
 	o, err := startTelemetry(ctx, member, member)
 	if err != nil {
 		return err
@@ -164,7 +214,7 @@ func serverCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if st := os.Getenv(grpcapp.EnvSystemTopic); st != "" {
 		// A member of a system: an application, with its followers, or a
 		// projection.
-		sys, _, err := grpcapp.LookupSystem(st)
+		sys, _, err := c.reg.LookupSystem(st)
 		if err != nil {
 			return err
 		}
@@ -172,11 +222,11 @@ func serverCmd(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	} else {
-		reg, err := grpcapp.LookupApp(topic)
+		def, err := c.reg.LookupApp(topic)
 		if err != nil {
 			return err
 		}
-		app, err := reg.App.Build(ctx, nil)
+		app, err := def.Build(ctx, nil)
 		if err != nil {
 			return err
 		}
@@ -203,9 +253,9 @@ func serverCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	return s.Stop(stopCtx)
 }
 
-// statusCmd prints one line per upstream of the served member.
-func statusCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("status", stdout)
+// status prints one line per upstream of the served member.
+func (c *command) status(ctx context.Context, args []string) error {
+	fs := c.newFlagSet("status")
 	timeout := fs.Duration("timeout", grpcapp.DefaultCallTimeout, "deadline of the call")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -213,12 +263,12 @@ func statusCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() != 1 {
 		return errors.New("usage: status ADDRESS")
 	}
-	c, err := connect(ctx, fs.Arg(0), *timeout)
+	client, err := connect(ctx, fs.Arg(0), *timeout)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	st, err := c.Status(ctx)
+	defer client.Close()
+	st, err := client.Status(ctx)
 	if err != nil {
 		return err
 	}
@@ -226,19 +276,19 @@ func statusCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if st.HasHead {
 		head = fmt.Sprint(st.Head)
 	}
-	fmt.Fprintf(stdout, "%s %s head %s\n", st.Kind, st.Name, head)
+	fmt.Fprintf(c.stdout, "%s %s head %s\n", st.Kind, st.Name, head)
 	if len(st.Upstreams) == 0 {
-		fmt.Fprintln(stdout, "  no upstream: it follows nothing")
+		fmt.Fprintln(c.stdout, "  no upstream: it follows nothing")
 	}
 	for _, u := range st.Upstreams {
-		fmt.Fprintf(stdout, "  %s\n", u)
+		fmt.Fprintf(c.stdout, "  %s\n", u)
 	}
 	return nil
 }
 
-// rebuildCmd asks a projection's server to rebuild its view.
-func rebuildCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("rebuild", stdout)
+// rebuild asks a projection's server to rebuild its view.
+func (c *command) rebuild(ctx context.Context, args []string) error {
+	fs := c.newFlagSet("rebuild")
 	timeout := fs.Duration("timeout", 30*time.Second, "deadline of the call")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -246,23 +296,23 @@ func rebuildCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() != 1 {
 		return errors.New("usage: rebuild ADDRESS")
 	}
-	c, err := connect(ctx, fs.Arg(0), *timeout)
+	client, err := connect(ctx, fs.Arg(0), *timeout)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if err := c.Rebuild(ctx); err != nil {
+	defer client.Close()
+	if err := client.Rebuild(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: view emptied; catching up again (follow with: status %s)\n", c.Name(), fs.Arg(0))
+	fmt.Fprintf(c.stdout, "%s: view emptied; catching up again (follow with: status %s)\n", client.Name(), fs.Arg(0))
 	return nil
 }
 
-// runnerCmd runs a system until a signal or its first error.
-func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("runner", stdout)
+// runner runs a system until a signal or its first error.
+func (c *command) runner(ctx context.Context, args []string) error {
+	fs := c.newFlagSet("runner")
 	inProcess := fs.Bool("in-process", false, "run every application in this process instead of one subprocess each")
-	demo := fs.Bool("demo", true, "run the system's registered demonstration once started (orders.System: create an order and watch it get paid)")
+	demo := fs.Bool("demo", true, "run the system's registered demonstration, if any, once started (orders.System's creates an order and watches it get paid)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -271,10 +321,10 @@ func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		topic = fs.Arg(0)
 	}
 	if topic == "" {
-		_, systems := grpcapp.Topics()
+		_, systems := c.reg.Topics()
 		return fmt.Errorf("no system: set %s or give a topic (registered: %s)", grpcapp.EnvSystemTopic, strings.Join(systems, ", "))
 	}
-	sys, canonical, err := grpcapp.LookupSystem(topic)
+	sys, canonical, err := c.reg.LookupSystem(topic)
 	if err != nil {
 		return err
 	}
@@ -283,7 +333,7 @@ func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer o.close()
-	opts := []grpcapp.RunnerOption{grpcapp.WithSystemTopic(canonical), grpcapp.WithFirstPort(50051)}
+	opts := []grpcapp.RunnerOption{grpcapp.WithSystemTopic(canonical), grpcapp.WithRegistry(c.reg), grpcapp.WithFirstPort(50051)}
 	if !*inProcess {
 		self, err := os.Executable()
 		if err != nil {
@@ -301,7 +351,7 @@ func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		if ctx.Err() != nil {
 			// Interrupted (Ctrl-C, SIGTERM) while starting: a stop that was
 			// asked for, not a failure; Start has stopped what it started.
-			fmt.Fprintln(stdout, "Stopped while starting.")
+			fmt.Fprintln(c.stdout, "Stopped while starting.")
 			return nil
 		}
 		return err
@@ -313,29 +363,29 @@ func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if *inProcess {
 		mode = "in this process"
 	}
-	fmt.Fprintf(stdout, "Running %s (%s):\n", canonical, mode)
+	fmt.Fprintf(c.stdout, "Running %s (%s):\n", canonical, mode)
 	addrs := r.Addresses()
 	first := ""
 	for _, a := range sys.Apps() {
-		fmt.Fprintf(stdout, "  %-14s %s\n", a.Name(), addrs[a.Name()])
+		fmt.Fprintf(c.stdout, "  %-14s %s\n", a.Name(), addrs[a.Name()])
 		if first == "" {
 			first = addrs[a.Name()]
 		}
 	}
 	for _, p := range sys.Projections() {
-		fmt.Fprintf(stdout, "  %-14s %s (projection of %s)\n", p.Name(), addrs[p.Name()], p.Upstream())
+		fmt.Fprintf(c.stdout, "  %-14s %s (projection of %s)\n", p.Name(), addrs[p.Name()], p.Upstream())
 	}
 	if *demo {
-		if d, ok := grpcapp.LookupDemo(canonical); ok {
-			if err := d(ctx, r, stdout); err != nil {
+		if d, ok := c.reg.LookupDemo(canonical); ok {
+			if err := d(ctx, r, c.stdout); err != nil {
 				return errors.Join(err, r.Stop())
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "\nCall it from another terminal, for example:\n  go run ./cmd/eventsourcing-grpc call %s Describe\n  go run ./cmd/eventsourcing-grpc notifications %s -limit 10\n  go run ./cmd/eventsourcing-grpc status %s\nPress Ctrl-C to stop.\n", first, first, first)
+	fmt.Fprintf(c.stdout, "\nCall it from another terminal, for example:\n  %[1]s call %[2]s Describe\n  %[1]s notifications %[2]s -limit 10\n  %[1]s status %[2]s\nPress Ctrl-C to stop.\n", c.call, first)
 	select {
 	case <-ctx.Done():
-		fmt.Fprintln(stdout, "Stopping...")
+		fmt.Fprintln(c.stdout, "Stopping...")
 	case <-r.Errored():
 	}
 	_ = o.stopEndpoints()
@@ -344,8 +394,8 @@ func runnerCmd(ctx context.Context, args []string, stdout io.Writer) error {
 
 // callCmd calls a method and prints its result as plain JSON (tagged UUIDs,
 // decimals and times printed as strings).
-func callCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("call", stdout)
+func (c *command) callCmd(ctx context.Context, args []string) error {
+	fs := c.newFlagSet("call")
 	timeout := fs.Duration("timeout", grpcapp.DefaultCallTimeout, "deadline of the call")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -355,22 +405,22 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	addr, method := fs.Arg(0), fs.Arg(1)
 	// The call is the root of its trace when traces are exported.
-	o, err := startTelemetry(ctx, "", "eventsourcing-grpc")
+	o, err := startTelemetry(ctx, "", c.prog)
 	if err != nil {
 		return err
 	}
 	defer o.close()
-	c, err := connect(ctx, addr, *timeout)
+	client, err := connect(ctx, addr, *timeout)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer client.Close()
 	if method == "Describe" {
-		d, err := c.Describe(ctx)
+		d, err := client.Describe(ctx)
 		if err != nil {
 			return err
 		}
-		return printJSON(stdout, d)
+		return printJSON(c.stdout, d)
 	}
 	var callArgs []any
 	for i, a := range fs.Args()[2:] {
@@ -382,22 +432,22 @@ func callCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		callArgs = append(callArgs, v)
 	}
-	data, err := c.App().Call(ctx, method, callArgs...)
+	data, err := client.App().Call(ctx, method, callArgs...)
 	if err != nil {
 		return err
 	}
 	var v any
 	if err := eventsourcing.NewTypes().Decode(data, &v); err != nil {
 		// Values of application-registered transcodings: print as sent.
-		_, err = fmt.Fprintln(stdout, string(data))
+		_, err = fmt.Fprintln(c.stdout, string(data))
 		return err
 	}
-	return printJSON(stdout, v)
+	return printJSON(c.stdout, v)
 }
 
-// notificationsCmd prints one JSON object per notification.
-func notificationsCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("notifications", stdout)
+// notifications prints one JSON object per notification.
+func (c *command) notifications(ctx context.Context, args []string) error {
+	fs := c.newFlagSet("notifications")
 	start := fs.Int64("start", 0, "first notification id (inclusive); 0 (the default) is the start of the log on every backend (EventStoreDB ids are commit positions)")
 	limit := fs.Int("limit", 10, "at most this many, up to the server's page limit (1,000 by default); 0 is the application's section size")
 	var topics multiFlag
@@ -416,20 +466,20 @@ func notificationsCmd(ctx context.Context, args []string, stdout io.Writer) erro
 	if addr == "" {
 		return errors.New("usage: notifications ADDRESS [-start N] [-limit N] [-topic T]")
 	}
-	c, err := connect(ctx, addr, grpcapp.DefaultCallTimeout)
+	client, err := connect(ctx, addr, grpcapp.DefaultCallTimeout)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer client.Close()
 	q := recorder.NotificationQuery{Limit: *limit, Topics: topics}
 	if *start > 0 {
 		q.Start = start
 	}
-	ns, err := c.Log().Select(ctx, q)
+	ns, err := client.Log().Select(ctx, q)
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(stdout)
+	enc := json.NewEncoder(c.stdout)
 	for _, n := range ns {
 		if err := enc.Encode(struct {
 			ID                int64  `json:"id"`
@@ -443,29 +493,52 @@ func notificationsCmd(ctx context.Context, args []string, stdout io.Writer) erro
 	return nil
 }
 
-// sslCmd issues the certificates of make ssl.
-func sslCmd(args []string, stdout io.Writer) error {
-	fs := newFlagSet("ssl", stdout)
+// ssl issues the certificates of make ssl.
+func (c *command) ssl(args []string) error {
+	fs := c.newFlagSet("ssl")
 	dir := fs.String("dir", "ssl", "output directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	hosts := fs.Args()
 	if len(hosts) == 0 {
-		hosts = []string{"orders", "reservations", "payments"}
+		hosts = c.hosts()
 		if h, err := os.Hostname(); err == nil && h != "" && !slices.Contains(hosts, h) {
 			hosts = append([]string{h}, hosts...)
+		}
+		if len(hosts) == 0 {
+			return errors.New("ssl: no host: give the hosts the certificates are for")
 		}
 	}
 	if err := grpcapp.GenerateCertificates(*dir, hosts, grpcapp.CertificateOptions{}); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s/root/root.crt and %s/<host>/{<host>.key,<host>.crt,root.crt} for %s\n", *dir, *dir, strings.Join(hosts, ", "))
+	fmt.Fprintf(c.stdout, "wrote %s/root/root.crt and %s/<host>/{<host>.key,<host>.crt,root.crt} for %s\n", *dir, *dir, strings.Join(hosts, ", "))
 	return nil
 }
 
+// hosts returns the lower-cased names of the members of every registered
+// system, sorted: the host names the example's deployments give them.
+func (c *command) hosts() []string {
+	seen := map[string]bool{}
+	_, systems := c.reg.Topics()
+	for _, t := range systems {
+		sys, _, err := c.reg.LookupSystem(t)
+		if err != nil {
+			continue
+		}
+		for _, a := range sys.Apps() {
+			seen[strings.ToLower(a.Name())] = true
+		}
+		for _, p := range sys.Projections() {
+			seen[strings.ToLower(p.Name())] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
 func connect(ctx context.Context, addr string, timeout time.Duration) (*grpcapp.Client, error) {
-	cfg, err := grpcapp.ConfigFromEnv(recorder.NewEnv("", nil))
+	cfg, err := grpcapp.ConfigFromEnv(config.NewEnv("", nil))
 	if err != nil {
 		return nil, err
 	}

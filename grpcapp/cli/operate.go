@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -6,15 +6,15 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/operate"
-	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 // operations is a process's telemetry and operations endpoints.
 type operations struct {
 	tel *operate.Telemetry
 	cfg operate.Config
-	env recorder.Env
+	env config.Env
 	ops *operate.Server
 }
 
@@ -22,7 +22,7 @@ type operations struct {
 // served member, or "" for the runner and the client subcommands), before
 // anything is built, so that every server, client and follower uses it.
 func startTelemetry(ctx context.Context, name, defaultService string) (*operations, error) {
-	env := recorder.NewEnv(name, nil)
+	env := config.NewEnv(name, nil)
 	cfg, err := operate.ConfigFromEnv(env, defaultService)
 	if err != nil {
 		return nil, err

@@ -79,23 +79,3 @@ func TestHealthMutualTLS(t *testing.T) {
 	_, _, code = runCmd(t, "health", "-timeout", "1s")
 	assert.Equal(t, 1, code)
 }
-
-func TestHealthUsage(t *testing.T) {
-	t.Setenv(grpcapp.EnvApplicationTop, "")
-	_, stderr, code := runCmd(t, "health")
-	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, "usage: health")
-}
-
-func TestLoopbackFor(t *testing.T) {
-	for in, want := range map[string]string{
-		"0.0.0.0:50051":   "127.0.0.1:50051",
-		"[::]:50051":      "127.0.0.1:50051",
-		":50051":          "127.0.0.1:50051",
-		"orders:50051":    "orders:50051",
-		"localhost:50051": "localhost:50051",
-		"10.0.0.7:50051":  "10.0.0.7:50051",
-	} {
-		assert.Equal(t, want, loopbackFor(in), in)
-	}
-}

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/eventsourcing-go/eventsourcing/example/orders"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp"
 )
 
@@ -68,7 +69,7 @@ type k8sContainer struct {
 // certificates are where `eventsourcing-grpc ssl` writes them, the health
 // checks are the binaries' health subcommands, and data is on named volumes.
 func TestDeploymentFiles(t *testing.T) {
-	root := filepath.Join("..", "..")
+	root := filepath.Join("..", "..", "..")
 	var compose composeFile
 	data, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
 	require.NoError(t, err)
@@ -138,8 +139,8 @@ func TestDeploymentFiles(t *testing.T) {
 		assert.Equal(t, []string{"server"}, svc.Command, name)
 		assert.Equal(t, svc.Command, c.Args, name)
 		topic := env["APPLICATION_TOPIC"]
-		assert.Equal(t, name, strings.ToLower(grpcapp.LookupMember(topic)), "%s serves APPLICATION_TOPIC=%s", name, topic)
-		_, _, err := grpcapp.LookupSystem(env["SYSTEM_TOPIC"])
+		assert.Equal(t, name, strings.ToLower(orders.Registry().LookupMember(topic)), "%s serves APPLICATION_TOPIC=%s", name, topic)
+		_, _, err := orders.Registry().LookupSystem(env["SYSTEM_TOPIC"])
 		assert.NoError(t, err)
 		for peer, peerPort := range deployed {
 			if peer == "eventstoredb" {

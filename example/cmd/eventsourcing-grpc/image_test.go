@@ -87,7 +87,7 @@ func buildImage(t *testing.T, pool *dockertest.Pool) string {
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+ver.Get("Arch"))
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
-	dockerfile, err := os.ReadFile(filepath.Join("..", "..", "docker", "eventsourcing-grpc.Dockerfile"))
+	dockerfile, err := os.ReadFile(filepath.Join("..", "..", "..", "docker", "eventsourcing-grpc.Dockerfile"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), dockerfile, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "ca-certificates.crt"), nil, 0o644))
