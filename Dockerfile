@@ -14,7 +14,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 # Static: the SQLite module is pure Go, so no cgo is needed.
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/eventsourcing-grpc ./cmd/esdb-emulator \
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./example/cmd/eventsourcing-grpc ./cmd/esdb-emulator \
  && mkdir -p /out/data
 
 # The EventStoreDB emulator: 0.0.0.0:2113, its log in /data.

@@ -44,7 +44,7 @@ FUZZTARGETS ?= \
 	./grpcapp:FuzzDecodeArgs \
 	./esdb/esdbtest:FuzzAppendFrameDecode ./esdb/esdbtest:FuzzAppendFrameMatchesProto ./esdb/esdbtest:FuzzFilter \
 	./esdb:FuzzParseConfig ./recorder/sqlite:FuzzParseConfig ./recorder/postgres:FuzzParseConfig \
-	./recorder:FuzzEnv ./recorder:FuzzMatchTopic
+	./config:FuzzEnv ./recorder:FuzzMatchTopic
 fuzz:
 	@set -e; for t in $(FUZZTARGETS); do \
 		pkg=$${t%%:*}; name=$${t#*:}; \
@@ -67,13 +67,14 @@ BENCH_ROWS ?=
 bench-report:
 	$(GO) run ./internal/cmd/benchreport -rounds $(ROUNDS) -benchtime $(BENCHTIME) -doc docs/benchmarks.md -raw docs/bench/raw.txt $(if $(BENCH_ROWS),-rows '$(BENCH_ROWS)')
 
-## run: the example system (Orders, Reservations, Payments) as gRPC servers.
+## run: the example system (Orders, Reservations, Payments, OrdersSummary) as
+## gRPC servers, by the example's command (example/cmd/eventsourcing-grpc).
 # The binary is built first rather than `go run`, so Ctrl-C ends make cleanly.
 run: bin/eventsourcing-grpc
 	./bin/eventsourcing-grpc runner orders.System
 
 bin/eventsourcing-grpc: FORCE
-	$(GO) build -o $@ ./cmd/eventsourcing-grpc
+	$(GO) build -o $@ ./example/cmd/eventsourcing-grpc
 
 ## ssl: certificates with subjectAltNames for the mutual-TLS deployments.
 ssl: bin/eventsourcing-grpc
@@ -107,10 +108,10 @@ IMAGES    := bin/images
 images:
 	@arch=$$(docker version -f '{{.Server.Arch}}') || { echo "images: no Docker engine answers"; exit 1; }; \
 	set -e; rm -rf $(IMAGES); \
-	for cmd in esdb-emulator eventsourcing-grpc; do \
-		mkdir -p $(IMAGES)/$$cmd/data $(IMAGES)/$$cmd/tmp; \
-		echo "CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags='-s -w' -o $(IMAGES)/$$cmd/ ./cmd/$$cmd"; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags='-s -w' -o $(IMAGES)/$$cmd/ ./cmd/$$cmd; \
+	for pkg in ./cmd/esdb-emulator ./example/cmd/eventsourcing-grpc; do \
+		cmd=$${pkg##*/}; mkdir -p $(IMAGES)/$$cmd/data $(IMAGES)/$$cmd/tmp; \
+		echo "CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags='-s -w' -o $(IMAGES)/$$cmd/ $$pkg"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags='-s -w' -o $(IMAGES)/$$cmd/ $$pkg; \
 	done; \
 	if [ -f /etc/ssl/certs/ca-certificates.crt ]; then cp /etc/ssl/certs/ca-certificates.crt $(IMAGES)/eventsourcing-grpc/; \
 	else echo "images: no /etc/ssl/certs/ca-certificates.crt here; eventsourcing-grpc gets no CA bundle"; : > $(IMAGES)/eventsourcing-grpc/ca-certificates.crt; fi; \

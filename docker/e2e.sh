@@ -109,7 +109,7 @@ for image in "$GRPC_IMAGE" "$emulator" "$ESDB_IMAGE"; do
 	docker image inspect "$image" >/dev/null 2>&1 || fail "no image $image (run make images)"
 done
 bin="$work/eventsourcing-grpc"
-go build -o "$bin" ./cmd/eventsourcing-grpc || fail "go build ./cmd/eventsourcing-grpc"
+go build -o "$bin" ./example/cmd/eventsourcing-grpc || fail "go build ./example/cmd/eventsourcing-grpc"
 
 # Certificates: one per service and one for this machine's client (its
 # name does not matter to the servers, only its CA); a second CA for the

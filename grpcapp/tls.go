@@ -28,8 +28,8 @@ type TLS struct {
 	KeyPath string
 	// CertificatePath is the certificate (GRPC_SSL_CERTIFICATE_PATH). Go
 	// verifies host names against subjectAltName entries only, so it must
-	// name every host the peers dial (cmd/eventsourcing-grpc ssl issues such
-	// certificates).
+	// name every host the peers dial (the ssl subcommand of grpcapp/cli
+	// issues such certificates).
 	CertificatePath string
 	// RootCertificatePath is the CA that signed every peer
 	// (GRPC_SSL_ROOT_CERTIFICATE_PATH).
@@ -40,7 +40,7 @@ type TLS struct {
 	Insecure bool
 }
 
-// Settings of the gRPC layer, read through recorder.Env (so that
+// Settings of the gRPC layer, read through config.Env (so that
 // ORDERS_GRPC_SERVER_ADDRESS wins over GRPC_SERVER_ADDRESS).
 const (
 	EnvServerAddress   = "GRPC_SERVER_ADDRESS"

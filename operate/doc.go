@@ -4,10 +4,10 @@
 // readiness judged from the progress of the process's followers and
 // projections.
 //
-// The eventsourcing-grpc command uses both; a program that serves its own
-// applications can too:
+// Package grpcapp/cli (the eventsourcing-grpc command's library) uses both;
+// a program that serves its own applications can too:
 //
-//	cfg, err := operate.ConfigFromEnv(recorder.NewEnv("Orders", nil), "Orders")
+//	cfg, err := operate.ConfigFromEnv(config.NewEnv("Orders", nil), "Orders")
 //	tel, err := operate.Setup(ctx, cfg, logger) // before building applications
 //	defer tel.Shutdown(context.Background())
 //	...
