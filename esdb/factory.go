@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/ctxtime"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -133,7 +134,7 @@ func (f *Factory) do(ctx context.Context, fn func(c *esdbclient.Client) error) e
 		case esdbclient.ErrorCodeNotLeader:
 		case esdbclient.ErrorUnavailable:
 			// The client reconnects at the next call; give it a moment.
-			if !sleep(ctx, 200*time.Millisecond) {
+			if !ctxtime.Sleep(ctx, 200*time.Millisecond) {
 				return err
 			}
 		default:

@@ -13,6 +13,7 @@ import (
 	esdbclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"google.golang.org/grpc/codes"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/ctxtime"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -150,7 +151,7 @@ func (s *Subscription) pump(ctx context.Context, sub *esdbclient.Subscription, f
 		// Reopen after the last position delivered, with a capped backoff.
 		for {
 			s.f.log.Warn("catch-up subscription dropped; resubscribing", "err", dropped, "after", positionText(last))
-			if !sleep(ctx, backoff) {
+			if !ctxtime.Sleep(ctx, backoff) {
 				return
 			}
 			backoff = min(backoff*2, 2*time.Second)
@@ -216,17 +217,6 @@ func (s *Subscription) fail(ctx context.Context, err error) {
 	select {
 	case s.items <- item{err: err}:
 	case <-ctx.Done():
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

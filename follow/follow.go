@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/internal/ctxtime"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/telemetry"
 )
@@ -326,7 +327,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		if attempt <= 5 || attempt%10 == 0 {
 			f.logger.Warn("follower will retry", "in", d, "attempt", attempt, "error", err)
 		}
-		if !sleep(ctx, d) {
+		if !ctxtime.Sleep(ctx, d) {
 			f.state.Store(int32(Stopped))
 			return nil
 		}
@@ -341,17 +342,6 @@ func backoff(lo, hi time.Duration, attempt int) time.Duration {
 		d = hi
 	}
 	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // runOnce catches up and then follows live, until an error. It reports

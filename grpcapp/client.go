@@ -21,6 +21,7 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp/pb"
+	"github.com/eventsourcing-go/eventsourcing/internal/ctxtime"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -277,7 +278,7 @@ func (c *Client) retry(ctx context.Context, name string, retryable bool, attempt
 		if !transient(err) || n >= c.opts.maxAttempts || ctx.Err() != nil || c.closed.Load() {
 			break
 		}
-		if werr := sleep(ctx, c.backoff(n)); werr != nil {
+		if !ctxtime.Sleep(ctx, c.backoff(n)) {
 			break
 		}
 	}
@@ -350,17 +351,6 @@ func (c *Client) backoff(n int) time.Duration {
 		d = c.opts.backoffMax
 	}
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // AppProxy calls an application's commands and queries on its server.
@@ -546,7 +536,7 @@ func (s *Subscription) pump() {
 			}
 			return
 		}
-		if sleep(s.ctx, s.c.backoff(n)) != nil {
+		if !ctxtime.Sleep(s.ctx, s.c.backoff(n)) {
 			return
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/eventsourcing-go/eventsourcing/internal/ctxtime"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -332,12 +333,8 @@ func (l *listener) run(ctx context.Context, cc *pgx.ConnConfig, channel string, 
 			return
 		}
 		slog.Warn("postgres: LISTEN connection lost; reconnecting", "channel", channel, "err", err, "retry_in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !ctxtime.Sleep(ctx, backoff) {
 			return
-		case <-t.C:
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
