@@ -4,8 +4,8 @@
 // events and notifications, the statements, reads and error of the tracking
 // table, the originator a conflict names, the HoldInsertEvents test hook, and
 // a view base's tracking recorder (Tracker, with the positions of its
-// batches). The event statements stay with each
-// backend, whose dialects differ in placeholders and array handling.
+// batches). The event statements stay with each backend, whose dialects
+// differ in placeholders and array handling.
 package sqlrows
 
 import "github.com/eventsourcing-go/eventsourcing/recorder"
