@@ -12,6 +12,10 @@ import (
 
 	"github.com/eventsourcing-go/eventsourcing/internal/codec"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
+
+	"github.com/eventsourcing-go/eventsourcing/persistence"
+
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/telemetry"
 )
@@ -90,7 +94,7 @@ type SaveHook func(ctx context.Context, recordings []Recording) error
 // An Application is safe for concurrent use.
 type Application struct {
 	name      string
-	env       recorder.Env
+	env       config.Env
 	types     *Types
 	factory   recorder.Factory
 	module    string
@@ -125,9 +129,9 @@ func NewApplication(ctx context.Context, opts Options) (*Application, error) {
 		a.logger = slog.Default()
 	}
 	if opts.Lookup != nil {
-		a.env = recorder.NewEnvFrom(opts.Name, opts.Env, opts.Lookup)
+		a.env = config.NewEnvFrom(opts.Name, opts.Env, opts.Lookup)
 	} else {
-		a.env = recorder.NewEnv(opts.Name, opts.Env)
+		a.env = config.NewEnv(opts.Name, opts.Env)
 	}
 	a.intervals = map[reflect.Type]int64{}
 	for t, n := range opts.SnapshotIntervals {
@@ -149,7 +153,7 @@ func NewApplication(ctx context.Context, opts Options) (*Application, error) {
 }
 
 // settingKeys are the keys NewApplication reads besides the persistence
-// module's (recorder.Open warns about those); settings that look like
+// module's (persistence.Open warns about those); settings that look like
 // misspellings of them are warned about.
 var settingKeys = []string{
 	EnvIsSnapshottingEnabled, EnvAggregateCacheMaxSize, EnvAggregateCacheFastFwd,
@@ -157,17 +161,17 @@ var settingKeys = []string{
 }
 
 func (a *Application) build(ctx context.Context, opts Options) error {
-	recorder.WarnMisspelledKeys(a.env, settingKeys...)
+	config.WarnMisspelledKeys(a.env, settingKeys...)
 	var err error
 	if a.mapper, err = NewMapperFromEnv(a.types, a.env); err != nil {
 		return err
 	}
 	a.factory = opts.Factory
 	if a.factory == nil {
-		if a.factory, err = recorder.Open(ctx, a.env); err != nil {
+		if a.factory, err = persistence.Open(ctx, a.env); err != nil {
 			return err
 		}
-		a.module, _ = recorder.ResolveModule(a.env)
+		a.module, _ = persistence.ResolveModule(a.env)
 	} else {
 		a.module = fmt.Sprintf("%T (Options.Factory)", a.factory)
 	}
@@ -223,9 +227,9 @@ func (a *Application) Name() string {
 }
 
 // Env returns the application's settings.
-func (a *Application) Env() recorder.Env {
+func (a *Application) Env() config.Env {
 	if a == nil {
-		return recorder.NewEnvFrom("", nil, NoEnvironment)
+		return config.NewEnvFrom("", nil, NoEnvironment)
 	}
 	return a.env
 }

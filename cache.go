@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/internal/aggcache"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
@@ -20,7 +21,7 @@ import (
 // changes made to it then fails with ErrIntegrity, as any stale copy does.
 type aggregateCache = aggcache.Cache[Root]
 
-func newCacheFromEnv(env recorder.Env) (*aggregateCache, error) {
+func newCacheFromEnv(env config.Env) (*aggregateCache, error) {
 	if _, ok := env.Lookup(EnvAggregateCacheMaxSize); !ok {
 		return nil, nil
 	}

@@ -24,6 +24,6 @@
 //
 // Storage is reached only through the interfaces of package recorder; the
 // persistence module is chosen by the PERSISTENCE_MODULE setting (memory by
-// default). Settings are read by recorder.Env: APPNAME_KEY, then KEY, with the
+// default). Settings are read by config.Env: APPNAME_KEY, then KEY, with the
 // overrides given in code winning over the process environment.
 package eventsourcing

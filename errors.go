@@ -3,6 +3,7 @@ package eventsourcing
 import (
 	"errors"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/internal/codec"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
@@ -49,7 +50,7 @@ var (
 	// ErrPersistence is the parent of every storage error.
 	ErrPersistence = recorder.ErrPersistence
 	// ErrConfiguration reports a malformed or missing setting.
-	ErrConfiguration = recorder.ErrConfiguration
+	ErrConfiguration = config.ErrConfiguration
 	// ErrInfrastructureFactory reports that the persistence module could not be opened.
 	ErrInfrastructureFactory = recorder.ErrInfrastructureFactory
 	// ErrTimeout reports a wait that reached its deadline.

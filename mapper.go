@@ -8,6 +8,8 @@ import (
 	"github.com/eventsourcing-go/eventsourcing/internal/codec"
 	"github.com/eventsourcing-go/eventsourcing/internal/seal"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
+
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -61,7 +63,7 @@ const (
 // CIPHER_TOPIC (AES-GCM) and CIPHER_KEY (base64 of 16, 24 or 32 bytes; a key
 // alone enables AES-GCM, a cipher topic without a key is an error). A follower
 // decodes its leader's events with env.WithName(leaderName).
-func NewMapperFromEnv(types *Types, env recorder.Env) (*Mapper, error) {
+func NewMapperFromEnv(types *Types, env config.Env) (*Mapper, error) {
 	pipe, err := seal.FromEnv(env, ErrConfiguration)
 	if err != nil {
 		return nil, err

@@ -9,11 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	es "github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
-func envOf(name string, kv map[string]string) recorder.Env {
-	return recorder.NewEnvFrom(name, kv, nil)
+func envOf(name string, kv map[string]string) config.Env {
+	return config.NewEnvFrom(name, kv, nil)
 }
 
 func TestMapperPipelines(t *testing.T) {

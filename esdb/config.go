@@ -9,10 +9,10 @@ import (
 
 	esdbclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
-	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/config"
 )
 
-// Configuration keys, each looked up as <APP>_KEY before KEY (recorder.Env).
+// Configuration keys, each looked up as <APP>_KEY before KEY (config.Env).
 const (
 	// KeyURI is the connection string (required): esdb://host:2113?tls=false,
 	// esdb://user:pass@host:2113, esdb+discover://host:2113, esdb://h1,h2,h3.
@@ -46,8 +46,8 @@ type Config struct {
 }
 
 // ParseConfig reads the configuration from env. A missing or malformed
-// setting is an error matching recorder.ErrConfiguration that names the keys.
-func ParseConfig(env recorder.Env) (Config, error) {
+// setting is an error matching config.ErrConfiguration that names the keys.
+func ParseConfig(env config.Env) (Config, error) {
 	c := Config{Name: env.Name()}
 	uri, ok := env.Lookup(KeyURI)
 	if !ok {
@@ -55,7 +55,7 @@ func ParseConfig(env recorder.Env) (Config, error) {
 	}
 	if !ok || strings.TrimSpace(uri) == "" {
 		return Config{}, fmt.Errorf("%w: EventStoreDB connection string not set: set %s or %s (for example esdb://localhost:2113?tls=false)",
-			recorder.ErrConfiguration, env.Prefixed(KeyURI), KeyURI)
+			config.ErrConfiguration, env.Prefixed(KeyURI), KeyURI)
 	}
 	c.URI = strings.TrimSpace(uri)
 	if pem, ok := env.Lookup(KeyRootCertificates); ok {
@@ -81,12 +81,12 @@ func ParseConfig(env recorder.Env) (Config, error) {
 func (c Config) clientConfig() (*esdbclient.Configuration, error) {
 	cfg, err := esdbclient.ParseConnectionString(c.URI)
 	if err != nil {
-		return nil, fmt.Errorf("%w: invalid EventStoreDB connection string: %w", recorder.ErrConfiguration, err)
+		return nil, fmt.Errorf("%w: invalid EventStoreDB connection string: %w", config.ErrConfiguration, err)
 	}
 	if strings.TrimSpace(c.RootCertificates) != "" {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM([]byte(c.RootCertificates)) {
-			return nil, fmt.Errorf("%w: %s holds no PEM certificate", recorder.ErrConfiguration, KeyRootCertificates)
+			return nil, fmt.Errorf("%w: %s holds no PEM certificate", config.ErrConfiguration, KeyRootCertificates)
 		}
 		cfg.RootCAs = pool
 	}

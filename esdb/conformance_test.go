@@ -5,8 +5,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/esdb"
 	"github.com/eventsourcing-go/eventsourcing/esdb/esdbtest"
+	"github.com/eventsourcing-go/eventsourcing/persistence"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/recordertest"
 )
@@ -40,7 +42,7 @@ func openOn(tb testing.TB, name, uri string, extra map[string]string) recorder.F
 	for k, v := range extra {
 		env[k] = v
 	}
-	f, err := recorder.Open(tb.Context(), recorder.NewEnvFrom(name, env, nil))
+	f, err := persistence.Open(tb.Context(), config.NewEnvFrom(name, env, nil))
 	require.NoError(tb, err)
 	return f
 }

@@ -11,7 +11,7 @@
 //
 // # Configuration
 //
-// Every key is looked up as <APP>_KEY first, then KEY (see recorder.Env).
+// Every key is looked up as <APP>_KEY first, then KEY (see config.Env).
 //
 //	EVENTSTOREDB_URI                    required: the connection string
 //	EVENTSTOREDB_ROOT_CERTIFICATES      PEM text of the CA certificates (TLS)

@@ -14,35 +14,37 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/esdb"
 	"github.com/eventsourcing-go/eventsourcing/esdb/esdbtest"
+	"github.com/eventsourcing-go/eventsourcing/persistence"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 func TestRegistered(t *testing.T) {
-	mods := recorder.Modules()
+	mods := persistence.Modules()
 	require.Contains(t, mods, "eventstoredb")
 	require.Contains(t, mods, "eventsourcing_eventstoredb")
 }
 
 func TestConfig(t *testing.T) {
-	_, err := recorder.Open(t.Context(), recorder.NewEnvFrom("App", map[string]string{"PERSISTENCE_MODULE": "eventstoredb"}, nil))
+	_, err := persistence.Open(t.Context(), config.NewEnvFrom("App", map[string]string{"PERSISTENCE_MODULE": "eventstoredb"}, nil))
 	require.ErrorIs(t, err, recorder.ErrInfrastructureFactory)
-	require.ErrorIs(t, err, recorder.ErrConfiguration)
+	require.ErrorIs(t, err, config.ErrConfiguration)
 	require.ErrorContains(t, err, "APP_EVENTSTOREDB_URI")
 	require.ErrorContains(t, err, "EVENTSTOREDB_URI")
 
-	_, err = esdb.ParseConfig(recorder.NewEnvFrom("App", map[string]string{esdb.KeyURI: "http://nope"}, nil))
-	require.ErrorIs(t, err, recorder.ErrConfiguration)
+	_, err = esdb.ParseConfig(config.NewEnvFrom("App", map[string]string{esdb.KeyURI: "http://nope"}, nil))
+	require.ErrorIs(t, err, config.ErrConfiguration)
 
-	_, err = esdb.ParseConfig(recorder.NewEnvFrom("App", map[string]string{
+	_, err = esdb.ParseConfig(config.NewEnvFrom("App", map[string]string{
 		esdb.KeyURI: "esdb://localhost:2113", esdb.KeyRootCertificates: "not a certificate"}, nil))
-	require.ErrorIs(t, err, recorder.ErrConfiguration)
+	require.ErrorIs(t, err, config.ErrConfiguration)
 	require.ErrorContains(t, err, esdb.KeyRootCertificates)
 
 	// App-prefixed keys win, and the root certificates are PEM text.
 	srv := esdbtest.Start(t, esdbtest.WithTLS())
-	cfg, err := esdb.ParseConfig(recorder.NewEnvFrom("App", map[string]string{
+	cfg, err := esdb.ParseConfig(config.NewEnvFrom("App", map[string]string{
 		"APP_" + esdb.KeyURI:              "esdb://" + srv.Addr().String() + "?tls=true",
 		esdb.KeyURI:                       "esdb://wrong:1?tls=false",
 		"APP_" + esdb.KeyRootCertificates: string(srv.CACertPEM()),

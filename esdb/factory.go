@@ -14,18 +14,20 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/internal/ctxtime"
+	"github.com/eventsourcing-go/eventsourcing/persistence"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 func init() {
-	recorder.Register("eventstoredb", Open, "eventsourcing_eventstoredb")
+	persistence.Register("eventstoredb", Open, "eventsourcing_eventstoredb")
 }
 
-// Open opens the module for one application's configuration (recorder.OpenFunc).
+// Open opens the module for one application's configuration (persistence.OpenFunc).
 // It does no I/O: the client connects at the first operation, so an unreachable
 // server is reported by the first read or write.
-func Open(ctx context.Context, env recorder.Env) (recorder.Factory, error) {
+func Open(ctx context.Context, env config.Env) (recorder.Factory, error) {
 	cfg, err := ParseConfig(env)
 	if err != nil {
 		return nil, err
@@ -44,7 +46,7 @@ func OpenConfig(_ context.Context, cfg Config) (*Factory, error) {
 	}
 	f := &Factory{cfg: cfg, ccfg: ccfg, log: cfg.Logger.With("module", "eventstoredb")}
 	if f.client, err = esdbclient.NewClient(ccfg); err != nil {
-		return nil, fmt.Errorf("%w: %w", recorder.ErrConfiguration, err)
+		return nil, fmt.Errorf("%w: %w", config.ErrConfiguration, err)
 	}
 	f.tracking = newTrackingState()
 	f.scope = newScope(cfg.Name)

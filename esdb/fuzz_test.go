@@ -4,8 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/esdb"
-	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 // FuzzParseConfig parses arbitrary connection strings, root certificates
@@ -23,9 +23,9 @@ func FuzzParseConfig(f *testing.F) {
 		if pem != "" {
 			kv[esdb.KeyRootCertificates] = pem
 		}
-		c, err := esdb.ParseConfig(recorder.NewEnvFrom("App", kv, nil))
+		c, err := esdb.ParseConfig(config.NewEnvFrom("App", kv, nil))
 		if err != nil {
-			if !errors.Is(err, recorder.ErrConfiguration) {
+			if !errors.Is(err, config.ErrConfiguration) {
 				t.Fatalf("error does not match ErrConfiguration: %v", err)
 			}
 			return

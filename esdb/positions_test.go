@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/esdb/esdbtest"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
@@ -124,7 +125,7 @@ func TestPositionsAfterAnIdempotentRetry(t *testing.T) {
 // openFactory opens the module on a fresh esdbtest server.
 func openFactory(t *testing.T) *Factory {
 	t.Helper()
-	cfg, err := ParseConfig(recorder.NewEnvFrom("", map[string]string{KeyURI: esdbtest.Start(t).URI()}, nil))
+	cfg, err := ParseConfig(config.NewEnvFrom("", map[string]string{KeyURI: esdbtest.Start(t).URI()}, nil))
 	require.NoError(t, err)
 	f, err := OpenConfig(t.Context(), cfg)
 	require.NoError(t, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/esdb/esdbtest"
 	"github.com/eventsourcing-go/eventsourcing/example/dogschool"
 	"github.com/eventsourcing-go/eventsourcing/follow"
@@ -57,7 +58,7 @@ func Example_trainingSchoolSystem() {
 		return &TrainingSchool{app}, nil
 	}, system.WithTypes(dogTypes))
 	counting := system.NewProjection("CountProjection", school, func(ctx context.Context, env map[string]string) (projection.Projection, projection.View, error) {
-		view, err := dogschool.OpenSQLiteCountView(ctx, recorder.NewEnvFrom("CountProjection", env, nil))
+		view, err := dogschool.OpenSQLiteCountView(ctx, config.NewEnvFrom("CountProjection", env, nil))
 		if err != nil {
 			return nil, nil, err
 		}

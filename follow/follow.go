@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/internal/ctxtime"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/telemetry"
@@ -231,7 +232,7 @@ type Follower struct {
 // New returns a follower; nothing is read until Run or CatchUp.
 func New(cfg Config) (*Follower, error) {
 	if cfg.Name == "" || cfg.Upstream == "" || cfg.Source == nil || cfg.Mapper == nil || cfg.Handler == nil || cfg.Tracker == nil {
-		return nil, fmt.Errorf("follow: %w: a follower needs a name, an upstream name, a source, a mapper, a handler and a tracker", recorder.ErrConfiguration)
+		return nil, fmt.Errorf("follow: %w: a follower needs a name, an upstream name, a source, a mapper, a handler and a tracker", config.ErrConfiguration)
 	}
 	cfg.Topics = slices.Clone(cfg.Topics)
 	cfg.HandledTopics = slices.Clone(cfg.HandledTopics)

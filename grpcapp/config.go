@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/config"
 )
 
 // DefaultMaxPullInterval is the default of MAX_PULL_INTERVAL.
@@ -28,7 +28,7 @@ type Config struct {
 }
 
 // ConfigFromEnv reads the gRPC settings of the application env names.
-func ConfigFromEnv(env recorder.Env) (Config, error) {
+func ConfigFromEnv(env config.Env) (Config, error) {
 	var c Config
 	c.Address, _ = env.Lookup(EnvServerAddress)
 	// The TLS paths are the process's identity, so they are looked up
@@ -49,10 +49,10 @@ func ConfigFromEnv(env recorder.Env) (Config, error) {
 
 // AddressOf returns the address of the named application from env
 // (<NAME>_GRPC_SERVER_ADDRESS, else GRPC_SERVER_ADDRESS).
-func AddressOf(env recorder.Env, name string) (string, error) {
+func AddressOf(env config.Env, name string) (string, error) {
 	addr, ok := env.WithName(name).Lookup(EnvServerAddress)
 	if !ok || addr == "" {
-		return "", fmt.Errorf("%w: %s is not set", recorder.ErrConfiguration, env.WithName(name).Prefixed(EnvServerAddress))
+		return "", fmt.Errorf("%w: %s is not set", config.ErrConfiguration, env.WithName(name).Prefixed(EnvServerAddress))
 	}
 	return addr, nil
 }

@@ -97,7 +97,7 @@ func TestServerAndClient(t *testing.T) {
 	assert.Nil(t, order.ReservationID)
 	assert.False(t, order.CreatedOn.IsZero())
 
-	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{After: recorder.After(1), Inclusive: true, Limit: 10})
+	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{Start: recorder.Ptr(int64(1)), Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, ns, 1)
 	assert.Equal(t, int64(1), ns[0].ID)
@@ -469,7 +469,7 @@ func waitPaid(t *testing.T, ctx context.Context, app *grpcapp.AppProxy, id uuid.
 
 func checkPaidLog(t *testing.T, ctx context.Context, c *grpcapp.Client, id uuid.UUID) {
 	t.Helper()
-	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{After: recorder.After(1), Inclusive: true, Limit: 10})
+	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{Start: recorder.Ptr(int64(1)), Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, ns, 3)
 	for i, topic := range []string{"Order.Created", "Order.Reserved", "Order.Paid"} {

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/grpcapp/pb"
 	"github.com/eventsourcing-go/eventsourcing/internal/lifecycle"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
@@ -28,7 +29,7 @@ import (
 // them and the type's own exported command and query methods.
 type Application interface {
 	Name() string
-	Env() recorder.Env
+	Env() config.Env
 	Types() *eventsourcing.Types
 	Recorder() recorder.ApplicationRecorder
 }
@@ -164,7 +165,7 @@ func NewServer(app Application, opts ...ServerOption) (*Server, error) {
 	}
 	if o.address == "" {
 		if cfg.Address == "" {
-			return nil, fmt.Errorf("grpcapp: server for %s: %w: %s is not set", app.Name(), recorder.ErrConfiguration, app.Env().Prefixed(EnvServerAddress))
+			return nil, fmt.Errorf("grpcapp: server for %s: %w: %s is not set", app.Name(), config.ErrConfiguration, app.Env().Prefixed(EnvServerAddress))
 		}
 		o.address = cfg.Address
 	}

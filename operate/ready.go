@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/follow"
-	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 // Progress is what readiness is judged from: the status of every follower
@@ -43,7 +43,7 @@ type Readiness struct {
 // ReadinessFromEnv reads READY_MAX_DEAD_LETTERS (default: no limit) and
 // READY_STALLED_AFTER (seconds or a Go duration; default 60 s, 0 turns
 // the check off).
-func ReadinessFromEnv(env recorder.Env) (Readiness, error) {
+func ReadinessFromEnv(env config.Env) (Readiness, error) {
 	r := Readiness{MaxDeadLetters: -1}
 	var err error
 	if _, ok := env.Lookup(EnvReadyMaxDeadLetters); ok {
@@ -51,14 +51,14 @@ func ReadinessFromEnv(env recorder.Env) (Readiness, error) {
 			return Readiness{}, fmt.Errorf("operate: %w", err)
 		}
 		if r.MaxDeadLetters < 0 {
-			return Readiness{}, fmt.Errorf("operate: %w: %s=%d is negative (leave it unset for no limit)", recorder.ErrConfiguration, EnvReadyMaxDeadLetters, r.MaxDeadLetters)
+			return Readiness{}, fmt.Errorf("operate: %w: %s=%d is negative (leave it unset for no limit)", config.ErrConfiguration, EnvReadyMaxDeadLetters, r.MaxDeadLetters)
 		}
 	}
 	if r.StalledAfter, err = env.Seconds(EnvReadyStalledAfter, DefaultStalledAfter); err != nil {
 		return Readiness{}, fmt.Errorf("operate: %w", err)
 	}
 	if r.StalledAfter < 0 {
-		return Readiness{}, fmt.Errorf("operate: %w: %s=%v is negative (0 turns the check off)", recorder.ErrConfiguration, EnvReadyStalledAfter, r.StalledAfter)
+		return Readiness{}, fmt.Errorf("operate: %w: %s=%v is negative (0 turns the check off)", config.ErrConfiguration, EnvReadyStalledAfter, r.StalledAfter)
 	}
 	return r, nil
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/follow"
-	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 // progress is a Progress whose statuses the test sets.
@@ -225,7 +225,7 @@ func TestReadinessFromEnv(t *testing.T) {
 		{vars: map[string]string{EnvReadyMaxDeadLetters: "many"}, err: "READY_MAX_DEAD_LETTERS"},
 		{vars: map[string]string{EnvReadyStalledAfter: "soon"}, err: "READY_STALLED_AFTER"},
 	} {
-		got, err := ReadinessFromEnv(recorder.NewEnvFrom("", nil, func(k string) (string, bool) { v, ok := tc.vars[k]; return v, ok }))
+		got, err := ReadinessFromEnv(config.NewEnvFrom("", nil, func(k string) (string, bool) { v, ok := tc.vars[k]; return v, ok }))
 		if tc.err != "" {
 			require.Error(t, err, "%v", tc.vars)
 			assert.Contains(t, err.Error(), tc.err)

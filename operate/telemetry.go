@@ -27,7 +27,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/config"
 )
 
 // The settings Setup reads: OpenTelemetry's standard variables, and the
@@ -85,7 +85,7 @@ type Config struct {
 // OTEL_TRACES_SAMPLER_ARG, OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*, and the
 // exporter's OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _CERTIFICATE and
 // _COMPRESSION.
-func ConfigFromEnv(env recorder.Env, defaultService string) (Config, error) {
+func ConfigFromEnv(env config.Env, defaultService string) (Config, error) {
 	var c Config
 	var err error
 	if c.Disabled, err = env.Bool(EnvSDKDisabled, false); err != nil {
@@ -103,13 +103,13 @@ func ConfigFromEnv(env recorder.Env, defaultService string) (Config, error) {
 	switch c.TracesProtocol {
 	case ProtocolGRPC, ProtocolHTTPProtobuf:
 	default:
-		return Config{}, fmt.Errorf("operate: %w: %s=%q: the OTLP protocols here are %q and %q", recorder.ErrConfiguration, EnvProtocol, c.TracesProtocol, ProtocolGRPC, ProtocolHTTPProtobuf)
+		return Config{}, fmt.Errorf("operate: %w: %s=%q: the OTLP protocols here are %q and %q", config.ErrConfiguration, EnvProtocol, c.TracesProtocol, ProtocolGRPC, ProtocolHTTPProtobuf)
 	}
 	exporter := strings.ToLower(strings.TrimSpace(env.String(EnvTracesExporter, "")))
 	switch exporter {
 	case "", "otlp", "none":
 	default:
-		return Config{}, fmt.Errorf("operate: %w: %s=%q: only otlp and none are built in", recorder.ErrConfiguration, EnvTracesExporter, exporter)
+		return Config{}, fmt.Errorf("operate: %w: %s=%q: only otlp and none are built in", config.ErrConfiguration, EnvTracesExporter, exporter)
 	}
 	if exporter != "none" {
 		if v := env.String(EnvTracesEndpoint, ""); v != "" {
@@ -126,7 +126,7 @@ func ConfigFromEnv(env recorder.Env, defaultService string) (Config, error) {
 	if c.TracesEndpoint != "" {
 		u, err := url.Parse(c.TracesEndpoint)
 		if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-			return Config{}, fmt.Errorf("operate: %w: the OTLP endpoint %q is not a URL such as http://127.0.0.1:4317", recorder.ErrConfiguration, c.TracesEndpoint)
+			return Config{}, fmt.Errorf("operate: %w: the OTLP endpoint %q is not a URL such as http://127.0.0.1:4317", config.ErrConfiguration, c.TracesEndpoint)
 		}
 	}
 	if c.Disabled {

@@ -19,11 +19,11 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/config"
 )
 
-func envOf(name string, vars map[string]string) recorder.Env {
-	return recorder.NewEnvFrom(name, nil, func(k string) (string, bool) {
+func envOf(name string, vars map[string]string) config.Env {
+	return config.NewEnvFrom(name, nil, func(k string) (string, bool) {
 		v, ok := vars[k]
 		return v, ok
 	})
@@ -70,7 +70,7 @@ func TestConfigFromEnv(t *testing.T) {
 			got, err := ConfigFromEnv(envOf(tc.app, tc.vars), "Orders")
 			if tc.err != "" {
 				require.Error(t, err)
-				assert.ErrorIs(t, err, recorder.ErrConfiguration)
+				assert.ErrorIs(t, err, config.ErrConfiguration)
 				assert.Contains(t, err.Error(), tc.err)
 				return
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/follow"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
@@ -50,7 +51,7 @@ type Follower struct {
 // decodes its events.
 func NewFollower(p Projection, view View, upstream string, src follow.Source, m *eventsourcing.Mapper, opts ...Option) (*Follower, error) {
 	if p == nil || view == nil {
-		return nil, fmt.Errorf("projection: %w: a projection and a view are required", recorder.ErrConfiguration)
+		return nil, fmt.Errorf("projection: %w: a projection and a view are required", config.ErrConfiguration)
 	}
 	cfg := follow.Config{
 		Name: p.Name(), Upstream: upstream, Source: src, Mapper: m,

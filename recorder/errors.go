@@ -107,9 +107,6 @@ func Errorf(kind error, op string, format string, args ...any) error {
 	return &Error{Kind: kind, Op: op, Err: fmt.Errorf(format, args...)}
 }
 
-// ErrConfiguration reports a malformed or missing setting.
-var ErrConfiguration = errors.New("configuration error")
-
 // Wrap is how backends turn a driver's error into an *Error: nil stays nil, an
 // *Error passes through unchanged (it was classified deeper down), and any
 // other error gets the kind that kindOf assigns, with the driver's error kept

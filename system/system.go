@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/internal/lifecycle"
 	"github.com/eventsourcing-go/eventsourcing/projection"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
@@ -45,7 +46,7 @@ var (
 type Application interface {
 	projection.Upstream
 	// Env gives a follower's settings read under a leader's name (LeaderMapper).
-	Env() recorder.Env
+	Env() config.Env
 	// Types is the application's event type registry.
 	Types() *eventsourcing.Types
 	// ProcessRecorder reports the application's process recorder, if it

@@ -10,9 +10,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/example/dogschool"
 	"github.com/eventsourcing-go/eventsourcing/projection"
-	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/system"
 )
 
@@ -113,7 +113,7 @@ func BenchmarkProjectionCatchUp(b *testing.B) {
 	}{
 		{"Memory", func(*testing.B) dogschool.CountView { return dogschool.NewMemoryCountView() }},
 		{"SQLite", func(b *testing.B) dogschool.CountView {
-			v, err := dogschool.OpenSQLiteCountView(ctx, recorder.NewEnvFrom("CountProjection",
+			v, err := dogschool.OpenSQLiteCountView(ctx, config.NewEnvFrom("CountProjection",
 				map[string]string{"SQLITE_DBNAME": filepath.Join(b.TempDir(), "view.db")}, nil))
 			if err != nil {
 				b.Fatal(err)

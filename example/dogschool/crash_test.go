@@ -14,8 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/example/dogschool"
-	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/persistence"
 	"github.com/eventsourcing-go/eventsourcing/system"
 )
 
@@ -99,7 +100,7 @@ func TestCrashRecovery(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, school.Close())
 
-	trackingRec, err := recorder.Open(ctx, recorder.NewEnvFrom("Counters", env, nil))
+	trackingRec, err := persistence.Open(ctx, config.NewEnvFrom("Counters", env, nil))
 	require.NoError(t, err)
 	defer trackingRec.Close()
 	tr, err := trackingRec.TrackingRecorder(ctx)

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/example/dogschool"
 	"github.com/eventsourcing-go/eventsourcing/projection"
-	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/system"
 )
 
@@ -86,7 +86,7 @@ func Example_materialisedViewSQLite() {
 	_, _ = school.AddTrick(ctx, "Fido", "roll over")
 	_, _ = school.AddTrick(ctx, "Fido", "play dead")
 
-	env := recorder.NewEnv("CountProjection", map[string]string{"SQLITE_DBNAME": filepath.Join(dir, "view.db")})
+	env := config.NewEnv("CountProjection", map[string]string{"SQLITE_DBNAME": filepath.Join(dir, "view.db")})
 	view, err := dogschool.OpenSQLiteCountView(ctx, env)
 	if err != nil {
 		fmt.Println(err)

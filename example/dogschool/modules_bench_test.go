@@ -9,7 +9,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/example/dogschool"
+	"github.com/eventsourcing-go/eventsourcing/persistence"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -89,7 +91,7 @@ func BenchmarkDogSchoolCountersSubstrate(b *testing.B) {
 // openRecorders opens the persistence module env names for the application
 // name, closed at the end of the benchmark.
 func openRecorders(ctx context.Context, b *testing.B, name string, env map[string]string) recorder.Factory {
-	f, err := recorder.Open(ctx, recorder.NewEnvFrom(name, env, eventsourcing.NoEnvironment))
+	f, err := persistence.Open(ctx, config.NewEnvFrom(name, env, eventsourcing.NoEnvironment))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/example/dogschool"
 	"github.com/eventsourcing-go/eventsourcing/projection"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
@@ -27,7 +28,7 @@ func viewCases(t *testing.T) []viewCase {
 		{"Memory", func(t *testing.T) dogschool.CountView { return dogschool.NewMemoryCountView() }},
 		{"SQLite", func(t *testing.T) dogschool.CountView {
 			path := filepath.Join(t.TempDir(), "view.db")
-			v, err := dogschool.OpenSQLiteCountView(t.Context(), recorder.NewEnvFrom("CountProjection",
+			v, err := dogschool.OpenSQLiteCountView(t.Context(), config.NewEnvFrom("CountProjection",
 				map[string]string{"SQLITE_DBNAME": path}, nil))
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = v.Close() })
@@ -35,7 +36,7 @@ func viewCases(t *testing.T) []viewCase {
 		}},
 		{"Postgres", func(t *testing.T) dogschool.CountView {
 			env := postgresEnv(t)
-			v, err := dogschool.OpenPostgresCountView(t.Context(), recorder.NewEnvFrom("CountProjection", env, nil))
+			v, err := dogschool.OpenPostgresCountView(t.Context(), config.NewEnvFrom("CountProjection", env, nil))
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = v.Close() })
 			return v
@@ -88,7 +89,7 @@ func TestCountProjectionResumes(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	appEnv := map[string]string{"PERSISTENCE_MODULE": "sqlite", "SQLITE_DBNAME": filepath.Join(dir, "school.db")}
-	viewEnv := recorder.NewEnvFrom("CountProjection", map[string]string{"SQLITE_DBNAME": filepath.Join(dir, "view.db")}, nil)
+	viewEnv := config.NewEnvFrom("CountProjection", map[string]string{"SQLITE_DBNAME": filepath.Join(dir, "view.db")}, nil)
 	for round := 1; round <= 3; round++ {
 		view, err := dogschool.OpenSQLiteCountView(ctx, viewEnv)
 		require.NoError(t, err)

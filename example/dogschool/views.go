@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/projection"
 	"github.com/eventsourcing-go/eventsourcing/projection/pgview"
 	"github.com/eventsourcing-go/eventsourcing/projection/sqlview"
@@ -104,7 +105,7 @@ type SQLiteCountView struct {
 
 // OpenSQLiteCountView opens the view's database as env configures it
 // (COUNTPROJECTION_SQLITE_DBNAME) and creates its table.
-func OpenSQLiteCountView(ctx context.Context, env recorder.Env) (*SQLiteCountView, error) {
+func OpenSQLiteCountView(ctx context.Context, env config.Env) (*SQLiteCountView, error) {
 	v, err := sqlview.Open(ctx, env)
 	if err != nil {
 		return nil, err
@@ -173,7 +174,7 @@ type PostgresCountView struct {
 
 // OpenPostgresCountView connects as env configures it (COUNTPROJECTION_POSTGRES_*)
 // and creates the view's table, named after env's name (<name>_counts).
-func OpenPostgresCountView(ctx context.Context, env recorder.Env) (*PostgresCountView, error) {
+func OpenPostgresCountView(ctx context.Context, env config.Env) (*PostgresCountView, error) {
 	v, err := pgview.Open(ctx, env)
 	if err != nil {
 		return nil, err

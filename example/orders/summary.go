@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/projection"
 	"github.com/eventsourcing-go/eventsourcing/projection/pgview"
 	"github.com/eventsourcing-go/eventsourcing/projection/sqlview"
@@ -64,7 +65,7 @@ const (
 // SQLite view by default (ORDERSSUMMARY_SQLITE_DBNAME, a temporary
 // database when unset), a PostgreSQL one with ORDERSSUMMARY_VIEW_MODULE=postgres.
 func NewOrdersSummary(ctx context.Context, env map[string]string) (projection.Projection, projection.View, error) {
-	e := recorder.NewEnv("OrdersSummary", env)
+	e := config.NewEnv("OrdersSummary", env)
 	var (
 		v   SummaryView
 		err error
@@ -72,13 +73,13 @@ func NewOrdersSummary(ctx context.Context, env map[string]string) (projection.Pr
 	switch m := strings.ToLower(e.String(EnvViewModule, "sqlite")); m {
 	case "sqlite":
 		if _, ok := e.Lookup("SQLITE_DBNAME"); !ok {
-			e = recorder.NewEnv("OrdersSummary", mergeEnv(env, map[string]string{"ORDERSSUMMARY_SQLITE_DBNAME": ":memory:"}))
+			e = config.NewEnv("OrdersSummary", mergeEnv(env, map[string]string{"ORDERSSUMMARY_SQLITE_DBNAME": ":memory:"}))
 		}
 		v, err = OpenSQLiteSummary(ctx, e)
 	case "postgres", "postgresql":
 		v, err = OpenPostgresSummary(ctx, e)
 	default:
-		return nil, nil, fmt.Errorf("%w: %s=%q: the OrdersSummary view is kept in sqlite or postgres", recorder.ErrConfiguration, e.Prefixed(EnvViewModule), m)
+		return nil, nil, fmt.Errorf("%w: %s=%q: the OrdersSummary view is kept in sqlite or postgres", config.ErrConfiguration, e.Prefixed(EnvViewModule), m)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("OrdersSummary view: %w", err)
@@ -106,7 +107,7 @@ type SQLiteSummary struct {
 }
 
 // OpenSQLiteSummary opens the view as env configures it and creates its table.
-func OpenSQLiteSummary(ctx context.Context, env recorder.Env) (*SQLiteSummary, error) {
+func OpenSQLiteSummary(ctx context.Context, env config.Env) (*SQLiteSummary, error) {
 	v, err := sqlview.Open(ctx, env)
 	if err != nil {
 		return nil, err
@@ -170,7 +171,7 @@ type PostgresSummary struct {
 }
 
 // OpenPostgresSummary connects as env configures it and creates the view's table.
-func OpenPostgresSummary(ctx context.Context, env recorder.Env) (*PostgresSummary, error) {
+func OpenPostgresSummary(ctx context.Context, env config.Env) (*PostgresSummary, error) {
 	v, err := pgview.Open(ctx, env)
 	if err != nil {
 		return nil, err

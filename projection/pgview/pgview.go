@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/internal/sqlrows"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/postgres"
@@ -42,7 +43,7 @@ var _ recorder.TrackingRecorder = (*View)(nil)
 
 // Open connects to the database env configures and creates the view's
 // tracking table if need be. Close closes the pool.
-func Open(ctx context.Context, env recorder.Env) (*View, error) {
+func Open(ctx context.Context, env config.Env) (*View, error) {
 	cfg, err := postgres.ParseConfig(env)
 	if err != nil {
 		return nil, err
@@ -53,7 +54,7 @@ func Open(ctx context.Context, env recorder.Env) (*View, error) {
 	}
 	pc, err := pgxpool.ParseConfig(cfg.ConnString())
 	if err != nil {
-		return nil, fmt.Errorf("%w: PostgreSQL settings: %w", recorder.ErrConfiguration, err)
+		return nil, fmt.Errorf("%w: PostgreSQL settings: %w", config.ErrConfiguration, err)
 	}
 	pc.MaxConns = int32(max(cfg.PoolSize+cfg.MaxOverflow, 1))
 	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout

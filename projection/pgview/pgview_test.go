@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/projection/pgview"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
@@ -28,7 +29,7 @@ func openView(t *testing.T) *pgview.View {
 	for _, k := range []string{"POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DBNAME"} {
 		m[k] = os.Getenv(k)
 	}
-	v, err := pgview.Open(t.Context(), recorder.NewEnvFrom("View", m, nil))
+	v, err := pgview.Open(t.Context(), config.NewEnvFrom("View", m, nil))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		_, _ = v.Pool().Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")

@@ -31,6 +31,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/internal/sqlrows"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/sqlite"
@@ -62,7 +63,7 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // SQLITE_DBNAME is required; SQLITE_LOCK_TIMEOUT and SQLITE_SYNCHRONOUS are
 // honoured. ":memory:" is a private in-memory database on one connection.
 // Close closes the database.
-func Open(ctx context.Context, env recorder.Env) (*View, error) {
+func Open(ctx context.Context, env config.Env) (*View, error) {
 	cfg, err := sqlite.ParseConfig(env)
 	if err != nil {
 		return nil, err

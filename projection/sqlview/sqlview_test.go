@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/projection/sqlview"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
@@ -21,7 +22,7 @@ func TestUpdateAndBatch(t *testing.T) {
 			if db == "file" {
 				db = filepath.Join(t.TempDir(), "view.db")
 			}
-			v, err := sqlview.Open(ctx, recorder.NewEnvFrom("View", map[string]string{"SQLITE_DBNAME": db}, nil))
+			v, err := sqlview.Open(ctx, config.NewEnvFrom("View", map[string]string{"SQLITE_DBNAME": db}, nil))
 			require.NoError(t, err)
 			defer v.Close()
 			require.NoError(t, v.Exec(ctx, "CREATE TABLE IF NOT EXISTS n (v INTEGER)", "INSERT INTO n VALUES (0)"))

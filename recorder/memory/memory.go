@@ -21,15 +21,19 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
+
+	"github.com/eventsourcing-go/eventsourcing/persistence"
+
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 func init() {
-	recorder.Register("memory", Open, "popo", "eventsourcing.popo")
+	persistence.Register("memory", Open, "popo", "eventsourcing.popo")
 }
 
 // Open returns a factory of in-memory recorders; the module has no settings.
-func Open(ctx context.Context, _ recorder.Env) (recorder.Factory, error) {
+func Open(ctx context.Context, _ config.Env) (recorder.Factory, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
+
+	"github.com/eventsourcing-go/eventsourcing/persistence"
+
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/memory"
 	"github.com/eventsourcing-go/eventsourcing/recorder/recordertest"
@@ -26,7 +30,7 @@ func TestRegisteredAsDefault(t *testing.T) {
 		if name != "" {
 			overrides["PERSISTENCE_MODULE"] = name
 		}
-		f, err := recorder.Open(t.Context(), recorder.NewEnvFrom("app", overrides, nil))
+		f, err := persistence.Open(t.Context(), config.NewEnvFrom("app", overrides, nil))
 		require.NoError(t, err, "module %q", name)
 		require.IsType(t, &memory.Factory{}, f, "module %q", name)
 		require.NoError(t, f.Close())

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/config"
 )
 
 // Config is the module's configuration, read from an application's Env by ParseConfig.
@@ -47,8 +47,8 @@ const (
 )
 
 // ParseConfig reads the configuration from env. Missing or malformed settings
-// are errors matching recorder.ErrConfiguration that name the keys.
-func ParseConfig(env recorder.Env) (Config, error) {
+// are errors matching config.ErrConfiguration that name the keys.
+func ParseConfig(env config.Env) (Config, error) {
 	c := Config{
 		Port: 5432, PoolSize: 5, MaxOverflow: 10,
 		ConnectTimeout: 30 * time.Second, ConnMaxAge: time.Hour, IdleInTransactionTimeout: 5 * time.Second,
@@ -68,7 +68,7 @@ func ParseConfig(env recorder.Env) (Config, error) {
 		*s.dst = v
 	}
 	if len(missing) > 0 {
-		return Config{}, fmt.Errorf("%w: PostgreSQL settings missing: set %s", recorder.ErrConfiguration, strings.Join(missing, ", "))
+		return Config{}, fmt.Errorf("%w: PostgreSQL settings missing: set %s", config.ErrConfiguration, strings.Join(missing, ", "))
 	}
 	var err error
 	ints := []struct {
@@ -81,11 +81,11 @@ func ParseConfig(env recorder.Env) (Config, error) {
 		}
 	}
 	if c.Port <= 0 || c.Port > 65535 {
-		return Config{}, fmt.Errorf("%w: %s=%d is not a port", recorder.ErrConfiguration, env.Prefixed(KeyPort), c.Port)
+		return Config{}, fmt.Errorf("%w: %s=%d is not a port", config.ErrConfiguration, env.Prefixed(KeyPort), c.Port)
 	}
 	if c.PoolSize < 0 || c.MaxOverflow < 0 || c.PoolSize+c.MaxOverflow < 1 {
 		return Config{}, fmt.Errorf("%w: %s and %s must not be negative and must allow at least one connection",
-			recorder.ErrConfiguration, env.Prefixed(KeyPoolSize), env.Prefixed(KeyMaxOverflow))
+			config.ErrConfiguration, env.Prefixed(KeyPoolSize), env.Prefixed(KeyMaxOverflow))
 	}
 	durations := []struct {
 		key string
@@ -100,7 +100,7 @@ func ParseConfig(env recorder.Env) (Config, error) {
 			return Config{}, err
 		}
 		if *s.dst < 0 {
-			return Config{}, fmt.Errorf("%w: %s must not be negative", recorder.ErrConfiguration, env.Prefixed(s.key))
+			return Config{}, fmt.Errorf("%w: %s must not be negative", config.ErrConfiguration, env.Prefixed(s.key))
 		}
 	}
 	c.Schema = env.String(KeySchema, c.Schema)
@@ -110,7 +110,7 @@ func ParseConfig(env recorder.Env) (Config, error) {
 	c.SSLMode = env.String(KeySSLMode, c.SSLMode)
 	c.OriginatorIDType = strings.ToLower(strings.TrimSpace(env.String(KeyOriginatorIDType, c.OriginatorIDType)))
 	if c.OriginatorIDType != "uuid" && c.OriginatorIDType != "text" {
-		return Config{}, fmt.Errorf("%w: %s=%q: use uuid or text", recorder.ErrConfiguration, env.Prefixed(KeyOriginatorIDType), c.OriginatorIDType)
+		return Config{}, fmt.Errorf("%w: %s=%q: use uuid or text", config.ErrConfiguration, env.Prefixed(KeyOriginatorIDType), c.OriginatorIDType)
 	}
 	if c.CreateTable, err = env.Bool(KeyCreateTable, c.CreateTable); err != nil {
 		return Config{}, err

@@ -7,7 +7,7 @@
 //
 // # Configuration
 //
-// Every key is looked up as <APP>_KEY first, then KEY (see recorder.Env).
+// Every key is looked up as <APP>_KEY first, then KEY (see config.Env).
 //
 //	POSTGRES_DBNAME                               required
 //	POSTGRES_HOST                                 required

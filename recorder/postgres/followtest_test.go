@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/follow/followtest"
 	"github.com/eventsourcing-go/eventsourcing/projection/pgview"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
@@ -43,14 +44,14 @@ var followHarness = followtest.Harness{
 	},
 }
 
-func openUpstream(tb testing.TB, opts eventsourcing.Options, env recorder.Env) *eventsourcing.Application {
+func openUpstream(tb testing.TB, opts eventsourcing.Options, env config.Env) *eventsourcing.Application {
 	f, err := postgres.Open(tb.Context(), env)
 	require.NoError(tb, err)
 	opts.Factory = f // the application closes it
 	return followtest.NewApplication(tb, opts, nil)
 }
 
-func openView(tb testing.TB, env recorder.Env) followtest.View {
+func openView(tb testing.TB, env config.Env) followtest.View {
 	v, err := pgview.Open(tb.Context(), env)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = v.Close() })

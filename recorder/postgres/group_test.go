@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
+
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/postgres"
 )
@@ -47,7 +49,7 @@ func start(t *testing.T, f *postgres.Factory, ctx context.Context, r recorder.Ag
 }
 
 // lockWaiters counts the sessions waiting for a lock on the events table.
-func lockWaiters(t *testing.T, env recorder.Env, f *postgres.Factory) func() bool {
+func lockWaiters(t *testing.T, env config.Env, f *postgres.Factory) func() bool {
 	schema, _ := env.Lookup("POSTGRES_SCHEMA")
 	table := pgx.Identifier{schema, f.Tables().Events}.Sanitize()
 	return func() bool {

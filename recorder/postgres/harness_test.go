@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/config"
 )
 
 // The tests connect with the POSTGRES_* variables that `bash .ci/postgres.sh`
@@ -88,7 +88,7 @@ func adminDSN() string {
 
 // testEnv returns the Env of an application whose tables live in a schema of
 // the test's own, dropped when the test ends.
-func testEnv(t testing.TB, name string, kv ...string) recorder.Env {
+func testEnv(t testing.TB, name string, kv ...string) config.Env {
 	t.Helper()
 	requirePostgres(t)
 	schema := "es_test_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
@@ -96,7 +96,7 @@ func testEnv(t testing.TB, name string, kv ...string) recorder.Env {
 	return schemaEnv(name, schema, kv...)
 }
 
-func schemaEnv(name, schema string, kv ...string) recorder.Env {
+func schemaEnv(name, schema string, kv ...string) config.Env {
 	m := map[string]string{"POSTGRES_SCHEMA": schema}
 	for _, k := range []string{"POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DBNAME"} {
 		m[k] = setting(k)
@@ -104,7 +104,7 @@ func schemaEnv(name, schema string, kv ...string) recorder.Env {
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}
-	return recorder.NewEnvFrom(name, m, nil)
+	return config.NewEnvFrom(name, m, nil)
 }
 
 func dropSchema(t testing.TB, schema string) {

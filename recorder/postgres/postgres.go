@@ -15,20 +15,22 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/internal/ctxtime"
+	"github.com/eventsourcing-go/eventsourcing/persistence"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 func init() {
-	recorder.Register("postgres", Open, "eventsourcing.postgres")
+	persistence.Register("postgres", Open, "eventsourcing.postgres")
 }
 
 // maxIdentifier is PostgreSQL's NAMEDATALEN-1: longer names are silently
 // truncated by the server, which could make two applications share tables.
 const maxIdentifier = 63
 
-// Open opens the database env configures; it is the module's recorder.OpenFunc.
-func Open(ctx context.Context, env recorder.Env) (recorder.Factory, error) {
+// Open opens the database env configures; it is the module's persistence.OpenFunc.
+func Open(ctx context.Context, env config.Env) (recorder.Factory, error) {
 	cfg, err := ParseConfig(env)
 	if err != nil {
 		return nil, err
@@ -131,7 +133,7 @@ func (c Config) ConnString() string {
 func poolConfig(cfg Config) (*pgxpool.Config, error) {
 	pc, err := pgxpool.ParseConfig(cfg.ConnString())
 	if err != nil {
-		return nil, fmt.Errorf("%w: PostgreSQL settings: %w", recorder.ErrConfiguration, err)
+		return nil, fmt.Errorf("%w: PostgreSQL settings: %w", config.ErrConfiguration, err)
 	}
 	pc.MaxConns = int32(cfg.PoolSize + cfg.MaxOverflow)
 	pc.MaxConnLifetime = cfg.ConnMaxAge

@@ -14,6 +14,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
+
+	"github.com/eventsourcing-go/eventsourcing/persistence"
+
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/postgres"
 )
@@ -22,7 +26,7 @@ func ev(id string, v int64) recorder.StoredEvent {
 	return recorder.StoredEvent{OriginatorID: id, OriginatorVersion: v, Topic: "t", State: []byte(fmt.Sprintf(`{"v":%d}`, v))}
 }
 
-func open(t *testing.T, env recorder.Env) recorder.Factory {
+func open(t *testing.T, env config.Env) recorder.Factory {
 	t.Helper()
 	f, err := postgres.Open(t.Context(), env)
 	require.NoError(t, err)
@@ -31,13 +35,13 @@ func open(t *testing.T, env recorder.Env) recorder.Factory {
 }
 
 func TestConfig(t *testing.T) {
-	_, err := postgres.ParseConfig(recorder.NewEnvFrom("dogschool", nil, nil))
-	require.ErrorIs(t, err, recorder.ErrConfiguration)
+	_, err := postgres.ParseConfig(config.NewEnvFrom("dogschool", nil, nil))
+	require.ErrorIs(t, err, config.ErrConfiguration)
 	for _, k := range []string{"DOGSCHOOL_POSTGRES_DBNAME or POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_USER", "POSTGRES_PASSWORD"} {
 		assert.Contains(t, err.Error(), k)
 	}
 	base := map[string]string{"POSTGRES_DBNAME": "db", "POSTGRES_HOST": "h", "POSTGRES_USER": "u", "POSTGRES_PASSWORD": ""}
-	c, err := postgres.ParseConfig(recorder.NewEnvFrom("DogSchool", base, nil))
+	c, err := postgres.ParseConfig(config.NewEnvFrom("DogSchool", base, nil))
 	require.NoError(t, err)
 	assert.Equal(t, postgres.Config{DBName: "db", Host: "h", User: "u", Port: 5432, PoolSize: 5, MaxOverflow: 10,
 		ConnectTimeout: 30 * time.Second, ConnMaxAge: time.Hour, IdleInTransactionTimeout: 5 * time.Second,
@@ -50,7 +54,7 @@ func TestConfig(t *testing.T) {
 	for k, v := range base {
 		all[k] = v
 	}
-	c, err = postgres.ParseConfig(recorder.NewEnvFrom("DogSchool", all, nil))
+	c, err = postgres.ParseConfig(config.NewEnvFrom("DogSchool", all, nil))
 	require.NoError(t, err)
 	assert.Equal(t, postgres.Config{DBName: "db", Host: "h", User: "u", Port: 5433, PoolSize: 2, MaxOverflow: 3,
 		ConnectTimeout: 1500 * time.Millisecond, ConnMaxAge: time.Minute, LockTimeout: 2 * time.Second,
@@ -62,8 +66,8 @@ func TestConfig(t *testing.T) {
 		for k, v := range base {
 			m[k] = v
 		}
-		_, err := postgres.ParseConfig(recorder.NewEnvFrom("app", m, nil))
-		assert.ErrorIs(t, err, recorder.ErrConfiguration, "%v", kv)
+		_, err := postgres.ParseConfig(config.NewEnvFrom("app", m, nil))
+		assert.ErrorIs(t, err, config.ErrConfiguration, "%v", kv)
 	}
 }
 
@@ -331,7 +335,7 @@ func TestRegistered(t *testing.T) {
 	env := testEnv(t, "reg")
 	for _, name := range []string{"postgres", "eventsourcing.postgres"} {
 		m := map[string]string{"PERSISTENCE_MODULE": name}
-		f, err := recorder.Open(t.Context(), recorder.NewEnvFrom("reg", m, env.Lookup))
+		f, err := persistence.Open(t.Context(), config.NewEnvFrom("reg", m, env.Lookup))
 		require.NoError(t, err)
 		require.NoError(t, f.Close())
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
+
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/postgres"
 )
@@ -24,7 +26,7 @@ type eventKey struct {
 	v  int64
 }
 
-func openTraced(t *testing.T, env recorder.Env) *postgres.ProcessRecorder {
+func openTraced(t *testing.T, env config.Env) *postgres.ProcessRecorder {
 	t.Helper()
 	f, err := postgres.Open(t.Context(), env)
 	require.NoError(t, err)

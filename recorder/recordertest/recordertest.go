@@ -9,7 +9,7 @@
 //		recordertest.Run(t, recordertest.Factory{
 //			Name: "sqlite",
 //			Open: func(tb testing.TB) recorder.Factory {
-//				env := recorder.NewEnvFrom("", map[string]string{"SQLITE_DBNAME": filepath.Join(tb.TempDir(), "db")}, nil)
+//				env := config.NewEnvFrom("", map[string]string{"SQLITE_DBNAME": filepath.Join(tb.TempDir(), "db")}, nil)
 //				f, err := sqlite.Open(tb.Context(), env)
 //				require.NoError(tb, err)
 //				return f // the suite closes it

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/config"
 )
 
 // Config is the module's configuration, read from an application's Env by
@@ -52,12 +52,12 @@ func DefaultConfig(dbname string) Config {
 }
 
 // ParseConfig reads the configuration from env. Malformed or missing settings
-// are errors matching recorder.ErrConfiguration that name the keys.
-func ParseConfig(env recorder.Env) (Config, error) {
+// are errors matching config.ErrConfiguration that name the keys.
+func ParseConfig(env config.Env) (Config, error) {
 	name, ok := env.Lookup(KeyDBName)
 	if !ok || strings.TrimSpace(name) == "" {
 		return Config{}, fmt.Errorf("%w: SQLite database name not set: set %s or %s (a file path, :memory: or a file: URI)",
-			recorder.ErrConfiguration, env.Prefixed(KeyDBName), KeyDBName)
+			config.ErrConfiguration, env.Prefixed(KeyDBName), KeyDBName)
 	}
 	c := DefaultConfig(name)
 	var err error
@@ -65,14 +65,14 @@ func ParseConfig(env recorder.Env) (Config, error) {
 		return Config{}, err
 	}
 	if c.LockTimeout < 0 {
-		return Config{}, fmt.Errorf("%w: %s must not be negative", recorder.ErrConfiguration, env.Prefixed(KeyLockTimeout))
+		return Config{}, fmt.Errorf("%w: %s must not be negative", config.ErrConfiguration, env.Prefixed(KeyLockTimeout))
 	}
 	c.Synchronous = strings.ToUpper(strings.TrimSpace(env.String(KeySynchronous, c.Synchronous)))
 	switch c.Synchronous {
 	case "OFF", "NORMAL", "FULL", "EXTRA":
 	default:
 		return Config{}, fmt.Errorf("%w: %s=%q: use OFF, NORMAL, FULL or EXTRA",
-			recorder.ErrConfiguration, env.Prefixed(KeySynchronous), c.Synchronous)
+			config.ErrConfiguration, env.Prefixed(KeySynchronous), c.Synchronous)
 	}
 	if c.PollInterval, err = env.Seconds(KeyPollInterval, c.PollInterval); err != nil {
 		return Config{}, err
@@ -85,7 +85,7 @@ func ParseConfig(env recorder.Env) (Config, error) {
 	}
 	if c.PoolSize < 0 || c.MaxOverflow < 0 || c.PoolSize+c.MaxOverflow < 1 {
 		return Config{}, fmt.Errorf("%w: %s and %s must not be negative and must allow at least one connection",
-			recorder.ErrConfiguration, env.Prefixed(KeyPoolSize), env.Prefixed(KeyMaxOverflow))
+			config.ErrConfiguration, env.Prefixed(KeyPoolSize), env.Prefixed(KeyMaxOverflow))
 	}
 	if c.CreateTable, err = env.Bool(KeyCreateTable, c.CreateTable); err != nil {
 		return Config{}, err

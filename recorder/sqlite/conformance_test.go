@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
+
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/recordertest"
 	"github.com/eventsourcing-go/eventsourcing/recorder/sqlite"
@@ -19,7 +21,7 @@ func factory(dbname func(tb testing.TB) string, kv ...string) recordertest.Facto
 			for i := 0; i+1 < len(kv); i += 2 {
 				m[kv[i]] = kv[i+1]
 			}
-			f, err := sqlite.Open(tb.Context(), recorder.NewEnvFrom("", m, nil))
+			f, err := sqlite.Open(tb.Context(), config.NewEnvFrom("", m, nil))
 			require.NoError(tb, err)
 			return f
 		},

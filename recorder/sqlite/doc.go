@@ -9,7 +9,7 @@
 //
 // # Configuration
 //
-// Every key is looked up as <APP>_KEY first, then KEY (see recorder.Env).
+// Every key is looked up as <APP>_KEY first, then KEY (see config.Env).
 //
 //	SQLITE_DBNAME         required: a file path, ":memory:", or a "file:..." URI
 //	SQLITE_LOCK_TIMEOUT   5      seconds a connection waits for a lock (busy timeout)

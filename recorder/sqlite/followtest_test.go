@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing"
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/follow/followtest"
 	"github.com/eventsourcing-go/eventsourcing/projection/sqlview"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
@@ -27,7 +28,7 @@ var followHarness = followtest.Harness{
 
 // openView opens (creating if need be) an SQLite view of the suite's events.
 func openView(tb testing.TB, path string) followtest.View {
-	env := recorder.NewEnvFrom("FollowTest", map[string]string{"SQLITE_DBNAME": path, "SQLITE_SYNCHRONOUS": "NORMAL"}, nil)
+	env := config.NewEnvFrom("FollowTest", map[string]string{"SQLITE_DBNAME": path, "SQLITE_SYNCHRONOUS": "NORMAL"}, nil)
 	v, err := sqlview.Open(tb.Context(), env)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = v.Close() })

@@ -5,19 +5,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/config"
+
 	"github.com/eventsourcing-go/eventsourcing/recorder/sqlite"
 )
 
 // fuzzEnv reads settings written one KEY=VALUE a line.
-func fuzzEnv(name, settings string) recorder.Env {
+func fuzzEnv(name, settings string) config.Env {
 	kv := map[string]string{}
 	for _, line := range strings.Split(settings, "\n") {
 		if k, v, ok := strings.Cut(line, "="); ok {
 			kv[k] = v
 		}
 	}
-	return recorder.NewEnvFrom(name, kv, nil)
+	return config.NewEnvFrom(name, kv, nil)
 }
 
 // FuzzParseConfig parses arbitrary settings: a valid configuration or an
@@ -30,7 +31,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, settings string) {
 		c, err := sqlite.ParseConfig(fuzzEnv(name, settings))
 		if err != nil {
-			if !errors.Is(err, recorder.ErrConfiguration) {
+			if !errors.Is(err, config.ErrConfiguration) {
 				t.Fatalf("error does not match ErrConfiguration: %v", err)
 			}
 			return

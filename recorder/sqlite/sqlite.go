@@ -12,12 +12,16 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
+
+	"github.com/eventsourcing-go/eventsourcing/persistence"
+
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
 func init() {
-	recorder.Register("sqlite", Open, "eventsourcing.sqlite")
+	persistence.Register("sqlite", Open, "eventsourcing.sqlite")
 }
 
 // Table names. One database holds one application, so they are not prefixed.
@@ -27,8 +31,8 @@ const (
 	TrackingTable  = "tracking"
 )
 
-// Open opens the database env configures; it is the module's recorder.OpenFunc.
-func Open(ctx context.Context, env recorder.Env) (recorder.Factory, error) {
+// Open opens the database env configures; it is the module's persistence.OpenFunc.
+func Open(ctx context.Context, env config.Env) (recorder.Factory, error) {
 	cfg, err := ParseConfig(env)
 	if err != nil {
 		return nil, err

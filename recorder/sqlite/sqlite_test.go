@@ -13,16 +13,20 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
+
+	"github.com/eventsourcing-go/eventsourcing/persistence"
+
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/sqlite"
 )
 
-func env(name string, kv ...string) recorder.Env {
+func env(name string, kv ...string) config.Env {
 	m := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}
-	return recorder.NewEnvFrom(name, m, nil)
+	return config.NewEnvFrom(name, m, nil)
 }
 
 func openFile(t *testing.T, kv ...string) (recorder.Factory, string) {
@@ -40,7 +44,7 @@ func ev(id string, v int64) recorder.StoredEvent {
 
 func TestConfig(t *testing.T) {
 	_, err := sqlite.ParseConfig(env("dogschool"))
-	require.ErrorIs(t, err, recorder.ErrConfiguration)
+	require.ErrorIs(t, err, config.ErrConfiguration)
 	assert.Contains(t, err.Error(), "DOGSCHOOL_SQLITE_DBNAME")
 	assert.Contains(t, err.Error(), " SQLITE_DBNAME")
 
@@ -64,19 +68,19 @@ func TestConfig(t *testing.T) {
 		{"SQLITE_POLL_INTERVAL", "often"},
 	} {
 		_, err := sqlite.ParseConfig(env("app", append([]string{"SQLITE_DBNAME", "x.db"}, kv...)...))
-		assert.ErrorIs(t, err, recorder.ErrConfiguration, "%v", kv)
+		assert.ErrorIs(t, err, config.ErrConfiguration, "%v", kv)
 	}
 }
 
 func TestRegistered(t *testing.T) {
 	for _, name := range []string{"sqlite", "eventsourcing.sqlite"} {
-		f, err := recorder.Open(t.Context(), env("app", "PERSISTENCE_MODULE", name, "SQLITE_DBNAME", ":memory:"))
+		f, err := persistence.Open(t.Context(), env("app", "PERSISTENCE_MODULE", name, "SQLITE_DBNAME", ":memory:"))
 		require.NoError(t, err)
 		require.NoError(t, f.Close())
 	}
-	_, err := recorder.Open(t.Context(), env("app", "PERSISTENCE_MODULE", "sqlite"))
+	_, err := persistence.Open(t.Context(), env("app", "PERSISTENCE_MODULE", "sqlite"))
 	require.ErrorIs(t, err, recorder.ErrInfrastructureFactory)
-	require.ErrorIs(t, err, recorder.ErrConfiguration)
+	require.ErrorIs(t, err, config.ErrConfiguration)
 }
 
 func TestWALAndSynchronous(t *testing.T) {

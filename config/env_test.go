@@ -1,4 +1,4 @@
-package recorder_test
+package config_test
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/config"
 )
 
 func lookupFrom(m map[string]string) func(string) (string, bool) {
@@ -34,7 +34,7 @@ func TestEnvLookupOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := recorder.NewEnvFrom("app", tt.overrides, lookupFrom(tt.process))
+			env := config.NewEnvFrom("app", tt.overrides, lookupFrom(tt.process))
 			got, ok := env.Lookup("K")
 			assert.Equal(t, tt.wantOK, ok)
 			assert.Equal(t, tt.want, got)
@@ -43,7 +43,7 @@ func TestEnvLookupOrder(t *testing.T) {
 }
 
 func TestEnvNames(t *testing.T) {
-	env := recorder.NewEnvFrom("DogSchool", map[string]string{"DOGSCHOOL_X": "dog", "COUNTERS_X": "counter"}, nil)
+	env := config.NewEnvFrom("DogSchool", map[string]string{"DOGSCHOOL_X": "dog", "COUNTERS_X": "counter"}, nil)
 	assert.Equal(t, "DogSchool", env.Name())
 	assert.Equal(t, "DOGSCHOOL_X", env.Prefixed("X"))
 	assert.Equal(t, "dog", env.String("X", "def"))
@@ -51,7 +51,7 @@ func TestEnvNames(t *testing.T) {
 	assert.Equal(t, "counter", other.String("X", "def"))
 	assert.Equal(t, "dog", env.String("X", "def"), "WithName leaves the original unchanged")
 
-	unnamed := recorder.NewEnvFrom("", map[string]string{"X": "plain"}, nil)
+	unnamed := config.NewEnvFrom("", map[string]string{"X": "plain"}, nil)
 	assert.Equal(t, "X", unnamed.Prefixed("X"))
 	assert.Equal(t, "plain", unnamed.String("X", "def"))
 	assert.Equal(t, "def", unnamed.String("Y", "def"))
@@ -59,36 +59,36 @@ func TestEnvNames(t *testing.T) {
 
 func TestNewEnvReadsTheProcessEnvironment(t *testing.T) {
 	t.Setenv("RECORDERTESTAPP_SOME_KEY", "from process")
-	env := recorder.NewEnv("recordertestapp", nil)
+	env := config.NewEnv("recordertestapp", nil)
 	assert.Equal(t, "from process", env.String("SOME_KEY", ""))
-	env = recorder.NewEnv("recordertestapp", map[string]string{"RECORDERTESTAPP_SOME_KEY": "override"})
+	env = config.NewEnv("recordertestapp", map[string]string{"RECORDERTESTAPP_SOME_KEY": "override"})
 	assert.Equal(t, "override", env.String("SOME_KEY", ""))
 }
 
 func TestEnvBool(t *testing.T) {
 	for _, v := range []string{"y", "Yes", "t", "TRUE", "on", "1", " true "} {
-		got, err := recorder.NewEnvFrom("", map[string]string{"B": v}, nil).Bool("B", false)
+		got, err := config.NewEnvFrom("", map[string]string{"B": v}, nil).Bool("B", false)
 		require.NoError(t, err, v)
 		assert.True(t, got, v)
 	}
 	for _, v := range []string{"n", "NO", "f", "False", "off", "0"} {
-		got, err := recorder.NewEnvFrom("", map[string]string{"B": v}, nil).Bool("B", true)
+		got, err := config.NewEnvFrom("", map[string]string{"B": v}, nil).Bool("B", true)
 		require.NoError(t, err, v)
 		assert.False(t, got, v)
 	}
-	got, err := recorder.NewEnvFrom("", nil, nil).Bool("B", true)
+	got, err := config.NewEnvFrom("", nil, nil).Bool("B", true)
 	require.NoError(t, err)
 	assert.True(t, got, "unset gives the default")
 
 	for _, v := range []string{"maybe", "", "2"} {
-		_, err := recorder.NewEnvFrom("app", map[string]string{"B": v}, nil).Bool("B", false)
-		require.ErrorIs(t, err, recorder.ErrConfiguration, "%q", v)
+		_, err := config.NewEnvFrom("app", map[string]string{"B": v}, nil).Bool("B", false)
+		require.ErrorIs(t, err, config.ErrConfiguration, "%q", v)
 		assert.Contains(t, err.Error(), "APP_B", "the message names the key as the user would set it")
 	}
 }
 
 func TestEnvInt(t *testing.T) {
-	env := recorder.NewEnvFrom("", map[string]string{"N": " 42 ", "EMPTY": " ", "BAD": "4x", "NEG": "-3"}, nil)
+	env := config.NewEnvFrom("", map[string]string{"N": " 42 ", "EMPTY": " ", "BAD": "4x", "NEG": "-3"}, nil)
 	n, err := env.Int("N", 7)
 	require.NoError(t, err)
 	assert.Equal(t, 42, n)
@@ -102,7 +102,7 @@ func TestEnvInt(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 7, n)
 	_, err = env.Int("BAD", 7)
-	require.ErrorIs(t, err, recorder.ErrConfiguration)
+	require.ErrorIs(t, err, config.ErrConfiguration)
 	assert.Contains(t, err.Error(), `"4x"`)
 }
 
@@ -126,9 +126,9 @@ func TestEnvSeconds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
-			got, err := recorder.NewEnvFrom("", map[string]string{"S": tt.value}, nil).Seconds("S", 3*time.Second)
+			got, err := config.NewEnvFrom("", map[string]string{"S": tt.value}, nil).Seconds("S", 3*time.Second)
 			if tt.wantErr {
-				require.ErrorIs(t, err, recorder.ErrConfiguration)
+				require.ErrorIs(t, err, config.ErrConfiguration)
 			} else {
 				require.NoError(t, err)
 			}

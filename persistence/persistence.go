@@ -1,19 +1,28 @@
-package recorder
+// Package persistence is the registry of persistence modules: a backend
+// registers itself under a name from init, as database/sql drivers do
+// (persistence.Register), and an application opens the module its
+// PERSISTENCE_MODULE setting names (persistence.Open). Linking a module into a
+// binary is importing its package: recorder/memory, recorder/sqlite,
+// recorder/postgres, esdb.
+package persistence
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/eventsourcing-go/eventsourcing/config"
+	"github.com/eventsourcing-go/eventsourcing/internal/spell"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 // OpenFunc opens a persistence module for one application's configuration.
-type OpenFunc func(ctx context.Context, env Env) (Factory, error)
+type OpenFunc func(ctx context.Context, env config.Env) (recorder.Factory, error)
 
 var (
 	modulesMu sync.RWMutex
@@ -29,7 +38,7 @@ const DefaultModule = "memory"
 func Register(name string, open OpenFunc, aliases ...string) {
 	names := append([]string{name}, aliases...)
 	if open == nil {
-		panic("recorder: Register of module " + name + " with a nil OpenFunc")
+		panic("persistence: Register of module " + name + " with a nil OpenFunc")
 	}
 	modulesMu.Lock()
 	defer modulesMu.Unlock()
@@ -37,7 +46,7 @@ func Register(name string, open OpenFunc, aliases ...string) {
 	// leaves the registry as it was.
 	for i, n := range names {
 		if _, dup := modules[n]; dup || slices.Contains(names[:i], n) {
-			panic("recorder: Register called twice for module " + n)
+			panic("persistence: Register called twice for module " + n)
 		}
 	}
 	for _, n := range names {
@@ -61,7 +70,7 @@ func Modules() []string {
 var moduleKeys = []string{"PERSISTENCE_MODULE", "INFRASTRUCTURE_FACTORY", "FACTORY_TOPIC"}
 
 // ModuleName returns the persistence module env selects (DefaultModule if none).
-func ModuleName(env Env) string {
+func ModuleName(env config.Env) string {
 	for _, k := range moduleKeys {
 		if v, ok := env.Lookup(k); ok && v != "" {
 			return v
@@ -105,7 +114,7 @@ func lookupModule(name string) (open OpenFunc, canonical string, exact bool) {
 // selects: as written, or as registered when it was written in another case
 // ("SQLite" is "sqlite"). It reports false for a module that is not
 // registered.
-func ResolveModule(env Env) (string, bool) {
+func ResolveModule(env config.Env) (string, bool) {
 	open, name, _ := lookupModule(ModuleName(env))
 	return name, open != nil
 }
@@ -115,13 +124,13 @@ func ResolveModule(env Env) (string, bool) {
 // with a warning; a setting whose key looks like a misspelling of
 // PERSISTENCE_MODULE ("PERSISTANCE_MODULE") is warned about too, because it
 // is otherwise silently ignored.
-func Open(ctx context.Context, env Env) (Factory, error) {
-	warnMisspelledKeys(env, moduleKeys[:1])
+func Open(ctx context.Context, env config.Env) (recorder.Factory, error) {
+	config.WarnMisspelledKeys(env, moduleKeys[0])
 	name := ModuleName(env)
 	open, canonical, exact := lookupModule(name)
 	if open == nil {
 		return nil, fmt.Errorf("%w: persistence module %q is not registered (registered: %v)%s",
-			ErrInfrastructureFactory, name, Modules(), moduleHint(name))
+			recorder.ErrInfrastructureFactory, name, Modules(), moduleHint(name))
 	}
 	if !exact {
 		slog.Warn("persistence module name matched regardless of case; write it as registered",
@@ -129,7 +138,7 @@ func Open(ctx context.Context, env Env) (Factory, error) {
 	}
 	f, err := open(ctx, env)
 	if err != nil {
-		return nil, fmt.Errorf("%w: opening persistence module %q for %q: %w", ErrInfrastructureFactory, canonical, env.Name(), err)
+		return nil, fmt.Errorf("%w: opening persistence module %q for %q: %w", recorder.ErrInfrastructureFactory, canonical, env.Name(), err)
 	}
 	return f, nil
 }
@@ -143,7 +152,7 @@ func moduleHint(name string) string {
 	}
 	best, bestDist := "", 3
 	for _, n := range append(Modules(), slices.Collect(maps.Keys(modulePackages))...) {
-		if d := editDistance(lower, n); d < bestDist {
+		if d := spell.Distance(lower, n); d < bestDist {
 			best, bestDist = n, d
 		}
 	}
@@ -151,66 +160,4 @@ func moduleHint(name string) string {
 		return fmt.Sprintf("; did you mean %q?", best)
 	}
 	return "; import the module's package (for example _ \"github.com/eventsourcing-go/eventsourcing/recorder/sqlite\") to link it into the binary"
-}
-
-// WarnMisspelledKeys logs a warning for each setting visible to env (its
-// overrides and the process environment) whose key looks like a
-// misspelling of one of keys, with or without env's prefix: within two edits
-// of it, or equal to it in another case. Such a setting would otherwise be
-// ignored without a word.
-func WarnMisspelledKeys(env Env, keys ...string) { warnMisspelledKeys(env, keys) }
-
-func warnMisspelledKeys(env Env, keys []string) {
-	candidates := map[string]string{}
-	for k, v := range env.overrides {
-		candidates[k] = v
-	}
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		if got, ok := env.lookup(k); ok && got == v {
-			candidates[k] = v
-		}
-	}
-	prefix := ""
-	if env.name != "" {
-		prefix = strings.ToUpper(env.name) + "_"
-	}
-	for k := range candidates {
-		bare := k
-		if prefix != "" && strings.HasPrefix(strings.ToUpper(k), prefix) {
-			bare = k[len(prefix):]
-		}
-		if slices.Contains(keys, bare) {
-			continue
-		}
-		for _, want := range keys {
-			if strings.HasSuffix(bare, "_"+want) || editDistance(strings.ToUpper(bare), want) > 2 {
-				// Another component's setting (B_PERSISTENCE_MODULE), or
-				// not alike.
-				continue
-			}
-			slog.Warn("setting ignored: its key looks like a misspelling", "key", k, "did_you_mean", strings.TrimSuffix(k, bare)+want, "app", env.name)
-		}
-	}
-}
-
-// editDistance is the Levenshtein distance of a and b (bytes).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

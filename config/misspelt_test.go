@@ -1,4 +1,4 @@
-package recorder_test
+package config_test
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/config"
 )
 
 // Settings whose keys look like misspellings of known keys are warned
@@ -19,7 +19,7 @@ func TestWarnMisspelledKeys(t *testing.T) {
 	t.Cleanup(func() { slog.SetDefault(prev) })
 
 	t.Setenv("WARNTEST_PERSISTENCE_MODUL", "sqlite")
-	env := recorder.NewEnv("WarnTest", map[string]string{
+	env := config.NewEnv("WarnTest", map[string]string{
 		"persistence_module":            "sqlite",
 		"PERSISTENCE_MODULE":            "memory",
 		"B_PERSISTENCE_MODULE":          "sqlite",
@@ -27,7 +27,7 @@ func TestWarnMisspelledKeys(t *testing.T) {
 		"WARNTEST_PERSISTENCE_MODULE":   "memory",
 		"WARNTEST_PERSISTENCE_MODULESS": "x",
 	})
-	recorder.WarnMisspelledKeys(env, "PERSISTENCE_MODULE")
+	config.WarnMisspelledKeys(env, "PERSISTENCE_MODULE")
 	out := logs.String()
 	for _, k := range []string{"persistence_module", "WARNTEST_PERSISTENCE_MODUL", "WARNTEST_PERSISTENCE_MODULESS"} {
 		assert.Equal(t, 1, bytes.Count([]byte(out), []byte("key="+k+" ")), k)

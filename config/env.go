@@ -1,13 +1,27 @@
-package recorder
+// Package config is how every component of eventsourcing-go reads its settings:
+// an Env is the name of an application, projection or view and the settings it
+// sees, looked up as NAME_KEY before KEY, overrides given in code before the
+// process environment. Persistence modules (package persistence), backends and
+// applications all take an Env, so one process environment configures every
+// component of a system.
+package config
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eventsourcing-go/eventsourcing/internal/spell"
 )
+
+// ErrConfiguration reports a malformed or missing setting.
+var ErrConfiguration = errors.New("configuration error")
 
 // Env is the configuration of one application, projection or view: a name and the
 // settings it sees. A key K is looked up as NAME_K (name upper-cased) first, then
@@ -136,4 +150,43 @@ func ParseBool(v string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("%q is not a boolean (use y/n, yes/no, true/false, on/off, 1/0): %w", v, ErrConfiguration)
+}
+
+// WarnMisspelledKeys logs a warning for each setting visible to env (its
+// overrides and the process environment) whose key looks like a
+// misspelling of one of keys, with or without env's prefix: within two edits
+// of it, or equal to it in another case. Such a setting would otherwise be
+// ignored without a word.
+func WarnMisspelledKeys(env Env, keys ...string) {
+	candidates := map[string]string{}
+	for k, v := range env.overrides {
+		candidates[k] = v
+	}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if got, ok := env.lookup(k); ok && got == v {
+			candidates[k] = v
+		}
+	}
+	prefix := ""
+	if env.name != "" {
+		prefix = strings.ToUpper(env.name) + "_"
+	}
+	for k := range candidates {
+		bare := k
+		if prefix != "" && strings.HasPrefix(strings.ToUpper(k), prefix) {
+			bare = k[len(prefix):]
+		}
+		if slices.Contains(keys, bare) {
+			continue
+		}
+		for _, want := range keys {
+			if strings.HasSuffix(bare, "_"+want) || spell.Distance(strings.ToUpper(bare), want) > 2 {
+				// Another component's setting (B_PERSISTENCE_MODULE), or
+				// not alike.
+				continue
+			}
+			slog.Warn("setting ignored: its key looks like a misspelling", "key", k, "did_you_mean", strings.TrimSuffix(k, bare)+want, "app", env.name)
+		}
+	}
 }

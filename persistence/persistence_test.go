@@ -1,4 +1,4 @@
-package recorder_test
+package persistence_test
 
 import (
 	"context"
@@ -10,12 +10,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
+
+	"github.com/eventsourcing-go/eventsourcing/persistence"
+
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 type fakeFactory struct {
 	recorder.Factory
-	env recorder.Env
+	env config.Env
 }
 
 func TestModuleName(t *testing.T) {
@@ -24,7 +28,7 @@ func TestModuleName(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"default", nil, recorder.DefaultModule},
+		{"default", nil, persistence.DefaultModule},
 		{"PERSISTENCE_MODULE", map[string]string{"PERSISTENCE_MODULE": "sqlite"}, "sqlite"},
 		{"prefixed", map[string]string{"APP_PERSISTENCE_MODULE": "postgres", "PERSISTENCE_MODULE": "sqlite"}, "postgres"},
 		{"legacy INFRASTRUCTURE_FACTORY", map[string]string{"INFRASTRUCTURE_FACTORY": "eventsourcing.sqlite:Factory"}, "eventsourcing.sqlite:Factory"},
@@ -34,7 +38,7 @@ func TestModuleName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, recorder.ModuleName(recorder.NewEnvFrom("app", tt.env, nil)))
+			assert.Equal(t, tt.want, persistence.ModuleName(config.NewEnvFrom("app", tt.env, nil)))
 		})
 	}
 }
@@ -42,27 +46,27 @@ func TestModuleName(t *testing.T) {
 func TestRegisterAndOpen(t *testing.T) {
 	p := registryPrefix()
 	broken := errors.New("cannot reach the database")
-	recorder.Register(p+"ok", func(_ context.Context, env recorder.Env) (recorder.Factory, error) {
+	persistence.Register(p+"ok", func(_ context.Context, env config.Env) (recorder.Factory, error) {
 		return fakeFactory{env: env}, nil
 	}, p+"alias")
-	recorder.Register(p+"broken", func(context.Context, recorder.Env) (recorder.Factory, error) {
+	persistence.Register(p+"broken", func(context.Context, config.Env) (recorder.Factory, error) {
 		return nil, broken
 	})
-	assert.Subset(t, recorder.Modules(), []string{p + "ok", p + "alias", p + "broken"})
-	assert.IsIncreasing(t, recorder.Modules())
+	assert.Subset(t, persistence.Modules(), []string{p + "ok", p + "alias", p + "broken"})
+	assert.IsIncreasing(t, persistence.Modules())
 
 	for _, name := range []string{p + "ok", p + "alias"} {
-		f, err := recorder.Open(t.Context(), recorder.NewEnvFrom("app", map[string]string{"PERSISTENCE_MODULE": name}, nil))
+		f, err := persistence.Open(t.Context(), config.NewEnvFrom("app", map[string]string{"PERSISTENCE_MODULE": name}, nil))
 		require.NoError(t, err)
 		assert.Equal(t, "app", f.(fakeFactory).env.Name(), "the module sees the application's env")
 	}
 
-	_, err := recorder.Open(t.Context(), recorder.NewEnvFrom("app", map[string]string{"PERSISTENCE_MODULE": p + "broken"}, nil))
+	_, err := persistence.Open(t.Context(), config.NewEnvFrom("app", map[string]string{"PERSISTENCE_MODULE": p + "broken"}, nil))
 	require.ErrorIs(t, err, recorder.ErrInfrastructureFactory)
 	require.ErrorIs(t, err, broken, "the module's error is kept")
 	assert.Contains(t, err.Error(), `"`+p+`broken"`)
 
-	_, err = recorder.Open(t.Context(), recorder.NewEnvFrom("app", map[string]string{"PERSISTENCE_MODULE": p + "missing"}, nil))
+	_, err = persistence.Open(t.Context(), config.NewEnvFrom("app", map[string]string{"PERSISTENCE_MODULE": p + "missing"}, nil))
 	require.ErrorIs(t, err, recorder.ErrInfrastructureFactory)
 	assert.Contains(t, err.Error(), `"`+p+`missing" is not registered`)
 	assert.Contains(t, err.Error(), "import the module's package", "the message says how to link a module in")
@@ -70,14 +74,14 @@ func TestRegisterAndOpen(t *testing.T) {
 
 func TestRegisterTwicePanicsAndRegistersNothing(t *testing.T) {
 	p := registryPrefix()
-	open := func(context.Context, recorder.Env) (recorder.Factory, error) { return nil, nil }
-	recorder.Register(p+"taken", open)
-	assert.Panics(t, func() { recorder.Register(p+"taken", open) })
-	assert.Panics(t, func() { recorder.Register(p+"fresh", open, p+"taken") })
-	assert.NotContains(t, recorder.Modules(), p+"fresh", "a failed Register leaves the registry unchanged")
-	assert.Panics(t, func() { recorder.Register(p+"self", open, p+"self") })
-	assert.Panics(t, func() { recorder.Register(p+"nil", nil) })
-	assert.NotContains(t, recorder.Modules(), p+"nil")
+	open := func(context.Context, config.Env) (recorder.Factory, error) { return nil, nil }
+	persistence.Register(p+"taken", open)
+	assert.Panics(t, func() { persistence.Register(p+"taken", open) })
+	assert.Panics(t, func() { persistence.Register(p+"fresh", open, p+"taken") })
+	assert.NotContains(t, persistence.Modules(), p+"fresh", "a failed Register leaves the registry unchanged")
+	assert.Panics(t, func() { persistence.Register(p+"self", open, p+"self") })
+	assert.Panics(t, func() { persistence.Register(p+"nil", nil) })
+	assert.NotContains(t, persistence.Modules(), p+"nil")
 }
 
 // registryPrefix gives each run of a test its own module names, because the
