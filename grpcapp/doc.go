@@ -27,6 +27,11 @@
 // Status, and Wait and Rebuild where they apply. Runner runs a whole system
 // this way, in process or one subprocess per member.
 //
+// A Registry names by topic the systems, applications and projections a
+// command serves (APPLICATION_TOPIC, SYSTEM_TOPIC); package grpcapp/cli is
+// the command line built on one, so a program's main is its registry and
+// cli.Main.
+//
 // Loopback addresses (localhost, 127.0.0.1 or [::1] with a port) are served
 // in plaintext on the loopback interface only; every other address needs
 // mutual TLS
