@@ -10,12 +10,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventsourcing-go/eventsourcing/internal/codec"
-
 	"github.com/eventsourcing-go/eventsourcing/config"
-
+	"github.com/eventsourcing-go/eventsourcing/internal/codec"
 	"github.com/eventsourcing-go/eventsourcing/persistence"
-
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/telemetry"
 )

@@ -414,7 +414,7 @@ func TestNotificationLog(t *testing.T) {
 	assert.ErrorIs(t, err, es.ErrArgument)
 
 	var got []int64
-	for n, err := range log.Read(ctx, recorder.NotificationQuery{Start: recorder.Ptr[int64](3), ExclusiveStart: true}) {
+	for n, err := range log.Read(ctx, recorder.NotificationQuery{After: recorder.After(3)}) {
 		require.NoError(t, err)
 		got = append(got, n.ID)
 	}

@@ -46,14 +46,13 @@ func newCacheFromEnv(env config.Env) (*aggregateCache, error) {
 type cacheSource struct{ r *Repository }
 
 func (s cacheSource) Load(ctx context.Context, fresh Root, id uuid.UUID) error {
-	return s.r.load(ctx, fresh, id, nil)
+	return s.r.load(ctx, fresh, id, recorder.Bound{})
 }
 
 // FastForward applies the events recorded after root's version.
 func (s cacheSource) FastForward(ctx context.Context, root Root) error {
 	a := root.aggregate()
-	after := a.version
-	stored, err := s.r.events.SelectEvents(ctx, a.id.String(), recorder.EventQuery{After: &after})
+	stored, err := s.r.events.SelectEvents(ctx, a.id.String(), recorder.EventQuery{After: recorder.Bounded(a.version)})
 	if err != nil {
 		return fmt.Errorf("get %s: %w", a.id, err)
 	}

@@ -5,11 +5,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/eventsourcing-go/eventsourcing/config"
 	"github.com/eventsourcing-go/eventsourcing/internal/codec"
 	"github.com/eventsourcing-go/eventsourcing/internal/seal"
-
-	"github.com/eventsourcing-go/eventsourcing/config"
-
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 

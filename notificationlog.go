@@ -74,7 +74,7 @@ func (l *NotificationLog) Section(ctx context.Context, id string) (Section, erro
 	if limit == 0 {
 		return s, nil
 	}
-	items, err := l.recorder.SelectNotifications(ctx, recorder.NotificationQuery{Start: &start, Limit: int(limit)})
+	items, err := l.recorder.SelectNotifications(ctx, recorder.NotificationQuery{After: recorder.After(start), Inclusive: true, Limit: int(limit)})
 	if err != nil {
 		return Section{}, fmt.Errorf("section %q: %w", id, err)
 	}
@@ -111,7 +111,7 @@ func (l *NotificationLog) Read(ctx context.Context, q recorder.NotificationQuery
 			if len(page) < q.Limit {
 				return
 			}
-			q.Start, q.ExclusiveStart = &page[len(page)-1].ID, true
+			q.After, q.Inclusive = recorder.After(page[len(page)-1].ID), false
 		}
 	}
 }

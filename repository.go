@@ -44,13 +44,13 @@ type RepositoryProvider interface {
 type GetOption func(*getOptions)
 
 type getOptions struct {
-	version  *int64
+	version  recorder.Bound // AtVersion; no bound for the latest
 	deepCopy *bool
 }
 
 // AtVersion gets the aggregate as it was at version v (the latest state when v
 // is beyond the last version). Versioned gets bypass the cache.
-func AtVersion(v int64) GetOption { return func(o *getOptions) { o.version = &v } }
+func AtVersion(v int64) GetOption { return func(o *getOptions) { o.version = recorder.Bounded(v) } }
 
 // DeepCopy overrides DEEPCOPY_FROM_AGGREGATE_CACHE for one get: with false, a
 // cached aggregate is returned itself, which is faster but shared, so the
@@ -113,7 +113,7 @@ func (r *Repository) get(ctx context.Context, fresh Root, id uuid.UUID, o getOpt
 
 // fetch is get without its span.
 func (r *Repository) fetch(ctx context.Context, fresh Root, id uuid.UUID, o getOptions) (Root, error) {
-	if o.version == nil && r.cache != nil {
+	if _, versioned := o.version.Value(); !versioned && r.cache != nil {
 		deep := r.cache.DeepCopy
 		if o.deepCopy != nil {
 			deep = *o.deepCopy
@@ -137,13 +137,13 @@ func (r *Repository) Contains(ctx context.Context, id uuid.UUID) (bool, error) {
 
 // load reads the latest snapshot up to version (if snapshots are stored), then
 // the events after it, and folds them into root.
-func (r *Repository) load(ctx context.Context, root Root, id uuid.UUID, version *int64) error {
+func (r *Repository) load(ctx context.Context, root Root, id uuid.UUID, version recorder.Bound) error {
 	ti, err := r.mapper.types.codec.TypeOf(reflect.TypeOf(root))
 	if err != nil {
 		return fmt.Errorf("get %s: %w", id, err)
 	}
 	sid := id.String()
-	var after *int64
+	var after recorder.Bound
 	if r.snapshots != nil {
 		snaps, err := r.snapshots.SelectEvents(ctx, sid, recorder.EventQuery{UpTo: version, Desc: true, Limit: 1})
 		if err != nil {
@@ -153,7 +153,7 @@ func (r *Repository) load(ctx context.Context, root Root, id uuid.UUID, version 
 			if err := r.restore(snaps[0], root, ti); err != nil {
 				return fmt.Errorf("get %s: %w", id, err)
 			}
-			after = &snaps[0].OriginatorVersion
+			after = recorder.Bounded(snaps[0].OriginatorVersion)
 		}
 	}
 	stored, buf, err := eventviews.Select(ctx, r.events, sid, recorder.EventQuery{After: after, UpTo: version})
@@ -161,7 +161,7 @@ func (r *Repository) load(ctx context.Context, root Root, id uuid.UUID, version 
 	if err != nil {
 		return fmt.Errorf("get %s: %w", id, err)
 	}
-	if after == nil && len(stored) == 0 {
+	if _, fromSnapshot := after.Value(); !fromSnapshot && len(stored) == 0 {
 		return fmt.Errorf("get %s: %w", id, ErrAggregateNotFound)
 	}
 	if err := r.mapper.replay(root, stored, sid, id, ti); err != nil {
@@ -209,7 +209,7 @@ func (r *Repository) TakeSnapshot(ctx context.Context, root Root, id uuid.UUID, 
 func (r *Repository) snapshotAt(ctx context.Context, root Root, v int64) error {
 	if root.aggregate().version != v {
 		fresh := reflect.New(reflect.TypeOf(root).Elem()).Interface().(Root)
-		if err := r.load(ctx, fresh, root.aggregate().id, &v); err != nil {
+		if err := r.load(ctx, fresh, root.aggregate().id, recorder.Bounded(v)); err != nil {
 			return err
 		}
 		root = fresh

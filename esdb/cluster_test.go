@@ -51,9 +51,9 @@ func writeOnce(ctx context.Context, r recorder.ApplicationRecorder, id string) e
 func allOriginators(ctx context.Context, t *testing.T, r recorder.ApplicationRecorder) []string {
 	t.Helper()
 	var out []string
-	var start *int64
+	var after recorder.Position
 	for {
-		ns, err := r.SelectNotifications(ctx, recorder.NotificationQuery{Start: start, ExclusiveStart: true, Limit: 100})
+		ns, err := r.SelectNotifications(ctx, recorder.NotificationQuery{After: after, Limit: 100})
 		require.NoError(t, err)
 		for _, n := range ns {
 			out = append(out, n.OriginatorID)
@@ -61,8 +61,7 @@ func allOriginators(ctx context.Context, t *testing.T, r recorder.ApplicationRec
 		if len(ns) < 100 {
 			return out
 		}
-		last := ns[len(ns)-1].ID
-		start = &last
+		after = recorder.After(ns[len(ns)-1].ID)
 	}
 }
 
@@ -208,7 +207,7 @@ func TestClusterLeaderKilledUnderSubscription(t *testing.T) {
 	t.Cleanup(func() { _ = f.Close() })
 	r, err := f.ApplicationRecorder(ctx)
 	require.NoError(t, err)
-	sub, err := r.Subscribe(ctx, nil, nil)
+	sub, err := r.Subscribe(ctx, recorder.Start(), nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sub.Close() })
 

@@ -58,7 +58,7 @@ func TestDockerRestartUnderSubscription(t *testing.T) {
 
 	r := application(t, n.uri)
 	ctx := t.Context()
-	sub, err := r.Subscribe(ctx, nil, nil)
+	sub, err := r.Subscribe(ctx, recorder.Start(), nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sub.Close() })
 	received := make(chan recorder.Notification)
@@ -177,7 +177,7 @@ func TestDockerTLS(t *testing.T) {
 	id := uuid.NewString()
 	ids, err := r.InsertEvents(t.Context(), []recorder.StoredEvent{{OriginatorID: id, OriginatorVersion: 0, Topic: "Created", State: []byte("x")}})
 	require.NoError(t, err)
-	ns, err := r.SelectNotifications(t.Context(), recorder.NotificationQuery{Start: &ids[0], Limit: 1})
+	ns, err := r.SelectNotifications(t.Context(), recorder.NotificationQuery{After: recorder.After(ids[0]), Inclusive: true, Limit: 1})
 	require.NoError(t, err)
 	require.Len(t, ns, 1)
 	require.Equal(t, id, ns[0].OriginatorID)

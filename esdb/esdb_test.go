@@ -233,7 +233,7 @@ func TestSubscriptionSurvivesRestart(t *testing.T) {
 
 	r := application(t, uri)
 	ctx := t.Context()
-	sub, err := r.Subscribe(ctx, nil, nil)
+	sub, err := r.Subscribe(ctx, recorder.Start(), nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sub.Close() })
 

@@ -85,7 +85,7 @@ func TestDerivedPositionsMatchTheLog(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, read, ids, b.name)
 
-		got, err := r.SelectNotifications(t.Context(), recorder.NotificationQuery{Start: &ids[0], Limit: len(ids)})
+		got, err := r.SelectNotifications(t.Context(), recorder.NotificationQuery{After: recorder.After(ids[0]), Inclusive: true, Limit: len(ids)})
 		require.NoError(t, err)
 		require.Len(t, got, len(ids), b.name)
 		for v, n := range got {

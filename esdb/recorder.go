@@ -213,18 +213,19 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 		return nil, wrap(ctx, op, err)
 	}
 	lo := int64(0) // the first version wanted
-	if q.After != nil && *q.After >= 0 {
-		lo = *q.After + 1
+	if after, ok := q.After.Value(); ok && after >= 0 {
+		lo = after + 1
 	}
 	hi := int64(math.MaxInt64) // the last version wanted
-	if q.UpTo != nil {
-		hi = *q.UpTo
+	upTo, bounded := q.UpTo.Value()
+	if bounded {
+		hi = upTo
 	}
 	if hi < lo {
 		return nil, nil
 	}
 	count := uint64(math.MaxInt64)
-	if q.UpTo != nil {
+	if bounded {
 		count = uint64(hi - lo + 1)
 	}
 	if q.Limit > 0 {
@@ -237,7 +238,7 @@ func (r *Recorder) SelectEvents(ctx context.Context, originatorID string, q reco
 			func(e *esdbclient.RecordedEvent) bool { return int64(e.EventNumber) <= hi })
 	} else {
 		var from esdbclient.StreamPosition = esdbclient.End{}
-		if q.UpTo != nil {
+		if bounded {
 			// A backwards read from a revision past the end is not portable
 			// across server versions; start at the last revision instead.
 			last, ok, lerr := r.lastRevision(ctx, originatorID)
@@ -338,8 +339,8 @@ func collect(rs *esdbclient.ReadStream, out []*esdbclient.RecordedEvent, keep fu
 	}
 }
 
-// SelectNotifications reads $all forwards from q.Start (inclusive unless
-// q.ExclusiveStart), skipping system events, snapshots and tracking records
+// SelectNotifications reads $all forwards after q.After (from its id when
+// q.Inclusive), skipping system events, snapshots and tracking records
 // and keeping q.Topics, until q.Limit notifications or past q.Stop.
 func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.NotificationQuery) ([]recorder.Notification, error) {
 	const op = "select notifications"
@@ -352,10 +353,12 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(ctx, op, err)
 	}
-	if q.Start != nil && *q.Start < 0 {
-		return nil, recorder.Errorf(recorder.ErrProgramming, op, "start %d is negative", *q.Start)
+	start, hasStart := q.After.ID()
+	stop, hasStop := q.Stop.Value()
+	if hasStart && start < 0 {
+		return nil, recorder.Errorf(recorder.ErrProgramming, op, "start %d is negative", start)
 	}
-	if q.Stop != nil && q.Start != nil && *q.Stop < *q.Start {
+	if hasStop && hasStart && stop < start {
 		return nil, nil
 	}
 	// Filtering happens here ($all reads have no server-side filter in the
@@ -367,10 +370,10 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 	}
 	var from esdbclient.AllPosition = esdbclient.Start{}
 	skip := int64(-1) // a commit position to drop: the exclusive start, or the last of the previous page
-	if q.Start != nil {
-		from = position(*q.Start)
-		if q.ExclusiveStart {
-			skip = *q.Start
+	if hasStart {
+		from = position(start)
+		if !q.Inclusive {
+			skip = start
 		}
 	}
 	// floor drops records before a start that is no record's position: the
@@ -380,20 +383,20 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 	for {
 		events, err := r.readAllPage(ctx, esdbclient.Forwards, from, page)
 		if err != nil {
-			if q.Start != nil && ctx.Err() == nil && grpcKind(err) == recorder.ErrData && from == position(*q.Start) {
+			if hasStart && ctx.Err() == nil && grpcKind(err) == recorder.ErrData && from == position(start) {
 				// A start that is not a record's position (ids are commit
 				// positions, and "1,10" or a section's Next name none)
 				// fails the read. Past the head that is just the end of the
 				// log: answer empty. Otherwise read from the first record at
 				// or after it, found from the nearer end of $all.
 				head, ok, herr := r.head(ctx)
-				if herr == nil && (!ok || uint64(*q.Start) > head) {
+				if herr == nil && (!ok || uint64(start) > head) {
 					return nil, nil
 				}
 				if herr == nil {
-					from, skip, herr = r.recordBefore(ctx, *q.Start, head)
+					from, skip, herr = r.recordBefore(ctx, start, head)
 					if herr == nil {
-						floor = *q.Start
+						floor = start
 						continue
 					}
 				}
@@ -408,7 +411,7 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 			if id == skip || id < floor {
 				continue
 			}
-			if q.Stop != nil && id > *q.Stop {
+			if hasStop && id > stop {
 				return out, nil
 			}
 			if !r.f.isNotification(e) || !recorder.MatchTopic(q.Topics, e.EventType) {
@@ -502,10 +505,11 @@ func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, bool, error) {
 	}
 }
 
-// Subscribe opens a catch-up subscription to $all after `after` (from the start
-// when nil), filtered on the server by topic (or excluding system events).
+// Subscribe opens a catch-up subscription to $all after the position (from
+// the start at recorder.Start()), filtered on the server by topic (or
+// excluding system events).
 // ctx bounds the subscription's life as well as its opening; Close ends it.
-func (r *Recorder) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
+func (r *Recorder) Subscribe(ctx context.Context, after recorder.Position, topics []string) (recorder.Subscription, error) {
 	if !r.application {
 		return nil, recorder.Errorf(recorder.ErrProgramming, "subscribe", "an aggregate recorder has no notification log")
 	}

@@ -36,17 +36,16 @@ func TestSelectFromAnyPosition(t *testing.T) {
 		}
 		return got
 	}
-	p := recorder.Ptr[int64]
-	assert.Equal(t, ids, sel(recorder.NotificationQuery{Start: p(0)}))
-	assert.Equal(t, ids, sel(recorder.NotificationQuery{Start: p(1)}))
-	assert.Equal(t, ids, sel(recorder.NotificationQuery{Start: p(ids[0])}))
-	assert.Equal(t, ids[1:], sel(recorder.NotificationQuery{Start: p(ids[0] + 1)}))
-	assert.Equal(t, ids[1:], sel(recorder.NotificationQuery{Start: p(ids[1] - 1)}))
-	assert.Equal(t, ids[1:], sel(recorder.NotificationQuery{Start: p(ids[0] + 1), ExclusiveStart: true}))
-	assert.Equal(t, ids[2:], sel(recorder.NotificationQuery{Start: p(ids[1]), ExclusiveStart: true}))
-	assert.Equal(t, ids[1:2], sel(recorder.NotificationQuery{Start: p(ids[0] + 1), Stop: p(ids[2] - 1)}))
-	assert.Equal(t, []int64{ids[2]}, sel(recorder.NotificationQuery{Start: p(ids[1] + 1), Topics: []string{"a", "c"}}))
-	assert.Empty(t, sel(recorder.NotificationQuery{Start: p(ids[2] + 1)}))
+	assert.Equal(t, ids, sel(recorder.NotificationQuery{After: recorder.After(0), Inclusive: true}))
+	assert.Equal(t, ids, sel(recorder.NotificationQuery{After: recorder.After(1), Inclusive: true}))
+	assert.Equal(t, ids, sel(recorder.NotificationQuery{After: recorder.After(ids[0]), Inclusive: true}))
+	assert.Equal(t, ids[1:], sel(recorder.NotificationQuery{After: recorder.After(ids[0] + 1), Inclusive: true}))
+	assert.Equal(t, ids[1:], sel(recorder.NotificationQuery{After: recorder.After(ids[1] - 1), Inclusive: true}))
+	assert.Equal(t, ids[1:], sel(recorder.NotificationQuery{After: recorder.After(ids[0] + 1)}))
+	assert.Equal(t, ids[2:], sel(recorder.NotificationQuery{After: recorder.After(ids[1])}))
+	assert.Equal(t, ids[1:2], sel(recorder.NotificationQuery{After: recorder.After(ids[0] + 1), Inclusive: true, Stop: recorder.Bounded(ids[2] - 1)}))
+	assert.Equal(t, []int64{ids[2]}, sel(recorder.NotificationQuery{After: recorder.After(ids[1] + 1), Inclusive: true, Topics: []string{"a", "c"}}))
+	assert.Empty(t, sel(recorder.NotificationQuery{After: recorder.After(ids[2] + 1), Inclusive: true}))
 
 	// The notification log's sections, from "1,10" on.
 	log := eventsourcing.NewNotificationLog(r, 2)

@@ -88,11 +88,11 @@ func (r *SnapshotRecorder) SelectEvents(ctx context.Context, originatorID string
 		return nil, wrap(ctx, op, err)
 	}
 	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
-	if q.After != nil {
-		lo = *q.After + 1
+	if after, ok := q.After.Value(); ok {
+		lo = after + 1
 	}
-	if q.UpTo != nil {
-		hi = *q.UpTo
+	if upTo, ok := q.UpTo.Value(); ok {
+		hi = upTo
 	}
 	if hi < lo {
 		return nil, nil

@@ -92,17 +92,17 @@ type Subscription struct {
 
 var _ recorder.Subscription = (*Subscription)(nil)
 
-func newSubscription(ctx context.Context, f *Factory, after *int64, topics []string) (*Subscription, error) {
+func newSubscription(ctx context.Context, f *Factory, after recorder.Position, topics []string) (*Subscription, error) {
 	const op = "subscribe"
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(ctx, op, err)
 	}
 	var from *uint64
-	if after != nil {
-		if *after < 0 {
-			return nil, recorder.Errorf(recorder.ErrProgramming, op, "position %d is negative", *after)
+	if id, ok := after.ID(); ok {
+		if id < 0 {
+			return nil, recorder.Errorf(recorder.ErrProgramming, op, "position %d is negative", id)
 		}
-		p := uint64(*after)
+		p := uint64(id)
 		from = &p
 	}
 	pumpCtx, cancel := context.WithCancel(ctx)

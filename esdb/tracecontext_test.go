@@ -56,7 +56,7 @@ func TestTraceContextInMetadata(t *testing.T) {
 	ns, err := r.SelectNotifications(ctx, recorder.NotificationQuery{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, ns, 5)
-	sub, err := r.Subscribe(ctx, nil, nil)
+	sub, err := r.Subscribe(ctx, recorder.Start(), nil)
 	require.NoError(t, err)
 	defer sub.Close()
 	for _, n := range ns {

@@ -48,7 +48,7 @@ import (
 // recorder.ApplicationRecorder is one; grpcapp's remote log is another.
 type Source interface {
 	SelectNotifications(ctx context.Context, q recorder.NotificationQuery) ([]recorder.Notification, error)
-	Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error)
+	Subscribe(ctx context.Context, after recorder.Position, topics []string) (recorder.Subscription, error)
 	MaxNotificationID(ctx context.Context) (int64, bool, error)
 }
 
@@ -389,12 +389,7 @@ func (f *Follower) CatchUp(ctx context.Context) (int, error) {
 			}
 			f.setHead(head, hasHead)
 		}
-		q := recorder.NotificationQuery{ExclusiveStart: true, Limit: f.cfg.PageSize, Topics: f.cfg.Topics}
-		if f.hasDone {
-			start := f.done
-			q.Start = &start
-		}
-		page, err := f.cfg.Source.SelectNotifications(ctx, q)
+		page, err := f.cfg.Source.SelectNotifications(ctx, recorder.NotificationQuery{After: f.resume(), Limit: f.cfg.PageSize, Topics: f.cfg.Topics})
 		if err != nil {
 			return handled, f.sourceErr("select notifications", err)
 		}
@@ -456,14 +451,20 @@ func (f *Follower) sourceErr(op string, err error) error {
 	return fatal(err)
 }
 
+// resume is the position after the last notification processed (or
+// ignored): where reading goes on.
+func (f *Follower) resume() recorder.Position {
+	if !f.hasDone {
+		return recorder.Start()
+	}
+	return recorder.After(f.done)
+}
+
 // live keeps one subscription open and processes what it delivers, in
 // bursts, until the subscription fails or ctx ends.
 func (f *Follower) live(ctx context.Context) error {
 	f.mu.Lock()
-	var after *int64
-	if f.hasDone {
-		after = recorder.Ptr(f.done)
-	}
+	after := f.resume()
 	gen := f.gen
 	f.mu.Unlock()
 	sub, err := f.cfg.Source.Subscribe(ctx, after, f.cfg.Topics)
@@ -613,11 +614,7 @@ func (f *Follower) idle(ctx context.Context, quiet bool) error {
 	if !ok || (f.hasDone && head <= f.done) {
 		return nil
 	}
-	q := recorder.NotificationQuery{ExclusiveStart: true, Limit: 1, Topics: f.cfg.Topics}
-	if f.hasDone {
-		q.Start = recorder.Ptr(f.done)
-	}
-	page, err := f.cfg.Source.SelectNotifications(ctx, q)
+	page, err := f.cfg.Source.SelectNotifications(ctx, recorder.NotificationQuery{After: f.resume(), Limit: 1, Topics: f.cfg.Topics})
 	if err != nil {
 		return f.sourceErr("select notifications", err)
 	}

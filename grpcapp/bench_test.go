@@ -124,7 +124,7 @@ func BenchmarkSelectLocal(b *testing.B) {
 	var start int64
 	n := 0
 	for b.Loop() {
-		ns, err := rec.SelectNotifications(ctx, recorder.NotificationQuery{Start: &start, ExclusiveStart: true, Limit: 1000})
+		ns, err := rec.SelectNotifications(ctx, recorder.NotificationQuery{After: recorder.After(start), Limit: 1000})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -146,7 +146,7 @@ func BenchmarkSelectRemote(b *testing.B) {
 	var start int64
 	n := 0
 	for b.Loop() {
-		ns, err := c.Log().Select(ctx, recorder.NotificationQuery{Start: &start, ExclusiveStart: true, Limit: 1000})
+		ns, err := c.Log().Select(ctx, recorder.NotificationQuery{After: recorder.After(start), Limit: 1000})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -432,7 +432,8 @@ func (l *LogProxy) Select(ctx context.Context, q recorder.NotificationQuery) ([]
 		// Not truncated to 32 bits into some other limit.
 		return nil, fmt.Errorf("grpcapp: SelectNotifications: %w: limit %d is not in 0..%d", eventsourcing.ErrArgument, q.Limit, math.MaxInt32)
 	}
-	req := &pb.SelectRequest{Start: q.Start, ExclusiveStart: q.ExclusiveStart, Limit: int32(q.Limit), Stop: q.Stop, Topics: q.Topics, Packed: true}
+	start := optionalInt(q.After.ID())
+	req := &pb.SelectRequest{Start: start, ExclusiveStart: start != nil && !q.Inclusive, Limit: int32(q.Limit), Stop: optionalInt(q.Stop.Value()), Topics: q.Topics, Packed: true}
 	var reply *pb.SelectReply
 	err := l.c.retry(ctx, "SelectNotifications", true, func(ctx context.Context) (err error) {
 		reply, err = l.c.rpc.SelectNotifications(ctx, req, grpc.ForceCodecV2(clientCodec{protoCodec}))
@@ -456,25 +457,23 @@ func (l *LogProxy) SelectNotifications(ctx context.Context, q recorder.Notificat
 	return l.Select(ctx, q)
 }
 
-// Subscribe streams the notifications after `after` (all when nil) with the
+// Subscribe streams the notifications after the position (all of them from
+// recorder.Start()) with the
 // given topics, then each new one as the server records it. The stream
 // reconnects by itself (with backoff, from the last id it received) when the
 // server is unavailable; other failures are returned by Next.
-func (l *LogProxy) Subscribe(ctx context.Context, after *int64, topics []string) (*Subscription, error) {
+func (l *LogProxy) Subscribe(ctx context.Context, after recorder.Position, topics []string) (*Subscription, error) {
 	return l.subscribe(ctx, after, topics, true)
 }
 
 // subscribe opens a stream; without reconnect, the stream ends with the
 // first failure (the follow runtime reconnects by itself).
-func (l *LogProxy) subscribe(ctx context.Context, after *int64, topics []string, reconnect bool) (*Subscription, error) {
+func (l *LogProxy) subscribe(ctx context.Context, after recorder.Position, topics []string, reconnect bool) (*Subscription, error) {
 	if l.c.closed.Load() {
 		return nil, fmt.Errorf("grpcapp: SubscribeNotifications: %w", ErrClientClosed)
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Subscription{c: l.c, ctx: sctx, cancel: cancel, topics: topics, ch: make(chan []recorder.Notification, 4), reconnect: reconnect}
-	if after != nil {
-		s.after = recorder.Ptr(*after)
-	}
+	s := &Subscription{c: l.c, ctx: sctx, cancel: cancel, topics: topics, ch: make(chan []recorder.Notification, 4), reconnect: reconnect, after: after}
 	go s.pump()
 	return s, nil
 }
@@ -486,7 +485,7 @@ type Subscription struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	topics []string
-	after  *int64 // the last id received, owned by pump
+	after  recorder.Position // after the last id received, owned by pump
 	ch     chan []recorder.Notification
 	err    error // the pump's terminal error, set before ch closes
 	buf    []recorder.Notification
@@ -500,7 +499,7 @@ var _ recorder.Subscription = (*Subscription)(nil)
 func (s *Subscription) pump() {
 	defer close(s.ch)
 	for n := 1; ; n++ {
-		stream, err := s.c.rpc.SubscribeNotifications(s.ctx, &pb.SubscribeRequest{After: s.after, Topics: s.topics, Packed: true}, grpc.WaitForReady(s.reconnect), grpc.ForceCodecV2(clientCodec{protoCodec}))
+		stream, err := s.c.rpc.SubscribeNotifications(s.ctx, &pb.SubscribeRequest{After: optionalInt(s.after.ID()), Topics: s.topics, Packed: true}, grpc.WaitForReady(s.reconnect), grpc.ForceCodecV2(clientCodec{protoCodec}))
 		if err == nil {
 			for {
 				var b *pb.NotificationBatch
@@ -518,7 +517,7 @@ func (s *Subscription) pump() {
 					ns = fromPB(b.GetNotifications())
 				}
 				if len(ns) > 0 {
-					s.after = recorder.Ptr(ns[len(ns)-1].ID)
+					s.after = recorder.After(ns[len(ns)-1].ID)
 					select {
 					case s.ch <- ns:
 					case <-s.ctx.Done():

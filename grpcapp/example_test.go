@@ -50,7 +50,7 @@ func Example() {
 	order, _ := grpcapp.Call[orders.OrderView](ctx, client.App(), "GetOrder", id)
 	fmt.Println(order.ID == id, order.IsReserved, order.IsPaid)
 
-	ns, _ := client.Log().Select(ctx, recorder.NotificationQuery{Start: recorder.Ptr(int64(1)), Limit: 10})
+	ns, _ := client.Log().Select(ctx, recorder.NotificationQuery{After: recorder.After(1), Inclusive: true, Limit: 10})
 	for _, n := range ns {
 		fmt.Println(n.ID, n.OriginatorID == id.String(), n.OriginatorVersion, n.Topic)
 	}
@@ -80,7 +80,7 @@ func ExampleRunner() {
 		}
 	}
 	client, _ := runner.Client("Orders")
-	ns, _ := client.Log().Select(ctx, recorder.NotificationQuery{Start: recorder.Ptr(int64(1)), Limit: 10})
+	ns, _ := client.Log().Select(ctx, recorder.NotificationQuery{After: recorder.After(1), Inclusive: true, Limit: 10})
 	for _, n := range ns {
 		fmt.Println(n.ID, n.OriginatorVersion, n.Topic)
 	}

@@ -43,7 +43,7 @@ func (r *RemoteSource) SelectNotifications(ctx context.Context, q recorder.Notif
 
 // Subscribe implements follow.Source: one stream, which ends (rather than
 // reconnecting by itself) when the server goes away.
-func (r *RemoteSource) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
+func (r *RemoteSource) Subscribe(ctx context.Context, after recorder.Position, topics []string) (recorder.Subscription, error) {
 	return r.c.Log().subscribe(ctx, after, topics, false)
 }
 

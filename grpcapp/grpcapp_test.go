@@ -97,7 +97,7 @@ func TestServerAndClient(t *testing.T) {
 	assert.Nil(t, order.ReservationID)
 	assert.False(t, order.CreatedOn.IsZero())
 
-	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{Start: recorder.Ptr(int64(1)), Limit: 10})
+	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{After: recorder.After(1), Inclusive: true, Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, ns, 1)
 	assert.Equal(t, int64(1), ns[0].ID)
@@ -123,15 +123,14 @@ func TestSelectNotifications(t *testing.T) {
 		}
 		return ids
 	}
-	p := recorder.Ptr[int64]
-	assert.Equal(t, []int64{1, 2}, sel(recorder.NotificationQuery{Start: p(1), Limit: 10}))
-	assert.Equal(t, []int64{1}, sel(recorder.NotificationQuery{Start: p(1), Limit: 1}))
-	assert.Equal(t, []int64{2}, sel(recorder.NotificationQuery{Start: p(2), Limit: 10}))
-	assert.Equal(t, []int64{}, sel(recorder.NotificationQuery{Start: p(3), Limit: 10}))
-	assert.Equal(t, []int64{2}, sel(recorder.NotificationQuery{Start: p(1), ExclusiveStart: true, Limit: 10}))
-	assert.Equal(t, []int64{1}, sel(recorder.NotificationQuery{Start: p(1), Stop: p(1), Limit: 10}))
-	assert.Equal(t, []int64{}, sel(recorder.NotificationQuery{Start: p(1), Limit: 10, Topics: []string{"wrong"}}))
-	assert.Equal(t, []int64{1, 2}, sel(recorder.NotificationQuery{Start: p(1), Limit: 10, Topics: []string{"eventsourcing_grpc.example:Order.Created"}}))
+	assert.Equal(t, []int64{1, 2}, sel(recorder.NotificationQuery{After: recorder.After(1), Inclusive: true, Limit: 10}))
+	assert.Equal(t, []int64{1}, sel(recorder.NotificationQuery{After: recorder.After(1), Inclusive: true, Limit: 1}))
+	assert.Equal(t, []int64{2}, sel(recorder.NotificationQuery{After: recorder.After(2), Inclusive: true, Limit: 10}))
+	assert.Equal(t, []int64{}, sel(recorder.NotificationQuery{After: recorder.After(3), Inclusive: true, Limit: 10}))
+	assert.Equal(t, []int64{2}, sel(recorder.NotificationQuery{After: recorder.After(1), Limit: 10}))
+	assert.Equal(t, []int64{1}, sel(recorder.NotificationQuery{After: recorder.After(1), Inclusive: true, Stop: recorder.Bounded(1), Limit: 10}))
+	assert.Equal(t, []int64{}, sel(recorder.NotificationQuery{After: recorder.After(1), Inclusive: true, Limit: 10, Topics: []string{"wrong"}}))
+	assert.Equal(t, []int64{1, 2}, sel(recorder.NotificationQuery{After: recorder.After(1), Inclusive: true, Limit: 10, Topics: []string{"eventsourcing_grpc.example:Order.Created"}}))
 
 	_, err := c.Log().Select(ctx, recorder.NotificationQuery{Limit: grpcapp.DefaultMaxSelectLimit + 1})
 	assert.ErrorIs(t, err, eventsourcing.ErrArgument)
@@ -431,7 +430,7 @@ func TestSubscribe(t *testing.T) {
 		_, err := c.App().Call(ctx, "CreateNewOrder")
 		require.NoError(t, err)
 	}
-	sub, err := c.Log().Subscribe(ctx, recorder.Ptr(int64(1)), nil)
+	sub, err := c.Log().Subscribe(ctx, recorder.After(1), nil)
 	require.NoError(t, err)
 	defer sub.Close()
 	for want := int64(2); want <= 4; want++ {
@@ -469,7 +468,7 @@ func waitPaid(t *testing.T, ctx context.Context, app *grpcapp.AppProxy, id uuid.
 
 func checkPaidLog(t *testing.T, ctx context.Context, c *grpcapp.Client, id uuid.UUID) {
 	t.Helper()
-	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{Start: recorder.Ptr(int64(1)), Limit: 10})
+	ns, err := c.Log().Select(ctx, recorder.NotificationQuery{After: recorder.After(1), Inclusive: true, Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, ns, 3)
 	for i, topic := range []string{"Order.Created", "Order.Reserved", "Order.Paid"} {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 // blackhole forwards TCP connections to a server until freeze, after which
@@ -115,7 +117,7 @@ func TestSubscriptionOverDeadConnection(t *testing.T) {
 
 	_, err := direct.App().Call(ctx, "CreateNewOrder")
 	require.NoError(t, err)
-	sub, err := c.Log().Subscribe(ctx, nil, nil)
+	sub, err := c.Log().Subscribe(ctx, recorder.Start(), nil)
 	require.NoError(t, err)
 	defer sub.Close()
 	first, err := sub.Next(ctx)

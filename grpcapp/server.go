@@ -475,13 +475,7 @@ func (h *handler) SelectNotifications(ctx context.Context, req *pb.SelectRequest
 			limit = l.Log().SectionSize()
 		}
 	}
-	q := recorder.NotificationQuery{Limit: limit, ExclusiveStart: req.GetExclusiveStart(), Topics: req.GetTopics()}
-	if req.Start != nil {
-		q.Start = req.Start
-	}
-	if req.Stop != nil {
-		q.Stop = req.Stop
-	}
+	q := recorder.NotificationQuery{After: positionFromPB(req.Start), Inclusive: !req.GetExclusiveStart(), Limit: limit, Stop: boundFromPB(req.Stop), Topics: req.GetTopics()}
 	rec := h.s.app.Recorder()
 	if rec == nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "%s is a %s: it has no notification log", h.s.name, h.s.kind)
@@ -547,10 +541,7 @@ func (h *handler) SubscribeNotifications(req *pb.SubscribeRequest, stream grpc.S
 	if batch == 0 || batch > h.s.opts.maxSelect {
 		batch = h.s.opts.maxSelect
 	}
-	var after *int64
-	if req.After != nil {
-		after = req.After
-	}
+	after := positionFromPB(req.After)
 	rec := h.s.app.Recorder()
 	if rec == nil {
 		return status.Errorf(codes.FailedPrecondition, "%s is a %s: it has no notification log", h.s.name, h.s.kind)

@@ -265,7 +265,7 @@ func (r tracedRecorder) SelectNotifications(ctx context.Context, q recorder.Noti
 	return ns, err
 }
 
-func (r tracedRecorder) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
+func (r tracedRecorder) Subscribe(ctx context.Context, after recorder.Position, topics []string) (recorder.Subscription, error) {
 	sub, err := r.ApplicationRecorder.Subscribe(ctx, after, topics)
 	if err != nil {
 		return nil, err
@@ -308,7 +308,7 @@ func TestRemoteSourceTraceParent(t *testing.T) {
 	require.Len(t, ns, 1)
 	assert.Equal(t, tp, ns[0].TraceParent)
 
-	sub, err := src.Subscribe(t.Context(), nil, nil)
+	sub, err := src.Subscribe(t.Context(), recorder.Start(), nil)
 	require.NoError(t, err)
 	defer sub.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)

@@ -31,9 +31,9 @@ type ApplicationRecorder interface {
 	SelectNotifications(ctx context.Context, q NotificationQuery) ([]Notification, error)
 	// MaxNotificationID returns the last notification id, and false when there is none.
 	MaxNotificationID(ctx context.Context) (int64, bool, error)
-	// Subscribe yields notifications with ids after `after` (all when nil) that
-	// pass the topic filter, in id order, blocking when caught up.
-	Subscribe(ctx context.Context, after *int64, topics []string) (Subscription, error)
+	// Subscribe yields the notifications after the position (all of them from
+	// Start()) that pass the topic filter, in id order, blocking when caught up.
+	Subscribe(ctx context.Context, after Position, topics []string) (Subscription, error)
 }
 
 // TrackingRecorder records how far a downstream has processed each upstream

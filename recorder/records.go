@@ -39,9 +39,9 @@ type Tracking struct {
 // EventQuery selects one originator's events by version.
 type EventQuery struct {
 	// After, when set, is an exclusive lower bound on the version (gt).
-	After *int64
+	After Bound
 	// UpTo, when set, is an inclusive upper bound on the version (lte).
-	UpTo *int64
+	UpTo Bound
 	// Desc orders by descending version.
 	Desc bool
 	// Limit caps the number of events, applied after ordering; 0 means no limit.
@@ -50,22 +50,22 @@ type EventQuery struct {
 
 // NotificationQuery selects notifications in ascending id order.
 type NotificationQuery struct {
-	// Start, when set, is the first id to consider (inclusive unless ExclusiveStart).
-	// When nil, selection starts at the first notification and ExclusiveStart is ignored.
-	Start *int64
-	// ExclusiveStart makes Start exclusive (id > Start).
-	ExclusiveStart bool
+	// After is where selection begins: the notifications after this position
+	// (id > its id). The zero value, Start(), selects from the first
+	// notification.
+	After Position
+	// Inclusive also selects the notification at After's id (id >= its id),
+	// as the notification log's section "1,10" includes notification 1. It
+	// has no effect at Start().
+	Inclusive bool
 	// Limit is the maximum number of notifications returned; it must be positive.
 	Limit int
 	// Stop, when set, is an inclusive upper bound on the id.
-	Stop *int64
+	Stop Bound
 	// Topics, when not empty, keeps only notifications with one of these topics.
 	// The filter is applied before Limit.
 	Topics []string
 }
-
-// Ptr returns a pointer to v, for the optional fields of queries.
-func Ptr[T any](v T) *T { return &v }
 
 // MatchTopic reports whether topic passes a topic filter (empty filter = all).
 func MatchTopic(topics []string, topic string) bool {

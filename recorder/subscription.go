@@ -24,8 +24,7 @@ type PollingSubscription struct {
 	topics   []string
 	pageSize int
 
-	last    int64 // the last id delivered, when hasLast
-	hasLast bool
+	pos     Position // after the last notification delivered
 	buf     []Notification
 	done    chan struct{}
 	closeMu sync.Once
@@ -34,16 +33,13 @@ type PollingSubscription struct {
 // DefaultPageSize is the number of notifications a subscription pulls at once.
 const DefaultPageSize = 500
 
-// NewPollingSubscription returns a subscription after `after` (from the start when
-// nil). signal may be nil, and interval zero means no polling: at least one of the
+// NewPollingSubscription returns a subscription after the position (from the
+// first notification at Start()). signal may be nil, and interval zero means no polling: at least one of the
 // two must wake it.
-func NewPollingSubscription(sel SelectFunc, signal *Signal, interval time.Duration, after *int64, topics []string) *PollingSubscription {
+func NewPollingSubscription(sel SelectFunc, signal *Signal, interval time.Duration, after Position, topics []string) *PollingSubscription {
 	s := &PollingSubscription{
 		sel: sel, signal: signal, interval: interval, topics: topics,
-		pageSize: DefaultPageSize, done: make(chan struct{}),
-	}
-	if after != nil {
-		s.last, s.hasLast = *after, true
+		pageSize: DefaultPageSize, done: make(chan struct{}), pos: after,
 	}
 	return s
 }
@@ -66,7 +62,7 @@ func (s *PollingSubscription) Next(ctx context.Context) (Notification, error) {
 			n := s.buf[0]
 			s.buf[0] = Notification{} // do not keep a delivered state alive
 			s.buf = s.buf[1:]
-			s.last, s.hasLast = n.ID, true
+			s.pos = After(n.ID)
 			return n, nil
 		}
 		// Take the wake-up channel before reading, so a commit between the read
@@ -75,12 +71,7 @@ func (s *PollingSubscription) Next(ctx context.Context) (Notification, error) {
 		if s.signal != nil {
 			wake = s.signal.Wait()
 		}
-		q := NotificationQuery{ExclusiveStart: true, Limit: s.pageSize, Topics: s.topics}
-		if s.hasLast {
-			start := s.last // a copy: the query is the backend's to keep
-			q.Start = &start
-		}
-		page, err := s.sel(ctx, q)
+		page, err := s.sel(ctx, NotificationQuery{After: s.pos, Limit: s.pageSize, Topics: s.topics})
 		if err != nil {
 			return Notification{}, err
 		}

@@ -51,7 +51,7 @@ func (l *fakeLog) sel(ctx context.Context, q recorder.NotificationQuery) ([]reco
 	}
 	var out []recorder.Notification
 	for _, n := range l.ns {
-		if q.Start != nil && (n.ID < *q.Start || q.ExclusiveStart && n.ID == *q.Start) {
+		if after, ok := q.After.ID(); ok && (n.ID < after || !q.Inclusive && n.ID == after) {
 			continue
 		}
 		if !recorder.MatchTopic(q.Topics, n.Topic) {
@@ -99,7 +99,7 @@ func TestPollingSubscriptionPagesInOrder(t *testing.T) {
 	for range 1200 {
 		l.add("t")
 	}
-	sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, nil, nil)
+	sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, recorder.Start(), nil)
 	defer sub.Close()
 	assert.Equal(t, seq(1, 1200), nextIDs(t, sub, 1200))
 	requireStillBlocked(t, sub)
@@ -107,12 +107,12 @@ func TestPollingSubscriptionPagesInOrder(t *testing.T) {
 	l.mu.Lock()
 	queries := l.queries[:3]
 	l.mu.Unlock()
-	assert.Nil(t, queries[0].Start, "the first page starts at the beginning")
+	assert.Equal(t, recorder.Start(), queries[0].After, "the first page starts at the beginning")
 	for i, q := range queries {
-		assert.True(t, q.ExclusiveStart)
+		assert.False(t, q.Inclusive)
 		assert.Equal(t, recorder.DefaultPageSize, q.Limit)
 		if i > 0 {
-			assert.Equal(t, int64(i*recorder.DefaultPageSize), *q.Start, "page %d starts after the last id delivered", i)
+			assert.Equal(t, recorder.After(int64(i*recorder.DefaultPageSize)), q.After, "page %d starts after the last id delivered", i)
 		}
 	}
 }
@@ -120,10 +120,8 @@ func TestPollingSubscriptionPagesInOrder(t *testing.T) {
 func TestPollingSubscriptionAfterAndTopics(t *testing.T) {
 	l := &fakeLog{}
 	l.add("a", "b", "a", "c", "a")
-	after := recorder.Ptr[int64](1)
-	sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, after, []string{"a", "c"})
+	sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, recorder.After(1), []string{"a", "c"})
 	defer sub.Close()
-	*after = 4 // the subscription keeps its own copy
 	assert.Equal(t, []int64{3, 4, 5}, nextIDs(t, sub, 3))
 	l.add("b", "c")
 	assert.Equal(t, []int64{7}, nextIDs(t, sub, 1), "later events pass the same filter")
@@ -132,7 +130,7 @@ func TestPollingSubscriptionAfterAndTopics(t *testing.T) {
 
 func TestPollingSubscriptionWakesOnSignal(t *testing.T) {
 	l := &fakeLog{}
-	sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, nil, nil)
+	sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, recorder.Start(), nil)
 	defer sub.Close()
 	got := make(chan []int64, 1)
 	go func() { got <- nextIDs(t, sub, 2) }()
@@ -144,7 +142,7 @@ func TestPollingSubscriptionWakesOnSignal(t *testing.T) {
 
 func TestPollingSubscriptionPollsWithoutSignal(t *testing.T) {
 	l := &fakeLog{}
-	sub := recorder.NewPollingSubscription(l.sel, nil, time.Millisecond, nil, nil)
+	sub := recorder.NewPollingSubscription(l.sel, nil, time.Millisecond, recorder.Start(), nil)
 	defer sub.Close()
 	got := make(chan []int64, 1)
 	go func() { got <- nextIDs(t, sub, 1) }()
@@ -160,21 +158,21 @@ func TestPollingSubscriptionClose(t *testing.T) {
 	l.add("t", "t", "t")
 
 	t.Run("before next", func(t *testing.T) {
-		sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, nil, nil)
+		sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, recorder.Start(), nil)
 		require.NoError(t, sub.Close())
 		require.NoError(t, sub.Close(), "Close is idempotent")
 		_, err := sub.Next(t.Context())
 		require.ErrorIs(t, err, recorder.ErrSubscriptionClosed)
 	})
 	t.Run("drops buffered notifications", func(t *testing.T) {
-		sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, nil, nil)
+		sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, recorder.Start(), nil)
 		assert.Equal(t, []int64{1}, nextIDs(t, sub, 1))
 		require.NoError(t, sub.Close())
 		_, err := sub.Next(t.Context())
 		require.ErrorIs(t, err, recorder.ErrSubscriptionClosed)
 	})
 	t.Run("while blocked", func(t *testing.T) {
-		sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, recorder.Ptr[int64](3), nil)
+		sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, recorder.After(3), nil)
 		done := make(chan error, 1)
 		go func() {
 			_, err := sub.Next(t.Context())
@@ -189,7 +187,7 @@ func TestPollingSubscriptionClose(t *testing.T) {
 func TestPollingSubscriptionContext(t *testing.T) {
 	l := &fakeLog{}
 	l.add("t", "t", "t")
-	sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, nil, nil)
+	sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, recorder.Start(), nil)
 	defer sub.Close()
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -216,7 +214,7 @@ func TestPollingSubscriptionSurfacesErrors(t *testing.T) {
 	l.add("t")
 	broken := errors.New("connection reset")
 	l.setFail(broken)
-	sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, nil, nil)
+	sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, recorder.Start(), nil)
 	defer sub.Close()
 	_, err := sub.Next(t.Context())
 	require.ErrorIs(t, err, broken, "a failing select is an error, not an end")
@@ -227,7 +225,7 @@ func TestPollingSubscriptionSurfacesErrors(t *testing.T) {
 func TestAll(t *testing.T) {
 	l := &fakeLog{}
 	l.add("t", "t", "t")
-	sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, nil, nil)
+	sub := recorder.NewPollingSubscription(l.sel, &l.signal, 0, recorder.Start(), nil)
 	var got []int64
 	for n, err := range recorder.All(t.Context(), sub) {
 		require.NoError(t, err)

@@ -299,7 +299,7 @@ func (r *applicationRecorder) MaxNotificationID(ctx context.Context) (int64, boo
 	return id, ok, err
 }
 
-func (r *applicationRecorder) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
+func (r *applicationRecorder) Subscribe(ctx context.Context, after recorder.Position, topics []string) (recorder.Subscription, error) {
 	return r.rec.Subscribe(ctx, after, topics)
 }
 

@@ -455,7 +455,7 @@ func (fx *fixture) seen(ctx context.Context) []Seen {
 func (fx *fixture) logIDs(ctx context.Context, topics ...string) []int64 {
 	fx.tb.Helper()
 	var out []int64
-	q := recorder.NotificationQuery{Limit: 1000, ExclusiveStart: true}
+	q := recorder.NotificationQuery{Limit: 1000}
 	for {
 		page, err := fx.app.Recorder().SelectNotifications(ctx, q)
 		require.NoError(fx.tb, err)
@@ -467,7 +467,7 @@ func (fx *fixture) logIDs(ctx context.Context, topics ...string) []int64 {
 		if len(page) < q.Limit {
 			return out
 		}
-		q.Start = recorder.Ptr(page[len(page)-1].ID)
+		q.After = recorder.After(page[len(page)-1].ID)
 	}
 }
 

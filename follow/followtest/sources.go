@@ -35,7 +35,7 @@ func NewCountingSource(src follow.Source) *CountingSource {
 }
 
 // Subscribe implements follow.Source and counts the call.
-func (s *CountingSource) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
+func (s *CountingSource) Subscribe(ctx context.Context, after recorder.Position, topics []string) (recorder.Subscription, error) {
 	s.subscribes.Add(1)
 	return s.Source.Subscribe(ctx, after, topics)
 }
@@ -62,7 +62,7 @@ func NewDroppingSource(src follow.Source) *DroppingSource {
 }
 
 // Subscribe implements follow.Source.
-func (s *DroppingSource) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
+func (s *DroppingSource) Subscribe(ctx context.Context, after recorder.Position, topics []string) (recorder.Subscription, error) {
 	sub, err := s.Source.Subscribe(ctx, after, topics)
 	if err != nil {
 		return nil, err

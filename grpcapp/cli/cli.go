@@ -473,7 +473,7 @@ func (c *command) notifications(ctx context.Context, args []string) error {
 	defer client.Close()
 	q := recorder.NotificationQuery{Limit: *limit, Topics: topics}
 	if *start > 0 {
-		q.Start = start
+		q.After, q.Inclusive = recorder.After(*start), true
 	}
 	ns, err := client.Log().Select(ctx, q)
 	if err != nil {

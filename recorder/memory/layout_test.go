@@ -50,7 +50,7 @@ func TestChainsAgainstAModel(t *testing.T) {
 			slices.Sort(model[e.OriginatorID])
 		}
 	}
-	bounds := []*int64{nil, recorder.Ptr[int64](-1), recorder.Ptr[int64](10), recorder.Ptr[int64](30), recorder.Ptr[int64](70)}
+	bounds := []recorder.Bound{{}, recorder.Bounded(-1), recorder.Bounded(10), recorder.Bounded(30), recorder.Bounded(70)}
 	for _, id := range ids {
 		for _, after := range bounds {
 			for _, upTo := range bounds {
@@ -58,7 +58,9 @@ func TestChainsAgainstAModel(t *testing.T) {
 					for _, limit := range []int{0, 1, 3, 100} {
 						var want []int64
 						for _, v := range model[id] {
-							if (after == nil || v > *after) && (upTo == nil || v <= *upTo) {
+							a, hasA := after.Value()
+							u, hasU := upTo.Value()
+							if (!hasA || v > a) && (!hasU || v <= u) {
 								want = append(want, v)
 							}
 						}

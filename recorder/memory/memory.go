@@ -22,9 +22,7 @@ import (
 	"time"
 
 	"github.com/eventsourcing-go/eventsourcing/config"
-
 	"github.com/eventsourcing-go/eventsourcing/persistence"
-
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
@@ -484,15 +482,16 @@ func (r *Recorder) eventRange(originatorID string, q recorder.EventQuery) (s, to
 	// The chain runs down from the highest version: skip the versions above
 	// UpTo, then count those above After.
 	top = r.streams.at(int(s)).last
-	if q.UpTo != nil {
-		for top != 0 && r.rec(top).version > *q.UpTo {
+	if upTo, ok := q.UpTo.Value(); ok {
+		for top != 0 && r.rec(top).version > upTo {
 			top = r.rec(top).prev
 		}
 	}
+	after, hasAfter := q.After.Value()
 	m := 0
 	for nid := top; nid != 0; nid = r.rec(nid).prev {
 		rec := r.rec(nid)
-		if q.After != nil && rec.version <= *q.After {
+		if hasAfter && rec.version <= after {
 			break
 		}
 		m++
@@ -576,13 +575,13 @@ func (r *Recorder) SelectNotifications(ctx context.Context, q recorder.Notificat
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	end := int64(r.records.n) // exclusive index
-	if q.Stop != nil {
-		end = max(0, min(end, *q.Stop))
+	if stop, ok := q.Stop.Value(); ok {
+		end = max(0, min(end, stop))
 	}
 	var first int64 // index
-	if q.Start != nil {
-		first = max(*q.Start, 1) - 1
-		if q.ExclusiveStart && *q.Start >= 1 {
+	if start, ok := q.After.ID(); ok {
+		first = max(start, 1) - 1
+		if !q.Inclusive && start >= 1 {
 			first++
 		}
 	}
@@ -649,7 +648,7 @@ func (r *Recorder) MaxNotificationID(ctx context.Context) (int64, bool, error) {
 }
 
 // Subscribe returns a subscription woken by every insert into this store.
-func (r *Recorder) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
+func (r *Recorder) Subscribe(ctx context.Context, after recorder.Position, topics []string) (recorder.Subscription, error) {
 	if err := r.check(ctx, "subscribe"); err != nil {
 		return nil, err
 	}

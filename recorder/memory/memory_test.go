@@ -6,9 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing/config"
-
 	"github.com/eventsourcing-go/eventsourcing/persistence"
-
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/memory"
 	"github.com/eventsourcing-go/eventsourcing/recorder/recordertest"

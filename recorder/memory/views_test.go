@@ -30,12 +30,12 @@ func TestAppendEventViewsSelectsAsSelectEvents(t *testing.T) {
 		{Desc: true},
 		{Limit: 5},
 		{Limit: 5, Desc: true},
-		{After: recorder.Ptr(int64(4))},
-		{UpTo: recorder.Ptr(int64(7))},
-		{After: recorder.Ptr(int64(2)), UpTo: recorder.Ptr(int64(9)), Limit: 3},
-		{After: recorder.Ptr(int64(2)), UpTo: recorder.Ptr(int64(9)), Limit: 3, Desc: true},
-		{After: recorder.Ptr(int64(12))},
-		{UpTo: recorder.Ptr(int64(0))},
+		{After: recorder.Bounded(4)},
+		{UpTo: recorder.Bounded(7)},
+		{After: recorder.Bounded(2), UpTo: recorder.Bounded(9), Limit: 3},
+		{After: recorder.Bounded(2), UpTo: recorder.Bounded(9), Limit: 3, Desc: true},
+		{After: recorder.Bounded(12)},
+		{UpTo: recorder.Bounded(0)},
 	} {
 		t.Run(fmt.Sprintf("%+v", q), func(t *testing.T) {
 			want, err := r.SelectEvents(ctx, id, q)

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/eventsourcing-go/eventsourcing/config"
-
 	"github.com/eventsourcing-go/eventsourcing/recorder/postgres"
 )
 

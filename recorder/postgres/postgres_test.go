@@ -15,9 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing/config"
-
 	"github.com/eventsourcing-go/eventsourcing/persistence"
-
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/postgres"
 )
@@ -137,14 +135,14 @@ func TestInsertSelectAndConflicts(t *testing.T) {
 			got, err := app.SelectEvents(ctx, id, recorder.EventQuery{Desc: true, Limit: 1})
 			require.NoError(t, err)
 			assert.Equal(t, []recorder.StoredEvent{ev(id, 3)}, got)
-			got, err = app.SelectEvents(ctx, id, recorder.EventQuery{After: recorder.Ptr[int64](1), UpTo: recorder.Ptr[int64](2)})
+			got, err = app.SelectEvents(ctx, id, recorder.EventQuery{After: recorder.Bounded(1), UpTo: recorder.Bounded(2)})
 			require.NoError(t, err)
 			assert.Equal(t, []recorder.StoredEvent{ev(id, 2)}, got)
 			got, err = app.SelectEvents(ctx, uuid.NewString(), recorder.EventQuery{})
 			require.NoError(t, err)
 			assert.Empty(t, got)
 
-			ns, err := app.SelectNotifications(ctx, recorder.NotificationQuery{Start: recorder.Ptr[int64](1), ExclusiveStart: true, Limit: 10, Topics: []string{"t"}})
+			ns, err := app.SelectNotifications(ctx, recorder.NotificationQuery{After: recorder.After(1), Limit: 10, Topics: []string{"t"}})
 			require.NoError(t, err)
 			require.NotEmpty(t, ns)
 			assert.Equal(t, ev(id, 2), ns[0].StoredEvent)
@@ -268,7 +266,7 @@ func TestInterleavedCommitNotSkipped(t *testing.T) {
 	f := open(t, testEnv(t, "interleave"))
 	app, err := f.ApplicationRecorder(ctx)
 	require.NoError(t, err)
-	sub, err := app.Subscribe(ctx, nil, nil)
+	sub, err := app.Subscribe(ctx, recorder.Start(), nil)
 	require.NoError(t, err)
 	defer sub.Close()
 	idsA, finish, err := app.(holder).HoldInsert(ctx, []recorder.StoredEvent{ev(uuid.NewString(), 1)})
@@ -306,7 +304,7 @@ func TestListenReconnects(t *testing.T) {
 	require.NoError(t, err)
 	a2, err := f2.ApplicationRecorder(ctx)
 	require.NoError(t, err)
-	sub, err := a1.Subscribe(ctx, nil, nil)
+	sub, err := a1.Subscribe(ctx, recorder.Start(), nil)
 	require.NoError(t, err)
 	defer sub.Close()
 

@@ -255,12 +255,12 @@ func (r *AggregateRecorder) SelectEvents(ctx context.Context, originatorID strin
 	b.WriteString(" WHERE originator_id = $1::text")
 	b.WriteString(r.idCast())
 	args := []any{originatorID}
-	if q.After != nil {
-		args = append(args, *q.After)
+	if after, ok := q.After.Value(); ok {
+		args = append(args, after)
 		fmt.Fprintf(&b, " AND originator_version > $%d", len(args))
 	}
-	if q.UpTo != nil {
-		args = append(args, *q.UpTo)
+	if upTo, ok := q.UpTo.Value(); ok {
+		args = append(args, upTo)
 		fmt.Fprintf(&b, " AND originator_version <= $%d", len(args))
 	}
 	b.WriteString(" ORDER BY originator_version")
@@ -314,17 +314,17 @@ func (r *ApplicationRecorder) SelectNotifications(ctx context.Context, q recorde
 	b.WriteString(r.table)
 	var args []any
 	where := " WHERE "
-	if q.Start != nil {
-		args = append(args, *q.Start)
-		if q.ExclusiveStart {
+	if start, ok := q.After.ID(); ok {
+		args = append(args, start)
+		if !q.Inclusive {
 			fmt.Fprintf(&b, "%snotification_id > $%d", where, len(args))
 		} else {
 			fmt.Fprintf(&b, "%snotification_id >= $%d", where, len(args))
 		}
 		where = " AND "
 	}
-	if q.Stop != nil {
-		args = append(args, *q.Stop)
+	if stop, ok := q.Stop.Value(); ok {
+		args = append(args, stop)
 		fmt.Fprintf(&b, "%snotification_id <= $%d", where, len(args))
 		where = " AND "
 	}
@@ -357,10 +357,10 @@ func (r *ApplicationRecorder) MaxNotificationID(ctx context.Context) (int64, boo
 	return *id, true, nil
 }
 
-// Subscribe yields notifications after `after`; see recorder.ApplicationRecorder.
+// Subscribe yields the notifications after the position; see recorder.ApplicationRecorder.
 // It wakes on NOTIFY (the factory's listener), on this factory's commits, and
 // every POSTGRES_POLL_INTERVAL.
-func (r *ApplicationRecorder) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
+func (r *ApplicationRecorder) Subscribe(ctx context.Context, after recorder.Position, topics []string) (recorder.Subscription, error) {
 	if r.f.closed.Load() {
 		return nil, &recorder.Error{Kind: recorder.ErrConnectionUnavailable, Op: "subscribe", Err: errClosed}
 	}

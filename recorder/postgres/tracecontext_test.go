@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing/config"
-
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/postgres"
 )
@@ -55,7 +54,7 @@ func requireTraces(t *testing.T, r *postgres.ProcessRecorder, want map[eventKey]
 	}
 	ns, err := r.SelectNotifications(ctx, recorder.NotificationQuery{Limit: 1000})
 	require.NoError(t, err)
-	sub, err := r.Subscribe(ctx, nil, nil)
+	sub, err := r.Subscribe(ctx, recorder.Start(), nil)
 	require.NoError(t, err)
 	defer sub.Close()
 	seen := 0

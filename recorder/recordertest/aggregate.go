@@ -3,7 +3,6 @@ package recordertest
 import (
 	"bytes"
 	"crypto/rand"
-	"fmt"
 	"testing"
 	"time"
 
@@ -67,15 +66,15 @@ func testAggregateInsertAndSelect(t *testing.T, s *suite) {
 	requireEvents(t, []recorder.StoredEvent{e1, e2, e3}, s.selectEvents(t, r, id, recorder.EventQuery{}))
 	requireEvents(t, []recorder.StoredEvent{e3}, s.selectEvents(t, r, id, recorder.EventQuery{Desc: true, Limit: 1}),
 		"desc, limit 1 is the last event")
-	requireEvents(t, []recorder.StoredEvent{e2}, s.selectEvents(t, r, id, recorder.EventQuery{UpTo: recorder.Ptr[int64](1), Desc: true, Limit: 1}),
+	requireEvents(t, []recorder.StoredEvent{e2}, s.selectEvents(t, r, id, recorder.EventQuery{UpTo: recorder.Bounded(1), Desc: true, Limit: 1}),
 		"lte 1, desc, limit 1")
-	requireEvents(t, []recorder.StoredEvent{e2}, s.selectEvents(t, r, id, recorder.EventQuery{After: recorder.Ptr[int64](0), UpTo: recorder.Ptr[int64](1)}),
+	requireEvents(t, []recorder.StoredEvent{e2}, s.selectEvents(t, r, id, recorder.EventQuery{After: recorder.Bounded(0), UpTo: recorder.Bounded(1)}),
 		"gt 0, lte 1")
 	requireEvents(t, []recorder.StoredEvent{e1, e2}, s.selectEvents(t, r, id, recorder.EventQuery{Limit: 2}),
 		"limit applies after ascending order")
 	requireEvents(t, []recorder.StoredEvent{e3, e2}, s.selectEvents(t, r, id, recorder.EventQuery{Desc: true, Limit: 2}),
 		"limit applies after descending order")
-	require.Empty(t, s.selectEvents(t, r, id, recorder.EventQuery{After: recorder.Ptr[int64](2)}), "gt last")
+	require.Empty(t, s.selectEvents(t, r, id, recorder.EventQuery{After: recorder.Bounded(2)}), "gt last")
 
 	other := newID()
 	o1 := ev(other, 0, "topic1", "other")
@@ -95,14 +94,8 @@ func testReadAfterVersionNoHoles(t *testing.T, s *suite) {
 	// A neighbour, so that a backend that scans instead of indexing is seen.
 	s.insert(t, r, stream(newID(), 0, 9, "topic", "n")...)
 
-	bounds := []*int64{nil, recorder.Ptr[int64](-1), recorder.Ptr[int64](0), recorder.Ptr[int64](1),
-		recorder.Ptr[int64](5), recorder.Ptr[int64](8), recorder.Ptr[int64](9), recorder.Ptr[int64](10)}
-	show := func(p *int64) string {
-		if p == nil {
-			return "nil"
-		}
-		return fmt.Sprint(*p)
-	}
+	bounds := []recorder.Bound{{}, recorder.Bounded(-1), recorder.Bounded(0), recorder.Bounded(1),
+		recorder.Bounded(5), recorder.Bounded(8), recorder.Bounded(9), recorder.Bounded(10)}
 	for _, gt := range bounds {
 		for _, lte := range bounds {
 			for _, desc := range []bool{false, true} {
@@ -110,7 +103,9 @@ func testReadAfterVersionNoHoles(t *testing.T, s *suite) {
 					q := recorder.EventQuery{After: gt, UpTo: lte, Desc: desc, Limit: limit}
 					var want []recorder.StoredEvent
 					for _, e := range events {
-						if (gt == nil || e.OriginatorVersion > *gt) && (lte == nil || e.OriginatorVersion <= *lte) {
+						g, hasGT := gt.Value()
+						l, hasLTE := lte.Value()
+						if (!hasGT || e.OriginatorVersion > g) && (!hasLTE || e.OriginatorVersion <= l) {
 							want = append(want, e)
 						}
 					}
@@ -123,7 +118,7 @@ func testReadAfterVersionNoHoles(t *testing.T, s *suite) {
 						want = want[:limit]
 					}
 					requireEvents(t, want, s.selectEvents(t, r, id, q),
-						"gt %s, lte %s, desc %v, limit %d", show(gt), show(lte), desc, limit)
+						"gt %s, lte %s, desc %v, limit %d", gt, lte, desc, limit)
 				}
 			}
 		}
@@ -174,11 +169,11 @@ func testVersionGaps(t *testing.T, s *suite) {
 	s.insert(t, r, e1)
 	s.insert(t, r, e3, e5)
 	requireEvents(t, []recorder.StoredEvent{e1, e3, e5}, s.selectEvents(t, r, id, recorder.EventQuery{}))
-	requireEvents(t, []recorder.StoredEvent{e3}, s.selectEvents(t, r, id, recorder.EventQuery{After: recorder.Ptr[int64](1), UpTo: recorder.Ptr[int64](4)}))
+	requireEvents(t, []recorder.StoredEvent{e3}, s.selectEvents(t, r, id, recorder.EventQuery{After: recorder.Bounded(1), UpTo: recorder.Bounded(4)}))
 	s.insert(t, r, e2)
 	requireEvents(t, []recorder.StoredEvent{e1, e2, e3, e5}, s.selectEvents(t, r, id, recorder.EventQuery{}),
 		"a lower version inserted later is read in version order")
-	requireEvents(t, []recorder.StoredEvent{e5, e3}, s.selectEvents(t, r, id, recorder.EventQuery{After: recorder.Ptr[int64](2), Desc: true}))
+	requireEvents(t, []recorder.StoredEvent{e5, e3}, s.selectEvents(t, r, id, recorder.EventQuery{After: recorder.Bounded(2), Desc: true}))
 }
 
 // State bytes round-trip exactly: binary, empty, large, and a nanosecond
@@ -266,10 +261,10 @@ func testSnapshots(t *testing.T, s *suite) {
 	if !s.Caps.SnapshotUpTo {
 		return
 	}
-	requireEvents(t, []recorder.StoredEvent{s5}, s.selectEvents(t, r, id, recorder.EventQuery{UpTo: recorder.Ptr[int64](7), Desc: true, Limit: 1}),
+	requireEvents(t, []recorder.StoredEvent{s5}, s.selectEvents(t, r, id, recorder.EventQuery{UpTo: recorder.Bounded(7), Desc: true, Limit: 1}),
 		"the latest snapshot at or before 7")
-	requireEvents(t, []recorder.StoredEvent{s5}, s.selectEvents(t, r, id, recorder.EventQuery{UpTo: recorder.Ptr[int64](5), Desc: true, Limit: 1}),
+	requireEvents(t, []recorder.StoredEvent{s5}, s.selectEvents(t, r, id, recorder.EventQuery{UpTo: recorder.Bounded(5), Desc: true, Limit: 1}),
 		"the latest snapshot at or before 5")
-	require.Empty(t, s.selectEvents(t, r, id, recorder.EventQuery{UpTo: recorder.Ptr[int64](1), Desc: true, Limit: 1}),
+	require.Empty(t, s.selectEvents(t, r, id, recorder.EventQuery{UpTo: recorder.Bounded(1), Desc: true, Limit: 1}),
 		"no snapshot at or before 1")
 }

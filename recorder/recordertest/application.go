@@ -67,11 +67,17 @@ func testSelectNotificationVectors(t *testing.T, s *suite) {
 	got := s.insert(t, r, events[0], events[1])
 	got = append(got, s.insert(t, r, events[2])...)
 	ns := notifications(events, got)
-	pos := func(p int) *int64 { // position 1..3 → its id; 0 → nil
+	after := func(p int) recorder.Position { // position 1..3 → after its id; 0 → the start
 		if p == 0 {
-			return nil
+			return recorder.Start()
 		}
-		return recorder.Ptr(ns[p-1].ID)
+		return recorder.After(ns[p-1].ID)
+	}
+	upTo := func(p int) recorder.Bound { // position 1..3 → its id; 0 → no bound
+		if p == 0 {
+			return recorder.Bound{}
+		}
+		return recorder.Bounded(ns[p-1].ID)
 	}
 
 	vectors := []struct {
@@ -103,7 +109,7 @@ func testSelectNotificationVectors(t *testing.T, s *suite) {
 		{3, 10, false, 2, nil, nil},
 	}
 	for _, v := range vectors {
-		q := recorder.NotificationQuery{Start: pos(v.start), Limit: v.limit, ExclusiveStart: v.exclusive, Stop: pos(v.stop), Topics: v.topics}
+		q := recorder.NotificationQuery{After: after(v.start), Inclusive: !v.exclusive, Limit: v.limit, Stop: upTo(v.stop), Topics: v.topics}
 		var want []recorder.Notification
 		for _, p := range v.want {
 			want = append(want, ns[p-1])
@@ -113,9 +119,9 @@ func testSelectNotificationVectors(t *testing.T, s *suite) {
 	}
 
 	// Start 0 is valid everywhere (EventStoreDB's start of the log).
-	requireNotifications(t, ns, s.selectNotifications(t, r, recorder.NotificationQuery{Start: recorder.Ptr[int64](0), Limit: 10}), "start 0")
+	requireNotifications(t, ns, s.selectNotifications(t, r, recorder.NotificationQuery{After: recorder.After(0), Inclusive: true, Limit: 10}), "start 0")
 	// A start past the end is empty, unless starts must be record positions.
-	beyond := recorder.NotificationQuery{Start: recorder.Ptr(ns[2].ID + 1), Limit: 10}
+	beyond := recorder.NotificationQuery{After: recorder.After(ns[2].ID + 1), Inclusive: true, Limit: 10}
 	page, err := r.SelectNotifications(t.Context(), beyond)
 	if s.Caps.ExactStartPositions && err != nil {
 		requireKind(t, err, recorder.ErrData, "a start that is not a record position")
@@ -123,7 +129,7 @@ func testSelectNotificationVectors(t *testing.T, s *suite) {
 		require.NoError(t, err, "start past the end")
 		require.Empty(t, page, "start past the end")
 	}
-	page, err = r.SelectNotifications(t.Context(), recorder.NotificationQuery{Start: recorder.Ptr(ns[2].ID), ExclusiveStart: true, Limit: 10})
+	page, err = r.SelectNotifications(t.Context(), recorder.NotificationQuery{After: recorder.After(ns[2].ID), Limit: 10})
 	require.NoError(t, err, "exclusive start at the last id")
 	require.Empty(t, page, "exclusive start at the last id")
 }
@@ -264,10 +270,10 @@ func testConcurrentWritersAndReaders(t *testing.T, s *suite) {
 	for range readers {
 		go func() {
 			var seen []int64
-			var last *int64
+			var last recorder.Position
 			done := false
 			for {
-				page, err := r.SelectNotifications(ctx, recorder.NotificationQuery{Start: last, ExclusiveStart: true, Limit: 100})
+				page, err := r.SelectNotifications(ctx, recorder.NotificationQuery{After: last, Limit: 100})
 				if err != nil {
 					results <- result{seen, err}
 					return
@@ -276,7 +282,7 @@ func testConcurrentWritersAndReaders(t *testing.T, s *suite) {
 					seen = append(seen, n.ID)
 				}
 				if len(page) > 0 {
-					last = recorder.Ptr(page[len(page)-1].ID)
+					last = recorder.After(page[len(page)-1].ID)
 					continue
 				}
 				if done {

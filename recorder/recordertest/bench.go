@@ -201,8 +201,7 @@ func (s *suite) benchSelectNotifications(b *testing.B) {
 	s.preload(b, r)
 	maxID, _, err := r.MaxNotificationID(ctx)
 	require.NoError(b, err)
-	var cursor int64
-	q := recorder.NotificationQuery{Start: &cursor, ExclusiveStart: true, Limit: 100}
+	q := recorder.NotificationQuery{After: recorder.After(0), Limit: 100}
 	events := 0
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -213,9 +212,9 @@ func (s *suite) benchSelectNotifications(b *testing.B) {
 		}
 		events += len(page)
 		if len(page) == 0 || page[len(page)-1].ID >= maxID {
-			cursor = 0 // wrap around to the start of the log
+			q.After = recorder.After(0) // wrap around to the start of the log
 		} else {
-			cursor = page[len(page)-1].ID
+			q.After = recorder.After(page[len(page)-1].ID)
 		}
 	}
 	b.StopTimer()

@@ -111,20 +111,20 @@ func testInterleavedCommitNotSkipped(t *testing.T, s *suite) {
 	var sub recorder.Subscription
 	if s.Caps.Subscribe {
 		var err error
-		sub, err = r.Subscribe(ctx, nil, nil)
+		sub, err = r.Subscribe(ctx, recorder.Start(), nil)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = sub.Close() })
 	}
-	var last *int64
+	var last recorder.Position
 	var polls [][]int64
 	poll := func() error {
-		page, err := r.SelectNotifications(ctx, recorder.NotificationQuery{Start: last, ExclusiveStart: true, Limit: 100})
+		page, err := r.SelectNotifications(ctx, recorder.NotificationQuery{After: last, Limit: 100})
 		if err != nil {
 			return err
 		}
 		polls = append(polls, ids(page))
 		if len(page) > 0 {
-			last = recorder.Ptr(page[len(page)-1].ID)
+			last = recorder.After(page[len(page)-1].ID)
 		}
 		return nil
 	}
@@ -206,7 +206,7 @@ func testWritersWithFollower(t *testing.T, s *suite) {
 	var sub recorder.Subscription
 	if s.Caps.Subscribe {
 		var err error
-		sub, err = r.Subscribe(ctx, nil, nil)
+		sub, err = r.Subscribe(ctx, recorder.Start(), nil)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = sub.Close() })
 	}
@@ -232,10 +232,10 @@ func testWritersWithFollower(t *testing.T, s *suite) {
 	followerDone := make(chan error, 1)
 	var followed []int64
 	go func() {
-		var last *int64
+		var last recorder.Position
 		for {
 			stillWriting := writing.Load()
-			page, err := r.SelectNotifications(ctx, recorder.NotificationQuery{Start: last, ExclusiveStart: true, Limit: 50})
+			page, err := r.SelectNotifications(ctx, recorder.NotificationQuery{After: last, Limit: 50})
 			if err != nil {
 				followerDone <- err
 				return
@@ -244,7 +244,7 @@ func testWritersWithFollower(t *testing.T, s *suite) {
 				followed = append(followed, n.ID)
 			}
 			if len(page) > 0 {
-				last = recorder.Ptr(page[len(page)-1].ID)
+				last = recorder.After(page[len(page)-1].ID)
 				continue
 			}
 			if !stillWriting {

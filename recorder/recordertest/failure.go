@@ -53,7 +53,7 @@ func testCancelledContext(t *testing.T, s *suite) {
 func testCancelledMidSubscription(t *testing.T, s *suite) {
 	r := s.application(t)
 	ns := s.threeEvents(t, r)
-	sub := s.subscribe(t, r, nil, nil)
+	sub := s.subscribe(t, r, recorder.Start(), nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	require.Equal(t, ns[0].ID, s.next(t, ctx, sub).ID)
@@ -73,7 +73,7 @@ func testClosedFactory(t *testing.T, s *suite) {
 	s.insert(t, r, e)
 	var sub recorder.Subscription
 	if s.Caps.Subscribe {
-		sub, err = r.Subscribe(ctx, nil, nil)
+		sub, err = r.Subscribe(ctx, recorder.Start(), nil)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = sub.Close() })
 		require.Equal(t, e.State, s.next(t, s.patient(t), sub).State)

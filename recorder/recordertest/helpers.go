@@ -141,14 +141,14 @@ func (s *suite) selectNotifications(t testing.TB, r recorder.ApplicationRecorder
 func (s *suite) all(t testing.TB, r recorder.ApplicationRecorder) []recorder.Notification {
 	t.Helper()
 	var out []recorder.Notification
-	var last *int64
+	var last recorder.Position
 	for {
-		page := s.selectNotifications(t, r, recorder.NotificationQuery{Start: last, ExclusiveStart: true, Limit: 500})
+		page := s.selectNotifications(t, r, recorder.NotificationQuery{After: last, Limit: 500})
 		if len(page) == 0 {
 			return out
 		}
 		out = append(out, page...)
-		last = recorder.Ptr(page[len(page)-1].ID)
+		last = recorder.After(page[len(page)-1].ID)
 	}
 }
 

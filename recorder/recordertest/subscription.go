@@ -24,7 +24,7 @@ var subscriptionCases = []testCase{
 
 // subscribe opens a subscription that is closed when the test ends, skipping
 // the case on a backend without subscriptions.
-func (s *suite) subscribe(t *testing.T, r recorder.ApplicationRecorder, after *int64, topics []string) recorder.Subscription {
+func (s *suite) subscribe(t *testing.T, r recorder.ApplicationRecorder, after recorder.Position, topics []string) recorder.Subscription {
 	t.Helper()
 	if !s.Caps.Subscribe {
 		t.Skip("the backend has no subscriptions (Caps.Subscribe); NotSupported checks its refusal")
@@ -58,7 +58,7 @@ func (s *suite) receive(t *testing.T, sub recorder.Subscription, want []recorder
 // core.md §5: existing events, then later ones, in order.
 func testSubscribeFromStart(t *testing.T, s *suite) {
 	r := s.application(t)
-	sub := s.subscribe(t, r, nil, nil)
+	sub := s.subscribe(t, r, recorder.Start(), nil)
 	ns := s.threeEvents(t, r)
 	s.receive(t, sub, ns, "existing events")
 	requireBlocks(t, sub)
@@ -71,9 +71,9 @@ func testSubscribeFromStart(t *testing.T, s *suite) {
 func testSubscribeAfter(t *testing.T, s *suite) {
 	r := s.application(t)
 	ns := s.threeEvents(t, r)
-	sub := s.subscribe(t, r, recorder.Ptr(ns[0].ID), nil)
+	sub := s.subscribe(t, r, recorder.After(ns[0].ID), nil)
 	s.receive(t, sub, ns[1:], "events after the first")
-	sub2 := s.subscribe(t, r, recorder.Ptr(ns[1].ID), nil)
+	sub2 := s.subscribe(t, r, recorder.After(ns[1].ID), nil)
 	s.receive(t, sub2, ns[2:], "events after the second")
 }
 
@@ -82,7 +82,7 @@ func testSubscribeAfterMax(t *testing.T, s *suite) {
 	ns := s.threeEvents(t, r)
 	maxID, _ := s.maxID(t, r)
 	require.Equal(t, ns[2].ID, maxID)
-	sub := s.subscribe(t, r, recorder.Ptr(maxID), nil)
+	sub := s.subscribe(t, r, recorder.After(maxID), nil)
 	requireBlocks(t, sub)
 	e4 := ev(newID(), 0, "t4", "e4")
 	s.receive(t, sub, notifications([]recorder.StoredEvent{e4}, s.insert(t, r, e4)), "only events after max")
@@ -91,7 +91,7 @@ func testSubscribeAfterMax(t *testing.T, s *suite) {
 func testSubscribeTopics(t *testing.T, s *suite) {
 	r := s.application(t)
 	ns := s.threeEvents(t, r)
-	sub := s.subscribe(t, r, nil, []string{"t1", "t3"})
+	sub := s.subscribe(t, r, recorder.Start(), []string{"t1", "t3"})
 	s.receive(t, sub, []recorder.Notification{ns[0], ns[2]}, "topics t1 and t3")
 	c := newID()
 	later := []recorder.StoredEvent{ev(c, 0, "t2", "skip"), ev(c, 1, "t3", "take")}
@@ -103,7 +103,7 @@ func testSubscribeTopics(t *testing.T, s *suite) {
 func testSubscriptionCloseBeforeNext(t *testing.T, s *suite) {
 	r := s.application(t)
 	s.threeEvents(t, r)
-	sub := s.subscribe(t, r, nil, nil)
+	sub := s.subscribe(t, r, recorder.Start(), nil)
 	require.NoError(t, sub.Close())
 	require.NoError(t, sub.Close(), "Close is idempotent")
 	_, err := sub.Next(s.patient(t))
@@ -112,7 +112,7 @@ func testSubscriptionCloseBeforeNext(t *testing.T, s *suite) {
 
 func testSubscriptionCloseWhileBlocked(t *testing.T, s *suite) {
 	r := s.application(t)
-	sub := s.subscribe(t, r, nil, nil)
+	sub := s.subscribe(t, r, recorder.Start(), nil)
 	ctx := s.patient(t)
 	done := make(chan error, 1)
 	go func() {
@@ -128,7 +128,7 @@ func testSubscriptionCloseWhileBlocked(t *testing.T, s *suite) {
 func testSubscriptionCloseDropsBuffered(t *testing.T, s *suite) {
 	r := s.application(t)
 	ns := s.threeEvents(t, r)
-	sub := s.subscribe(t, r, nil, nil)
+	sub := s.subscribe(t, r, recorder.Start(), nil)
 	s.receive(t, sub, ns[:1], "the first event")
 	require.NoError(t, sub.Close())
 	_, err := sub.Next(s.patient(t))
@@ -137,7 +137,7 @@ func testSubscriptionCloseDropsBuffered(t *testing.T, s *suite) {
 
 func testSubscriptionContextEnds(t *testing.T, s *suite) {
 	r := s.application(t)
-	sub := s.subscribe(t, r, nil, nil)
+	sub := s.subscribe(t, r, recorder.Start(), nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
@@ -155,6 +155,6 @@ func testSubscribeNotSupported(t *testing.T, s *suite) {
 		t.Skip("the backend has subscriptions")
 	}
 	r := s.application(t)
-	_, err := r.Subscribe(t.Context(), nil, nil)
+	_, err := r.Subscribe(t.Context(), recorder.Start(), nil)
 	requireKind(t, err, recorder.ErrNotSupported, "subscribe")
 }

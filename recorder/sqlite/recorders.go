@@ -107,13 +107,13 @@ func (r *AggregateRecorder) SelectEvents(ctx context.Context, originatorID strin
 	b.WriteString(r.table)
 	b.WriteString(" WHERE originator_id = ?")
 	args := []any{originatorID}
-	if q.After != nil {
+	if after, ok := q.After.Value(); ok {
 		b.WriteString(" AND originator_version > ?")
-		args = append(args, *q.After)
+		args = append(args, after)
 	}
-	if q.UpTo != nil {
+	if upTo, ok := q.UpTo.Value(); ok {
 		b.WriteString(" AND originator_version <= ?")
-		args = append(args, *q.UpTo)
+		args = append(args, upTo)
 	}
 	b.WriteString(" ORDER BY originator_version")
 	if q.Desc {
@@ -169,20 +169,20 @@ func (r *ApplicationRecorder) SelectNotifications(ctx context.Context, q recorde
 	b.WriteString(r.table)
 	args := make([]any, 0, 3+len(q.Topics))
 	where := " WHERE "
-	if q.Start != nil {
+	if start, ok := q.After.ID(); ok {
 		b.WriteString(where)
-		if q.ExclusiveStart {
+		if !q.Inclusive {
 			b.WriteString("id > ?")
 		} else {
 			b.WriteString("id >= ?")
 		}
-		args = append(args, *q.Start)
+		args = append(args, start)
 		where = " AND "
 	}
-	if q.Stop != nil {
+	if stop, ok := q.Stop.Value(); ok {
 		b.WriteString(where)
 		b.WriteString("id <= ?")
-		args = append(args, *q.Stop)
+		args = append(args, stop)
 		where = " AND "
 	}
 	if len(q.Topics) > 0 {
@@ -238,10 +238,10 @@ func (r *ApplicationRecorder) MaxNotificationID(ctx context.Context) (int64, boo
 	return id.Int64, id.Valid, nil
 }
 
-// Subscribe yields notifications after `after`; see recorder.ApplicationRecorder.
+// Subscribe yields the notifications after the position; see recorder.ApplicationRecorder.
 // A caught-up subscription wakes on this process's commits and polls for other
 // processes' every SQLITE_POLL_INTERVAL.
-func (r *ApplicationRecorder) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
+func (r *ApplicationRecorder) Subscribe(ctx context.Context, after recorder.Position, topics []string) (recorder.Subscription, error) {
 	if err := r.db.check("subscribe"); err != nil {
 		return nil, err
 	}

@@ -12,12 +12,11 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/eventsourcing-go/eventsourcing/config"
-
-	"github.com/eventsourcing-go/eventsourcing/persistence"
-
-	"github.com/eventsourcing-go/eventsourcing/recorder"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/eventsourcing-go/eventsourcing/config"
+	"github.com/eventsourcing-go/eventsourcing/persistence"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 func init() {

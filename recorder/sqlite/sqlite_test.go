@@ -14,9 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing/config"
-
 	"github.com/eventsourcing-go/eventsourcing/persistence"
-
 	"github.com/eventsourcing-go/eventsourcing/recorder"
 	"github.com/eventsourcing-go/eventsourcing/recorder/sqlite"
 )
@@ -134,14 +132,14 @@ func TestInsertSelectAndConflicts(t *testing.T) {
 			got, err := app.SelectEvents(ctx, id, recorder.EventQuery{Desc: true, Limit: 1})
 			require.NoError(t, err)
 			assert.Equal(t, []recorder.StoredEvent{ev(id, 3)}, got)
-			got, err = app.SelectEvents(ctx, id, recorder.EventQuery{After: recorder.Ptr[int64](1), UpTo: recorder.Ptr[int64](2)})
+			got, err = app.SelectEvents(ctx, id, recorder.EventQuery{After: recorder.Bounded(1), UpTo: recorder.Bounded(2)})
 			require.NoError(t, err)
 			assert.Equal(t, []recorder.StoredEvent{ev(id, 2)}, got)
 			got, err = app.SelectEvents(ctx, "unknown", recorder.EventQuery{})
 			require.NoError(t, err)
 			assert.Empty(t, got)
 
-			ns, err := app.SelectNotifications(ctx, recorder.NotificationQuery{Start: recorder.Ptr[int64](1), ExclusiveStart: true, Limit: 10})
+			ns, err := app.SelectNotifications(ctx, recorder.NotificationQuery{After: recorder.After(1), Limit: 10})
 			require.NoError(t, err)
 			require.Len(t, ns, 2)
 			assert.Equal(t, int64(2), ns[0].ID)
@@ -265,7 +263,7 @@ func TestHeldInsertInvisible(t *testing.T) {
 			}
 			app, err := f.ApplicationRecorder(ctx)
 			require.NoError(t, err)
-			sub, err := app.Subscribe(ctx, nil, nil)
+			sub, err := app.Subscribe(ctx, recorder.Start(), nil)
 			require.NoError(t, err)
 			defer sub.Close()
 
@@ -303,7 +301,7 @@ func TestSubscribeAcrossFactories(t *testing.T) {
 	require.NoError(t, err)
 	a2, err := f2.ApplicationRecorder(ctx)
 	require.NoError(t, err)
-	sub, err := a1.Subscribe(ctx, nil, []string{"t"})
+	sub, err := a1.Subscribe(ctx, recorder.Start(), []string{"t"})
 	require.NoError(t, err)
 	defer sub.Close()
 	go func() {
@@ -330,7 +328,7 @@ func TestPollsOtherProcesses(t *testing.T) {
 	defer f1.Close()
 	a1, err := f1.ApplicationRecorder(ctx)
 	require.NoError(t, err)
-	sub, err := a1.Subscribe(ctx, nil, nil)
+	sub, err := a1.Subscribe(ctx, recorder.Start(), nil)
 	require.NoError(t, err)
 	defer sub.Close()
 	go func() {
@@ -354,7 +352,7 @@ func TestClosedAndUnopenable(t *testing.T) {
 	assert.ErrorIs(t, err, recorder.ErrConnectionUnavailable)
 	_, err = app.SelectNotifications(ctx, recorder.NotificationQuery{Limit: 1})
 	assert.ErrorIs(t, err, recorder.ErrConnectionUnavailable)
-	_, err = app.Subscribe(ctx, nil, nil)
+	_, err = app.Subscribe(ctx, recorder.Start(), nil)
 	assert.ErrorIs(t, err, recorder.ErrConnectionUnavailable)
 
 	_, err = sqlite.Open(ctx, env("app", "SQLITE_DBNAME", filepath.Join(t.TempDir(), "missing", "dir", "x.db")))

@@ -37,7 +37,7 @@ func TestTopicFilterCap(t *testing.T) {
 		require.ErrorIs(t, err, recorder.ErrProgramming)
 		assert.Contains(t, err.Error(), fmt.Sprintf("at most %d topics in a filter, got %d", sqlite.MaxTopics, n))
 		assert.NotContains(t, err.Error(), "SQL variables")
-		_, err = rec.Subscribe(t.Context(), nil, topics(n))
+		_, err = rec.Subscribe(t.Context(), recorder.Start(), topics(n))
 		require.ErrorIs(t, err, recorder.ErrProgramming)
 	}
 }

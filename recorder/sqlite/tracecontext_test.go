@@ -37,7 +37,7 @@ func requireTrace(t *testing.T, r recorder.ApplicationRecorder, id, want string)
 	assert.Equal(t, want, events[0].TraceParent, "SelectEvents")
 	ns, err := r.SelectNotifications(ctx, recorder.NotificationQuery{Limit: 100})
 	require.NoError(t, err)
-	sub, err := r.Subscribe(ctx, nil, nil)
+	sub, err := r.Subscribe(ctx, recorder.Start(), nil)
 	require.NoError(t, err)
 	defer sub.Close()
 	for _, n := range ns {

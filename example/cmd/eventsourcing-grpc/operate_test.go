@@ -151,7 +151,7 @@ func (s *switchable) SelectNotifications(ctx context.Context, q recorder.Notific
 	return s.ApplicationRecorder.SelectNotifications(ctx, q)
 }
 
-func (s *switchable) Subscribe(ctx context.Context, after *int64, topics []string) (recorder.Subscription, error) {
+func (s *switchable) Subscribe(ctx context.Context, after recorder.Position, topics []string) (recorder.Subscription, error) {
 	if s.off.Load() {
 		return nil, errUnreadable
 	}
