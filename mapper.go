@@ -104,17 +104,17 @@ func (m *Mapper) ToEvent(s recorder.StoredEvent) (Event, error) {
 // replay applies stored events, selected by the originator id sid (id
 // parsed), to root in order: what ToEvent then Replay do for each, but
 // with the work that is the same for all events done once (see
-// codec.StoredReader); the events are applied as they are decoded, never
+// codec.Reader); the events are applied as they are decoded, never
 // collected. When ti is not nil, a creation event must be of that
 // aggregate type (else ErrAggregateType).
 func (m *Mapper) replay(root Root, stored []recorder.StoredEvent, sid string, id uuid.UUID, ti *codec.Type) error {
 	a := root.aggregate()
-	rd := m.types.codec.StoredReader(m.pipe, sid, id)
+	rd := m.types.codec.Reader(m.pipe, sid, id)
+	var d codec.Decoded
 	for i := range stored {
 		// Only the first event's timestamp (a creation's) and the last's
 		// (the aggregate's modification time) are kept.
-		d, err := rd.ReadAt(stored, i, i == 0 || i == len(stored)-1)
-		if err != nil {
+		if err := rd.ReadAt(stored, i, i == 0 || i == len(stored)-1, &d); err != nil {
 			return err
 		}
 		if ti != nil && len(d.OriginatorTopic) > 0 && !m.types.codec.IsTopicOf(d.OriginatorTopic, ti) {

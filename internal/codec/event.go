@@ -67,56 +67,6 @@ func (t *Registry) AppendEvent(b []byte, ti *Type, timestamp time.Time, originat
 	return append(b, '}'), nil
 }
 
-// DecodeEvent decodes the state of one event of type ti, upcast first when
-// the type has upcasters: its timestamp, its originator topic (empty but on
-// a creation event) and its payload.
-func (t *Registry) DecodeEvent(state []byte, ti *Type) (time.Time, string, any, error) {
-	// Without the string arena: the strings of one event are made on their own.
-	r := Reader{t: t}
-	r.Start(ti, 1)
-	timestamp, topic, payload, err := r.Read(state, true)
-	return timestamp, string(topic), payload, err
-}
-
-// Reader decodes the events of one read, an aggregate's history, say,
-// sharing allocations among them: the payloads of a run of events of one
-// type are decoded into one allocation (see payloadArena), and their strings
-// are carved from shared chunks (see stringArena). A Reader is used by one
-// goroutine; it is best kept as a local variable, where it costs no
-// allocation of its own.
-type Reader struct {
-	t        *Registry
-	ti       *Type
-	payloads payloadArena
-	strs     stringArena
-}
-
-// Reader returns a reader of events that share allocations.
-func (t *Registry) Reader() Reader { return Reader{t: t, strs: stringArena{on: true}} }
-
-// Start starts a run of n events of type ti, the next n that Read decodes.
-func (r *Reader) Start(ti *Type, n int) {
-	r.ti, r.payloads = ti, newPayloadArena(ti, n)
-}
-
-// Read decodes the state of the next event of the run, upcast first when the
-// type has upcasters: its timestamp (checked but not made, and zero, without
-// wantTime), its originator topic (nil but on a creation event; it aliases
-// state or a scratch buffer) and its payload. The payload must not be
-// changed, and its strings are shared with other payloads of the read.
-func (r *Reader) Read(state []byte, wantTime bool) (timestamp time.Time, originatorTopic []byte, payload any, err error) {
-	if len(r.ti.upcasters) > 0 {
-		if state, err = r.t.upcast(state, r.ti); err != nil {
-			return time.Time{}, nil, nil, err
-		}
-	}
-	v := r.payloads.next()
-	if timestamp, originatorTopic, r.strs, err = r.t.decodeEventState(state, r.ti, v, wantTime, r.strs); err != nil {
-		return time.Time{}, nil, nil, err
-	}
-	return timestamp, originatorTopic, r.payloads.box(v), nil
-}
-
 // decodeEventState decodes upcast event state: the payload into payload, a
 // zero value of ti's type, and the envelope's timestamp and originator topic
 // (nil when absent; it aliases state or a scratch buffer). Without wantTime

@@ -5,6 +5,11 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/eventsourcing-go/eventsourcing/internal/seal"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
 )
 
 type (
@@ -12,9 +17,9 @@ type (
 	benchTrickAdded struct{ Trick string }
 )
 
-// benchStates returns a registry and the states of a dog's history: its
+// benchStates returns a registry and the stored events of a dog's history: its
 // registration, then n-1 tricks.
-func benchStates(b *testing.B, n int) (*Registry, []*Type, [][]byte) {
+func benchStates(b *testing.B, n int) (*Registry, []recorder.StoredEvent) {
 	r := New()
 	for _, x := range []struct {
 		rt    reflect.Type
@@ -24,23 +29,24 @@ func benchStates(b *testing.B, n int) (*Registry, []*Type, [][]byte) {
 			b.Fatal(err)
 		}
 	}
-	reg, _ := r.ByTopic("dogschool:Dog.Registered")
-	trick, _ := r.ByTopic("dogschool:Dog.TrickAdded")
 	at := time.Date(2026, 11, 28, 11, 55, 0, 385840000, time.UTC)
-	types := []*Type{reg}
-	first, err := r.AppendEvent(nil, reg, at, "dogschool:Dog", benchRegistered{Name: "Fido"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	states := [][]byte{first}
-	for i := 1; i < n; i++ {
-		s, err := r.AppendEvent(nil, trick, at.Add(time.Duration(i)*time.Second), "", benchTrickAdded{Trick: fmt.Sprint("trick ", i)})
+	oid := uuid.NewSHA1(uuid.NameSpaceURL, []byte("/dogs/fido")).String()
+	var stored []recorder.StoredEvent
+	for i := range n {
+		var (
+			topic   string
+			payload any = benchTrickAdded{Trick: fmt.Sprint("trick ", i)}
+		)
+		if i == 0 {
+			topic, payload = "dogschool:Dog", benchRegistered{Name: "Fido"}
+		}
+		s, _, err := r.AppendStored(nil, seal.Pipeline{}, oid, int64(i+1), at.Add(time.Duration(i)*time.Second), topic, payload)
 		if err != nil {
 			b.Fatal(err)
 		}
-		types, states = append(types, trick), append(states, s)
+		stored = append(stored, s)
 	}
-	return r, types, states
+	return r, stored
 }
 
 var benchSink []any
@@ -56,26 +62,19 @@ func BenchmarkPayloadBoxing(b *testing.B) {
 		inPlace bool
 	}{{"inplace", true}, {"copy", false}} {
 		boxInPlace = mode.inPlace
-		r, types, states := benchStates(b, 10)
+		r, stored := benchStates(b, 10)
 		boxInPlace = true
-		payloads := make([]any, len(states))
+		payloads := make([]any, len(stored))
 		b.Run("replay/"+mode.name, func(b *testing.B) {
 			b.ReportAllocs()
+			var d Decoded
 			for b.Loop() {
-				rd := r.Reader()
-				for i, s := range states {
-					if i == 0 || types[i] != types[i-1] {
-						n := 1
-						for i+n < len(types) && types[i+n] == types[i] {
-							n++
-						}
-						rd.Start(types[i], n)
-					}
-					_, _, p, err := rd.Read(s, i == 0 || i == len(states)-1)
-					if err != nil {
+				rd := r.Reader(seal.Pipeline{}, stored[0].OriginatorID, uuid.MustParse(stored[0].OriginatorID))
+				for i := range stored {
+					if err := rd.ReadAt(stored, i, i == 0 || i == len(stored)-1, &d); err != nil {
 						b.Fatal(err)
 					}
-					payloads[i] = p
+					payloads[i] = d.Data
 				}
 			}
 			benchSink = payloads
@@ -83,12 +82,12 @@ func BenchmarkPayloadBoxing(b *testing.B) {
 		b.Run("page/"+mode.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				for i, s := range states {
-					_, _, p, err := r.DecodeEvent(s, types[i])
+				for i := range stored {
+					d, err := r.DecodeStored(seal.Pipeline{}, &stored[i])
 					if err != nil {
 						b.Fatal(err)
 					}
-					payloads[i] = p
+					payloads[i] = d.Data
 				}
 			}
 			benchSink = payloads

@@ -9,7 +9,7 @@
 // The codec knows nothing of aggregates or applications: the caller hands
 // it an event's envelope fields and payload, or a snapshot's timestamps and
 // aggregate value, and gets a stored event or bytes back (and the reverse),
-// in one call per event: AppendStored, DecodeStored and a StoredReader for
+// in one call per event: AppendStored, DecodeStored and a Reader for
 // a replay, SealSnapshot and OpenSnapshot. Compression and encryption are
 // the seal.Pipeline's those calls are given, run on the encoded bytes.
 package codec

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 
@@ -52,61 +53,62 @@ type Decoded struct {
 // ErrDeserialisation and names the topic, id and version.
 func (t *Registry) DecodeStored(pipe seal.Pipeline, s *recorder.StoredEvent) (Decoded, error) {
 	// Without the string arena: the strings of one event are made on their own.
-	r := StoredReader{Reader: Reader{t: t}, pipe: pipe}
-	return r.Read(s, 1, true)
+	r := Reader{t: t, pipe: pipe}
+	var d Decoded
+	err := r.ReadAt(unsafe.Slice(s, 1), 0, true, &d)
+	return d, err
 }
 
-// StoredReader decodes the stored events of one read, sharing allocations
-// among them as Reader does, and knowing the originator id the read selected
-// by, so that it parses no id twice.
-type StoredReader struct {
-	Reader
-	pipe  seal.Pipeline
-	sid   string    // the text of id, as the read selected by it ("" if none)
-	id    uuid.UUID // parsed
-	topic string    // of the run being decoded
+// Reader decodes the stored events of one read, an aggregate's history,
+// say, sharing allocations among them: the payloads of a run of events of
+// one type are decoded into one allocation (see payloadArena), and their
+// strings are carved from shared chunks (see stringArena). It knows the
+// originator id the read selected by, so that it parses no id twice. A
+// Reader is used by one goroutine; it is best kept as a local variable,
+// where it costs no allocation of its own.
+type Reader struct {
+	t        *Registry
+	pipe     seal.Pipeline
+	sid      string    // the text of id, as the read selected by it ("" if none)
+	id       uuid.UUID // parsed
+	topic    string    // of the run being decoded
+	ti       *Type     // registered under topic
+	payloads payloadArena
+	strs     stringArena
 }
 
-// StoredReader returns a reader of stored events selected by the originator
-// id sid (id parsed; "" and uuid.Nil when not known), opened with pipe.
-func (t *Registry) StoredReader(pipe seal.Pipeline, sid string, id uuid.UUID) StoredReader {
-	return StoredReader{Reader: t.Reader(), pipe: pipe, sid: sid, id: id}
+// Reader returns a reader of stored events selected by the originator id
+// sid (id parsed; "" and uuid.Nil when not known), opened with pipe.
+func (t *Registry) Reader(pipe seal.Pipeline, sid string, id uuid.UUID) Reader {
+	return Reader{t: t, pipe: pipe, sid: sid, id: id, strs: stringArena{on: true}}
 }
 
-// ReadAt decodes stored[i], the next event of the read; stored are the
-// events of the read, so that a run of events with one topic starts once.
-// Without wantTime the timestamp is checked but not made (it is zero).
-func (r *StoredReader) ReadAt(stored []recorder.StoredEvent, i int, wantTime bool) (Decoded, error) {
+// ReadAt decodes stored[i], the next event of the read, into d: it opens
+// the state, upcasts it when its type has upcasters, and decodes it. stored
+// are the events of the read, so that a run of events with one topic starts
+// once. Without wantTime the timestamp is checked but not made (it is zero).
+// d is filled in place rather than returned, and the steps are not split
+// into calls of their own: either costs a replay of a long history a copy or
+// a call per event. The payload must not be changed, and its strings are
+// shared with other payloads of the read.
+func (r *Reader) ReadAt(stored []recorder.StoredEvent, i int, wantTime bool, d *Decoded) error {
 	s := &stored[i]
-	run := 0
 	if r.ti == nil || s.Topic != r.topic {
-		run = 1
-		for run < len(stored)-i && stored[i+run].Topic == s.Topic {
-			run++
-		}
-	}
-	return r.Read(s, run, wantTime)
-}
-
-// Read decodes s, the first of a run of n events of its topic when n > 0,
-// else the next event of the run.
-func (r *StoredReader) Read(s *recorder.StoredEvent, n int, wantTime bool) (Decoded, error) {
-	if n > 0 {
 		ti, err := r.t.ByTopic(s.Topic)
 		if err != nil {
-			return Decoded{}, decodeError(s, err)
+			return decodeError(s, err)
 		}
-		r.topic = s.Topic
-		r.Start(ti, n)
+		n := 1
+		for n < len(stored)-i && stored[i+n].Topic == s.Topic {
+			n++
+		}
+		r.topic, r.ti, r.payloads = s.Topic, ti, newPayloadArena(ti, n)
 	}
-	var (
-		d   Decoded
-		err error
-	)
+	var err error
 	if r.sid != "" && s.OriginatorID == r.sid {
 		d.OriginatorID = r.id
 	} else if d.OriginatorID, err = uuid.Parse(s.OriginatorID); err != nil {
-		return Decoded{}, decodeError(s, fmt.Errorf("originator id: %w", err))
+		return decodeError(s, fmt.Errorf("originator id: %w", err))
 	}
 	if d.OriginatorID == r.id {
 		// The events of one select mostly share one string: compared with
@@ -115,12 +117,19 @@ func (r *StoredReader) Read(s *recorder.StoredEvent, n int, wantTime bool) (Deco
 	}
 	state, err := r.pipe.Open(s.State)
 	if err != nil {
-		return Decoded{}, decodeError(s, err)
+		return decodeError(s, err)
 	}
-	if d.Timestamp, d.OriginatorTopic, d.Data, err = r.Reader.Read(state, wantTime); err != nil {
-		return Decoded{}, decodeError(s, err)
+	if len(r.ti.upcasters) > 0 {
+		if state, err = r.t.upcast(state, r.ti); err != nil {
+			return decodeError(s, err)
+		}
 	}
-	return d, nil
+	v := r.payloads.next()
+	if d.Timestamp, d.OriginatorTopic, r.strs, err = r.t.decodeEventState(state, r.ti, v, wantTime, r.strs); err != nil {
+		return decodeError(s, err)
+	}
+	d.Data = r.payloads.box(v)
+	return nil
 }
 
 // decodeError is how every failure to decode s reads.
