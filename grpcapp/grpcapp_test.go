@@ -566,7 +566,7 @@ func TestRunnerSubprocessDies(t *testing.T) {
 // follows Orders, and nothing follows Reservations.
 func TestPipeline(t *testing.T) {
 	ctx := context.Background()
-	sys, err := system.New(system.Pipe(orders.OrdersApp, orders.ReservationsApp))
+	sys, err := system.New(system.Pipe(orders.OrdersApp(), orders.ReservationsApp()))
 	require.NoError(t, err)
 	r := grpcapp.NewRunner(sys, nil)
 	require.NoError(t, r.Start(ctx))

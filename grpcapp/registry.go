@@ -21,7 +21,7 @@ import (
 //
 //	reg := grpcapp.NewRegistry()
 //	reg.System("orders.System", orders.System)
-//	reg.App("orders.Orders", orders.OrdersApp)
+//	reg.App("orders.Orders", orders.OrdersApp())
 //
 // Each registration returns its error (an empty or taken topic, a nil
 // definition) and Err returns all of them, so that a command may check

@@ -59,18 +59,18 @@ func TestRegistryLookups(t *testing.T) {
 func TestRegistryErrors(t *testing.T) {
 	reg := grpcapp.NewRegistry()
 	require.NoError(t, reg.System("orders.System", orders.System, "alias"))
-	require.NoError(t, reg.App("orders.Orders", orders.OrdersApp))
+	require.NoError(t, reg.App("orders.Orders", orders.OrdersApp()))
 	demo := func(context.Context, *grpcapp.Runner, io.Writer) error { return nil }
 
 	errs := []error{
 		reg.System("alias", orders.System),
 		reg.System("other", nil),
 		reg.System("", orders.System),
-		reg.App("orders.Orders", orders.PaymentsApp),
-		reg.App("orders.Payments", orders.PaymentsApp, "orders.Payments"),
-		reg.App("orders.Orders2", orders.OrdersApp), // Orders is already registered
+		reg.App("orders.Orders", orders.PaymentsApp()),
+		reg.App("orders.Payments", orders.PaymentsApp(), "orders.Payments"),
+		reg.App("orders.Orders2", orders.OrdersApp()), // Orders is already registered
 		reg.App("orders.Nil", nil),
-		reg.Projection("orders.Orders", orders.OrdersSummaryProjection),
+		reg.Projection("orders.Orders", orders.OrdersSummaryProjection()),
 		reg.Projection("orders.Nil", nil),
 		reg.Demo("no.Such", demo),
 		reg.Demo("orders.System", nil),

@@ -10,7 +10,7 @@
 // Define applications with NewApp, connect them with New and Pipe, and run the
 // system with a Runner:
 //
-//	sys, err := system.New(system.Pipe(dogschool.SchoolApp, dogschool.CountersApp))
+//	sys, err := system.New(system.Pipe(dogschool.SchoolApp(), dogschool.CountersApp()))
 //	runner := system.NewSingleThreadedRunner(sys, env)
 //	if err := runner.Start(ctx); err != nil { ... }
 //	defer runner.Stop()

@@ -105,15 +105,22 @@ func (c *Counters) GetCount(ctx context.Context, trick string) (int, error) {
 	return counter.Count, nil
 }
 
-// The definitions of the system's applications.
+// The definitions of the system's applications, unexported so that no
+// caller can swap one for another: SchoolApp and CountersApp return them.
 var (
-	SchoolApp   = system.NewApp("DogSchool", NewDogSchool)
-	CountersApp = system.NewApp("Counters", NewCounters)
+	schoolApp   = system.NewApp("DogSchool", NewDogSchool)
+	countersApp = system.NewApp("Counters", NewCounters)
 )
+
+// SchoolApp is the definition of the DogSchool application.
+func SchoolApp() *system.App { return schoolApp }
+
+// CountersApp is the definition of the Counters application.
+func CountersApp() *system.App { return countersApp }
 
 // System returns the DogSchool → Counters system.
 func System() *system.System {
-	sys, err := system.New(system.Pipe(SchoolApp, CountersApp))
+	sys, err := system.New(system.Pipe(schoolApp, countersApp))
 	if err != nil {
 		panic(err) // the definition is static: a failure is a bug in this file
 	}

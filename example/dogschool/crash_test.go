@@ -47,7 +47,7 @@ func crashChild() int {
 		c, err := dogschool.NewCounters(ctx, env)
 		return &SlowCounters{c}, err
 	})
-	sys, err := system.New(system.Pipe(dogschool.SchoolApp, slow))
+	sys, err := system.New(system.Pipe(dogschool.SchoolApp(), slow))
 	if err == nil {
 		r := system.NewMultiThreadedRunner(sys, nil, system.WithPageSize(7))
 		if err = r.Start(ctx); err == nil {

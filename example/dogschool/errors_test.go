@@ -31,7 +31,7 @@ func brokenSystem(t *testing.T) *system.System {
 		c, err := dogschool.NewCounters(ctx, env)
 		return &BrokenCounters{c}, err
 	})
-	sys, err := system.New(system.Pipe(dogschool.SchoolApp, broken))
+	sys, err := system.New(system.Pipe(dogschool.SchoolApp(), broken))
 	require.NoError(t, err)
 	return sys
 }

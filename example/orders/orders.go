@@ -313,20 +313,33 @@ func (a *Payments) Policy(_ context.Context, e eventsourcing.Event, p *system.Pr
 	return nil
 }
 
-// The definitions of the system's applications.
+// The definitions of the system's members, unexported so that no caller can
+// swap one for another: the functions below return them.
 var (
-	OrdersApp       = system.NewApp("Orders", NewOrders, system.WithTypes(Types))
-	ReservationsApp = system.NewApp("Reservations", NewReservations, system.WithTypes(Types))
-	PaymentsApp     = system.NewApp("Payments", NewPayments, system.WithTypes(Types))
-	// OrdersSummaryProjection counts Orders' orders into a view.
-	OrdersSummaryProjection = system.NewProjection("OrdersSummary", OrdersApp, NewOrdersSummary)
+	ordersApp       = system.NewApp("Orders", NewOrders, system.WithTypes(Types))
+	reservationsApp = system.NewApp("Reservations", NewReservations, system.WithTypes(Types))
+	paymentsApp     = system.NewApp("Payments", NewPayments, system.WithTypes(Types))
+	ordersSummary   = system.NewProjection("OrdersSummary", ordersApp, NewOrdersSummary)
 )
+
+// OrdersApp is the definition of the Orders application.
+func OrdersApp() *system.App { return ordersApp }
+
+// ReservationsApp is the definition of the Reservations application.
+func ReservationsApp() *system.App { return reservationsApp }
+
+// PaymentsApp is the definition of the Payments application.
+func PaymentsApp() *system.App { return paymentsApp }
+
+// OrdersSummaryProjection is the definition of the projection that counts
+// Orders' orders into a view.
+func OrdersSummaryProjection() *system.Projection { return ordersSummary }
 
 // System returns [[Orders, Reservations, Orders, Payments, Orders]].
 func System() *system.System {
-	sys, err := system.New(system.Pipe(OrdersApp, ReservationsApp, OrdersApp, PaymentsApp, OrdersApp))
+	sys, err := system.New(system.Pipe(ordersApp, reservationsApp, ordersApp, paymentsApp, ordersApp))
 	if err == nil {
-		sys, err = sys.WithProjections(OrdersSummaryProjection)
+		sys, err = sys.WithProjections(ordersSummary)
 	}
 	if err != nil {
 		panic(err) // the definition is static: a failure is a bug in this file
@@ -344,10 +357,10 @@ func System() *system.System {
 func Registry() *grpcapp.Registry {
 	reg := grpcapp.NewRegistry()
 	_ = reg.System("orders.System", System, topicPrefix+"system")
-	_ = reg.App("orders.Orders", OrdersApp, topicPrefix+"Orders")
-	_ = reg.App("orders.Reservations", ReservationsApp, topicPrefix+"Reservations")
-	_ = reg.App("orders.Payments", PaymentsApp, topicPrefix+"Payments")
-	_ = reg.Projection("orders.OrdersSummary", OrdersSummaryProjection)
+	_ = reg.App("orders.Orders", ordersApp, topicPrefix+"Orders")
+	_ = reg.App("orders.Reservations", reservationsApp, topicPrefix+"Reservations")
+	_ = reg.App("orders.Payments", paymentsApp, topicPrefix+"Payments")
+	_ = reg.Projection("orders.OrdersSummary", ordersSummary)
 	_ = reg.Demo("orders.System", Demo)
 	return reg
 }

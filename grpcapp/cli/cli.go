@@ -5,7 +5,7 @@
 //	func main() {
 //		reg := grpcapp.NewRegistry()
 //		reg.System("orders.System", orders.System)
-//		reg.App("orders.Orders", orders.OrdersApp)
+//		reg.App("orders.Orders", orders.OrdersApp())
 //		cli.Main(reg)
 //	}
 //

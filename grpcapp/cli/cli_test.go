@@ -130,7 +130,7 @@ func TestUsageErrors(t *testing.T) {
 // the mistake, before anything starts.
 func TestRegistryError(t *testing.T) {
 	reg := orders.Registry()
-	err := reg.App("orders.Orders", orders.PaymentsApp)
+	err := reg.App("orders.Orders", orders.PaymentsApp())
 	require.ErrorIs(t, err, eventsourcing.ErrArgument)
 	_, stderr, code := runWith(t, reg, "status", "-h")
 	assert.Equal(t, 1, code)

@@ -3,7 +3,7 @@
 // and writes the medians, spreads and ratios as a Markdown table, with the
 // raw benchmark output in the format benchstat reads.
 //
-// The rows are the declarative list Rows. Each names a benchmark of a
+// The rows are the declarative list that Rows returns. Each names a benchmark of a
 // package for the workload and, for a ratio, one for the substrate; a row
 // with an absolute target has no substrate. The command is
 // internal/cmd/benchreport (`make bench-report`).

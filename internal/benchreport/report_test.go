@@ -247,7 +247,7 @@ func TestBenchPattern(t *testing.T) {
 
 func TestRowsAreWellFormed(t *testing.T) {
 	seen := map[string]bool{}
-	for _, r := range Rows {
+	for _, r := range Rows() {
 		assert.False(t, seen[r.Name], "duplicate row %q", r.Name)
 		seen[r.Name] = true
 		set := 0

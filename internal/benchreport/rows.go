@@ -1,5 +1,7 @@
 package benchreport
 
+import "slices"
+
 // Metrics the rows read. A Rate is a count per second (higher is better);
 // anything else is a time per operation.
 var (
@@ -25,9 +27,12 @@ var (
 // needsPostgres marks the rows whose benchmarks need a PostgreSQL server.
 const needsPostgres = "postgres"
 
-// Rows are the report's rows, in the order of the table: each workload beside
-// its substrate (the raw cost it is measured against) or an absolute target.
-var Rows = []Row{
+// Rows returns the report's rows, in the order of the table: each workload
+// beside its substrate (the raw cost it is measured against) or an absolute
+// target. Each call returns a fresh copy, so a caller's changes stay its own.
+func Rows() []Row { return slices.Clone(rows) }
+
+var rows = []Row{
 	{
 		Name:      "esdb recorder, batch of 10 events vs the bare client",
 		Workload:  Side{Pkg: "./esdb", Bench: "BenchmarkPaired/InsertBatch10", Metric: moduleNs},

@@ -43,7 +43,7 @@ func run() error {
 	only := flag.String("rows", "", "run only the rows whose name matches this regular expression, print their table and write no file")
 	flag.Parse()
 
-	rows := benchreport.Rows
+	rows := benchreport.Rows()
 	if *only != "" {
 		re, err := regexp.Compile(*only)
 		if err != nil {
