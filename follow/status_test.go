@@ -6,14 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing"
-	"github.com/eventsourcing-go/eventsourcing/example/orders"
 	"github.com/eventsourcing-go/eventsourcing/follow"
 	"github.com/eventsourcing-go/eventsourcing/projection"
 	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/recorder/memory"
 )
 
 // unreachable is a source whose head cannot be read while down: the read
@@ -36,15 +37,18 @@ func (u *unreachable) MaxNotificationID(ctx context.Context) (int64, bool, error
 // head it read.
 func TestStatusWhileUpstreamUnreachable(t *testing.T) {
 	ctx := t.Context()
-	app, err := orders.NewOrders(ctx, map[string]string{"PERSISTENCE_MODULE": "memory"})
+	types := eventsourcing.NewTypes()
+	eventsourcing.MustRegister[handledEvent](types, "test:Handled")
+	mapper := eventsourcing.NewMapper(types)
+	up := memory.NewApplicationRecorder()
+	s, err := mapper.FromEvent(eventsourcing.Event{OriginatorID: uuid.New(), OriginatorVersion: 1, Timestamp: eventsourcing.Now(), Data: handledEvent{N: 1}})
 	require.NoError(t, err)
-	defer app.Close()
-	_, err = app.CreateNewOrder(ctx)
+	_, err = up.InsertEvents(ctx, []recorder.StoredEvent{s})
 	require.NoError(t, err)
-	src := &unreachable{Source: app.Recorder()}
+	src := &unreachable{Source: up}
 	view := projection.NewMemoryView()
 	f, err := follow.New(follow.Config{
-		Name: "StatusTest", Upstream: app.Name(), Source: src, Mapper: app.Mapper(), Tracker: view,
+		Name: "StatusTest", Upstream: "Up", Source: src, Mapper: mapper, Tracker: view,
 		Handler: follow.HandlerFunc(func(context.Context, eventsourcing.Event, recorder.Tracking) (bool, error) { return false, nil }),
 	})
 	require.NoError(t, err)

@@ -3,6 +3,7 @@ package system_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,7 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing"
-	_ "github.com/eventsourcing-go/eventsourcing/recorder/sqlite"
+	"github.com/eventsourcing-go/eventsourcing/config"
+	"github.com/eventsourcing-go/eventsourcing/persistence"
+	"github.com/eventsourcing-go/eventsourcing/recorder"
+	"github.com/eventsourcing-go/eventsourcing/recorder/memory"
 	"github.com/eventsourcing-go/eventsourcing/system"
 )
 
@@ -303,16 +307,55 @@ func TestBrokenConstruction(t *testing.T) {
 	}
 }
 
+// keptStores are the stores of the persistence module "kept-memory" of
+// these tests: an in-memory store per KEPT_STORE name that outlives the
+// application which opened it, as a database file does, so that a second
+// runner finds what the first one recorded.
+var keptStores = struct {
+	sync.Mutex
+	m map[string]*memory.Recorder
+}{m: map[string]*memory.Recorder{}}
+
+func init() {
+	persistence.Register("kept-memory", func(ctx context.Context, env config.Env) (recorder.Factory, error) {
+		name, ok := env.Lookup("KEPT_STORE")
+		if !ok {
+			return nil, errors.New("kept-memory: KEPT_STORE is not set")
+		}
+		keptStores.Lock()
+		defer keptStores.Unlock()
+		if keptStores.m[name] == nil {
+			keptStores.m[name] = memory.NewProcessRecorder()
+		}
+		return keptFactory{Factory: memory.NewFactory(), store: keptStores.m[name]}, nil
+	})
+}
+
+// keptFactory hands out its kept store as the application's recorder;
+// snapshot and tracking stores are new each time.
+type keptFactory struct {
+	*memory.Factory
+	store *memory.Recorder
+}
+
+func (f keptFactory) ApplicationRecorder(context.Context) (recorder.ApplicationRecorder, error) {
+	return f.store, nil
+}
+
+func (f keptFactory) ProcessRecorder(context.Context) (recorder.ProcessRecorder, error) {
+	return f.store, nil
+}
+
 // Events recorded before Start are processed when the runner starts.
 func TestCatchUp(t *testing.T) {
 	for _, rc := range runnerCases {
 		t.Run(rc.name, func(t *testing.T) {
 			ctx := t.Context()
 			env := map[string]string{
-				"PERSISTENCE_MODULE":         "sqlite",
-				"ORDERS_SQLITE_DBNAME":       t.TempDir() + "/orders.db",
-				"RESERVATIONS_SQLITE_DBNAME": t.TempDir() + "/res.db",
-				"PAYMENTS_SQLITE_DBNAME":     t.TempDir() + "/pay.db",
+				"PERSISTENCE_MODULE":      "kept-memory",
+				"ORDERS_KEPT_STORE":       t.Name() + "/orders",
+				"RESERVATIONS_KEPT_STORE": t.Name() + "/reservations",
+				"PAYMENTS_KEPT_STORE":     t.Name() + "/payments",
 			}
 			// Orders alone records two orders.
 			alone, err := system.New(system.Pipe(ordersApp))
