@@ -10,9 +10,10 @@
 
 FROM golang:1.26 AS build
 WORKDIR /src
-COPY go.mod go.sum ./
-RUN go mod download
+# The repository is a workspace of modules (go.work): the build needs
+# every module's go.mod, so the whole tree is copied before downloading.
 COPY . .
+RUN go mod download
 # Static: the SQLite module is pure Go, so no cgo is needed.
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./example/cmd/eventsourcing-grpc ./cmd/esdb-emulator \
  && mkdir -p /out/data

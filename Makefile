@@ -4,9 +4,14 @@
 GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 1s
-PKGS        ?= ./...
+# The repository is a workspace (go.work) of modules: the core at the root,
+# and a module for each part with heavy dependencies, so that a program using
+# only the core does not get them. ./... stops at a module's boundary, so
+# PKGS names every module's tree.
+MODULES     := $(shell $(GO) list -m -f '{{.Dir}}' | sed 's|^$(CURDIR)|.|')
+PKGS        ?= $(addsuffix /...,$(MODULES))
 
-.PHONY: FORCE ssl pg-hint all test test-short bench fuzz lint fmt vet run emulator proto build clean
+.PHONY: FORCE ssl pg-hint all test test-short bench fuzz lint fmt vet tidy run emulator proto build clean
 
 all: lint test
 
@@ -27,6 +32,11 @@ test-short:
 ## vet: go vet on every package.
 vet:
 	$(GO) vet $(PKGS)
+
+## tidy: go mod tidy in every module, each on its own (GOWORK=off), as a
+## user's build sees it.
+tidy:
+	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && GOWORK=off $(GO) mod tidy); done
 
 ## lint: gofmt, go vet and staticcheck must all be clean.
 lint: vet
@@ -93,7 +103,13 @@ proto:
 	$(MAKE) -C grpcapp proto
 
 build:
-	$(GO) build ./...
+	$(GO) build $(PKGS)
+
+## arch: redraw the package diagram of docs/architecture.md from the
+## imports of every module's packages (its test fails when it is stale).
+.PHONY: arch
+arch:
+	$(GO) run ./internal/cmd/archdiagram -doc docs/architecture.md
 
 clean:
 	$(GO) clean -testcache

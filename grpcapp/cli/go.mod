@@ -1,0 +1,84 @@
+module github.com/eventsourcing-go/eventsourcing/grpcapp/cli
+
+go 1.26.0
+
+require (
+	github.com/EventStore/EventStore-Client-Go/v4 v4.2.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/jackc/pgx/v5 v5.12.0 // indirect
+	github.com/prometheus/client_golang v1.25.0 // indirect
+	github.com/shopspring/decimal v1.6.0 // indirect
+	github.com/stretchr/testify v1.12.1
+	go.opentelemetry.io/otel v1.47.0 // indirect
+	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
+	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc v1.47.0 // indirect
+	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0 // indirect
+	go.opentelemetry.io/otel/exporters/prometheus v0.69.0 // indirect
+	go.opentelemetry.io/otel/metric v1.47.0 // indirect
+	go.opentelemetry.io/otel/sdk v1.47.0 // indirect
+	go.opentelemetry.io/otel/sdk/metric v1.47.0 // indirect
+	go.opentelemetry.io/otel/trace v1.47.0 // indirect
+	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
+	google.golang.org/grpc v1.85.0
+	google.golang.org/protobuf v1.36.12 // indirect
+	modernc.org/sqlite v1.62.0 // indirect
+)
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/eventsourcing-go/eventsourcing/projection/pgview v0.0.0-00010101000000-000000000000 // indirect
+	github.com/eventsourcing-go/eventsourcing/projection/sqlview v0.0.0-00010101000000-000000000000 // indirect
+	github.com/go-logr/logr v1.4.4 // indirect
+	github.com/go-logr/stdr v1.2.2 // indirect
+	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/mattn/go-isatty v0.0.24 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/ncruces/go-strftime v1.1.0 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/otlptranslator v1.0.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
+	go.opentelemetry.io/otel/log v1.47.0 // indirect
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
+	modernc.org/libc v1.80.1 // indirect
+	modernc.org/mathutil v1.7.1 // indirect
+	modernc.org/memory v1.12.1 // indirect
+)
+
+require (
+	github.com/eventsourcing-go/eventsourcing v0.0.0-00010101000000-000000000000
+	github.com/eventsourcing-go/eventsourcing/esdb v0.0.0-00010101000000-000000000000
+	github.com/eventsourcing-go/eventsourcing/example v0.0.0-00010101000000-000000000000
+	github.com/eventsourcing-go/eventsourcing/grpcapp v0.0.0-00010101000000-000000000000
+	github.com/eventsourcing-go/eventsourcing/operate v0.0.0-00010101000000-000000000000
+	github.com/eventsourcing-go/eventsourcing/recorder/postgres v0.0.0-00010101000000-000000000000
+	github.com/eventsourcing-go/eventsourcing/recorder/sqlite v0.0.0-00010101000000-000000000000
+)
+
+// No version of the project's modules is published: each one is
+// the directory beside this one (go.work does the same for make).
+replace (
+	github.com/eventsourcing-go/eventsourcing => ../..
+	github.com/eventsourcing-go/eventsourcing/esdb => ../../esdb
+	github.com/eventsourcing-go/eventsourcing/example => ../../example
+	github.com/eventsourcing-go/eventsourcing/grpcapp => ../../grpcapp
+	github.com/eventsourcing-go/eventsourcing/operate => ../../operate
+	github.com/eventsourcing-go/eventsourcing/projection/pgview => ../../projection/pgview
+	github.com/eventsourcing-go/eventsourcing/projection/sqlview => ../../projection/sqlview
+	github.com/eventsourcing-go/eventsourcing/recorder/postgres => ../../recorder/postgres
+	github.com/eventsourcing-go/eventsourcing/recorder/sqlite => ../../recorder/sqlite
+)
