@@ -5,7 +5,6 @@ package esdb_test
 // whenever a Docker engine answers and skip with one line otherwise.
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/ory/dockertest/v3/docker"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing/recorder"
@@ -31,7 +31,7 @@ import (
 // container per case, as the suite wants empty stores, reached through the
 // engine's port mapping like any node in Docker.
 func TestDockerConformance(t *testing.T) {
-	dockerEngine(t)
+	dockerPool(t)
 	buildEmulator(t)
 	f := conformanceFactory("eventstoredb on the emulator's container", true, func(tb testing.TB) string {
 		return startTestNode(tb, nodeOptions{env: []string{"EVENTSTORE_MEM_DB=true"}}).uri
@@ -50,9 +50,9 @@ func TestDockerConformance(t *testing.T) {
 // resumes after the last position it delivered, and the node keeps every
 // event on its volume.
 func TestDockerRestartUnderSubscription(t *testing.T) {
-	engine := dockerEngine(t)
+	pool := dockerPool(t)
 	volume := "esdb-test-" + randomHex(6)
-	t.Cleanup(func() { _ = engine.RemoveVolume(context.Background(), volume) })
+	t.Cleanup(func() { _ = pool.Client.RemoveVolumeWithOptions(docker.RemoveVolumeOptions{Name: volume, Force: true}) })
 	opts := nodeOptions{mounts: []string{volume + ":/data"}, hostPort: freePort(t)}
 	n := startTestNode(t, opts)
 
@@ -122,11 +122,14 @@ func TestDockerRestartUnderSubscription(t *testing.T) {
 
 	// What docker restart does with the image's stop signal: SIGTERM, the
 	// node flushes its log and exits, then the same container starts again.
-	require.NoError(t, n.c.Kill(ctx, "TERM"))
-	code, err := n.c.Wait(ctx)
+	// (The containers of dockertest have another stop signal, so docker
+	// restart itself would kill the node after its timeout.)
+	id := n.res.Container.ID
+	require.NoError(t, pool.Client.KillContainer(docker.KillContainerOptions{ID: id, Signal: docker.SIGTERM, Context: ctx}))
+	code, err := pool.Client.WaitContainerWithContext(id, ctx)
 	require.NoError(t, err)
 	require.Equal(t, 0, code, "the node stops cleanly on SIGTERM")
-	require.NoError(t, n.c.Start(ctx))
+	require.NoError(t, pool.Client.StartContainerWithContext(id, nil, ctx))
 	require.NoError(t, n.waitServing(ctx))
 	aggregates(10)
 	receiveAll()
@@ -156,7 +159,7 @@ func TestDockerRestartUnderSubscription(t *testing.T) {
 // the connection string and a login, and the image's health command finds
 // the node serving TLS from the same environment.
 func TestDockerTLS(t *testing.T) {
-	dockerEngine(t)
+	dockerPool(t)
 	certs := writeNodeCertificates(t)
 	n := startTestNode(t, nodeOptions{
 		env: []string{

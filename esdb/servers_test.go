@@ -1,6 +1,7 @@
 package esdb_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,10 +15,11 @@ import (
 	"time"
 
 	esdbclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/ory/dockertest/v3"
+	"github.com/ory/dockertest/v3/docker"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventsourcing-go/eventsourcing/esdb"
-	"github.com/eventsourcing-go/eventsourcing/internal/containers"
 )
 
 // target is a server the tests run against: esdbtest always, a node in
@@ -59,19 +61,19 @@ func realURI(t testing.TB) string {
 	if uri := os.Getenv("EVENTSTOREDB_URI"); uri != "" {
 		return uri
 	}
-	engine := dockerEngine(t)
-	_, err := engine.InspectImage(t.Context(), realImage)
+	pool := dockerPool(t)
+	_, err := pool.Client.InspectImage(realImage)
 	useReal := err == nil
 	if !useReal {
 		buildEmulator(t)
 	}
 	shared.once.Do(func() {
 		if useReal {
-			shared.uri, shared.err = startRealNode(engine)
+			shared.uri, shared.err = startRealNode(pool)
 			return
 		}
 		var n *node
-		if n, shared.err = startNode(context.Background(), engine, nodeOptions{env: []string{"EVENTSTORE_MEM_DB=true"}}); shared.err == nil {
+		if n, shared.err = startNode(context.Background(), pool, nodeOptions{env: []string{"EVENTSTORE_MEM_DB=true"}}); shared.err == nil {
 			shared.uri = n.uri
 			addCleanup(n.purge)
 		}
@@ -83,29 +85,20 @@ func realURI(t testing.TB) string {
 }
 
 // startRealNode runs EventStoreDB's image, insecure and in memory.
-func startRealNode(engine *containers.Engine) (string, error) {
-	ctx := context.Background()
-	c, err := engine.Run(ctx, containers.RunOptions{
-		Image:  realImage,
+func startRealNode(pool *dockertest.Pool) (string, error) {
+	res, err := pool.RunWithOptions(&dockertest.RunOptions{
+		Repository: "eventstore/eventstore", Tag: "24.10",
 		Env:    []string{"EVENTSTORE_INSECURE=true", "EVENTSTORE_MEM_DB=true", "EVENTSTORE_RUN_PROJECTIONS=None"},
-		Labels: map[string]string{testLabel: "esdb"}, PublishAll: true, AutoRemove: true,
-	})
+		Labels: map[string]string{testLabel: "esdb"},
+	}, func(hc *docker.HostConfig) { hc.AutoRemove = true })
 	if err != nil {
 		return "", fmt.Errorf("docker run %s: %w", realImage, err)
 	}
-	addCleanup(func() { _ = c.Remove(context.Background()) })
-	addr, err := c.HostAddr(ctx, "2113/tcp")
-	if err != nil {
-		return "", err
-	}
-	uri := "esdb://" + addr + "?tls=false"
-	// The node takes seconds to start; 90 s means it never will.
-	deadline := time.Now().Add(90 * time.Second)
-	for err = ping(uri); err != nil; err = ping(uri) {
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("%s did not answer: %w", realImage, err)
-		}
-		time.Sleep(time.Second)
+	addCleanup(func() { _ = pool.Purge(res) })
+	uri := "esdb://" + res.GetHostPort("2113/tcp") + "?tls=false"
+	pool.MaxWait = 90 * time.Second
+	if err := pool.Retry(func() error { return ping(uri) }); err != nil {
+		return "", fmt.Errorf("%s did not answer: %w", realImage, err)
 	}
 	return uri, nil
 }
@@ -168,10 +161,10 @@ func newClient(t testing.TB, uri string) *esdbclient.Client {
 
 // --- Docker ---
 
-var docker struct {
-	once   sync.Once
-	engine *containers.Engine
-	err    error
+var engine struct {
+	once sync.Once
+	pool *dockertest.Pool
+	err  error
 
 	imageOnce sync.Once
 	tag       string // of emulatorRepository
@@ -180,20 +173,23 @@ var docker struct {
 
 const emulatorRepository = "esdb-emulator"
 
-// dockerEngine returns the local Docker engine, or skips the test with one
-// line when no engine answers.
-func dockerEngine(t testing.TB) *containers.Engine {
+// dockerPool returns a pool on the local Docker engine, or skips the test
+// with one line when no engine answers.
+func dockerPool(t testing.TB) *dockertest.Pool {
 	t.Helper()
-	docker.once.Do(func() {
-		docker.engine, docker.err = containers.Connect(context.Background())
-		if docker.err == nil {
-			removeStale(docker.engine)
+	engine.once.Do(func() {
+		engine.pool, engine.err = dockertest.NewPool("")
+		if engine.err == nil {
+			engine.err = engine.pool.Client.Ping()
+		}
+		if engine.err == nil {
+			removeStale(engine.pool)
 		}
 	})
-	if docker.err != nil {
-		t.Skipf("no Docker engine answers (%v): the tests on containers skip", docker.err)
+	if engine.err != nil {
+		t.Skipf("no Docker engine answers (%v): the tests on containers skip", engine.err)
 	}
-	return docker.engine
+	return engine.pool
 }
 
 // buildEmulator builds the emulator's image once for the test binary, as
@@ -201,10 +197,10 @@ func dockerEngine(t testing.TB) *containers.Engine {
 // (docker/esdb-emulator.Dockerfile). It is removed when the tests end.
 func buildEmulator(t testing.TB) {
 	t.Helper()
-	engine := dockerEngine(t)
-	docker.imageOnce.Do(func() { docker.tag, docker.imageErr = buildEmulatorImage(engine) })
-	if docker.imageErr != nil {
-		t.Fatalf("building the emulator image: %v", docker.imageErr)
+	pool := dockerPool(t)
+	engine.imageOnce.Do(func() { engine.tag, engine.imageErr = buildEmulatorImage(pool) })
+	if engine.imageErr != nil {
+		t.Fatalf("building the emulator image: %v", engine.imageErr)
 	}
 }
 
@@ -215,28 +211,31 @@ const testLabel = "io.github.eventsourcing-go.test"
 // removeStale removes the containers of this package's tests created longer
 // ago than a test binary lives (go test's default timeout is 10 minutes):
 // those of test binaries that were killed (a timeout, Ctrl-C).
-func removeStale(engine *containers.Engine) {
-	ctx := context.Background()
-	old := time.Now().Add(-20 * time.Minute)
-	cs, err := engine.Labeled(ctx, testLabel)
+func removeStale(pool *dockertest.Pool) {
+	old := time.Now().Add(-20 * time.Minute).Unix()
+	cs, err := pool.Client.ListContainers(docker.ListContainersOptions{All: true, Filters: map[string][]string{"label": {testLabel}}})
 	if err != nil {
 		return
 	}
 	for _, c := range cs {
-		if c.Created.Before(old) {
-			_ = (&containers.Container{ID: c.ID}).Remove(ctx)
+		if c.Created < old {
+			_ = pool.Client.RemoveContainer(docker.RemoveContainerOptions{ID: c.ID, Force: true, RemoveVolumes: true})
 		}
 	}
 }
 
-func buildEmulatorImage(engine *containers.Engine) (string, error) {
+func buildEmulatorImage(pool *dockertest.Pool) (string, error) {
 	dir, err := os.MkdirTemp("", "esdb-emulator-image-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
+	ver, err := pool.Client.Version()
+	if err != nil {
+		return "", fmt.Errorf("engine version: %w", err)
+	}
 	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "esdb-emulator"), "../cmd/esdb-emulator")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+engine.Arch())
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+ver.Get("Arch"))
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
@@ -254,10 +253,13 @@ func buildEmulatorImage(engine *containers.Engine) (string, error) {
 	}
 	tag := "test-" + randomHex(6)
 	name := emulatorRepository + ":" + tag
-	if err := engine.Build(context.Background(), name, dir); err != nil {
-		return "", err
+	var out bytes.Buffer
+	if err := pool.Client.BuildImage(docker.BuildImageOptions{
+		Name: name, ContextDir: dir, Dockerfile: "Dockerfile", OutputStream: &out, RmTmpContainer: true,
+	}); err != nil {
+		return "", fmt.Errorf("docker build: %w\n%s", err, out.String())
 	}
-	addCleanup(func() { _ = engine.RemoveImage(context.Background(), name) })
+	addCleanup(func() { _ = pool.Client.RemoveImage(name) })
 	return tag, nil
 }
 
@@ -269,7 +271,8 @@ func randomHex(n int) string {
 
 // node is an emulator container, reached on a loopback port of this host.
 type node struct {
-	c    *containers.Container
+	pool *dockertest.Pool
+	res  *dockertest.Resource
 	addr string // 127.0.0.1:port
 	uri  string // insecure; a TLS node's tests make their own
 }
@@ -283,20 +286,16 @@ type nodeOptions struct {
 }
 
 // startNode runs the emulator's image and waits until it serves.
-func startNode(ctx context.Context, engine *containers.Engine, o nodeOptions) (*node, error) {
-	c, err := engine.Run(ctx, containers.RunOptions{
-		Image: emulatorRepository + ":" + docker.tag, Env: o.env, Mounts: o.mounts,
-		Labels:  map[string]string{testLabel: "esdb"},
-		Publish: []string{"127.0.0.1:" + o.hostPort + ":2113"},
-	})
+func startNode(ctx context.Context, pool *dockertest.Pool, o nodeOptions) (*node, error) {
+	res, err := pool.RunWithOptions(&dockertest.RunOptions{
+		Repository: emulatorRepository, Tag: engine.tag, Env: o.env, Mounts: o.mounts,
+		Labels:       map[string]string{testLabel: "esdb"},
+		PortBindings: map[docker.Port][]docker.PortBinding{"2113/tcp": {{HostIP: "127.0.0.1", HostPort: o.hostPort}}},
+	}, func(hc *docker.HostConfig) { hc.PublishAllPorts = false })
 	if err != nil {
-		return nil, fmt.Errorf("docker run %s:%s: %w", emulatorRepository, docker.tag, err)
+		return nil, fmt.Errorf("docker run %s:%s: %w", emulatorRepository, engine.tag, err)
 	}
-	n := &node{c: c}
-	if n.addr, err = c.HostAddr(ctx, "2113/tcp"); err != nil {
-		n.purge()
-		return nil, err
-	}
+	n := &node{pool: pool, res: res, addr: res.GetHostPort("2113/tcp")}
 	n.uri = "esdb://" + n.addr + "?tls=false"
 	if err := n.waitServing(ctx); err != nil {
 		n.purge()
@@ -309,13 +308,13 @@ func startNode(ctx context.Context, engine *containers.Engine, o nodeOptions) (*
 // the test ends.
 func startTestNode(t testing.TB, o nodeOptions) *node {
 	t.Helper()
-	engine := dockerEngine(t)
+	pool := dockerPool(t)
 	buildEmulator(t)
 	began := time.Now()
-	n, err := startNode(t.Context(), engine, o)
+	n, err := startNode(t.Context(), pool, o)
 	require.NoError(t, err)
 	t.Cleanup(n.purge)
-	t.Logf("container %.12s serving at %s after %v", n.c.ID, n.addr, time.Since(began).Round(time.Millisecond))
+	t.Logf("container %.12s serving at %s after %v", n.res.Container.ID, n.addr, time.Since(began).Round(time.Millisecond))
 	return n
 }
 
@@ -336,7 +335,7 @@ func (n *node) waitServing(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the container never served (health: exit %d, %v: %s; logs: %s)", code, err, out, n.c.Logs(context.Background()))
+			return fmt.Errorf("the container never served (health: exit %d, %v: %s; logs: %s)", code, err, out, n.logs())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -345,10 +344,29 @@ func (n *node) waitServing(ctx context.Context) error {
 // exec runs a command in the container and returns its exit code and
 // output; the call ends with ctx, also when the engine does not answer.
 func (n *node) exec(ctx context.Context, cmd ...string) (int, string, error) {
-	return n.c.Exec(ctx, cmd...)
+	c := n.pool.Client
+	e, err := c.CreateExec(docker.CreateExecOptions{Container: n.res.Container.ID, Cmd: cmd, AttachStdout: true, AttachStderr: true, Context: ctx})
+	if err != nil {
+		return -1, "", fmt.Errorf("docker exec: %w", err)
+	}
+	var out bytes.Buffer
+	if err := c.StartExec(e.ID, docker.StartExecOptions{OutputStream: &out, ErrorStream: &out, Context: ctx}); err != nil {
+		return -1, out.String(), fmt.Errorf("docker exec: %w", err)
+	}
+	inspect, err := c.InspectExec(e.ID)
+	if err != nil {
+		return -1, out.String(), fmt.Errorf("docker exec: %w", err)
+	}
+	return inspect.ExitCode, out.String(), nil
 }
 
-func (n *node) purge() { _ = n.c.Remove(context.Background()) }
+func (n *node) logs() string {
+	var out bytes.Buffer
+	_ = n.pool.Client.Logs(docker.LogsOptions{Container: n.res.Container.ID, OutputStream: &out, ErrorStream: &out, Stdout: true, Stderr: true})
+	return out.String()
+}
+
+func (n *node) purge() { _ = n.pool.Purge(n.res) }
 
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t testing.TB) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ory/dockertest/v3"
+	"github.com/ory/dockertest/v3/docker"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/eventsourcing-go/eventsourcing/internal/containers"
 )
 
 // The offline image, built as `make images` builds it (a static binary
@@ -23,18 +24,21 @@ import (
 // application on SQLite in its /data directory, and its health command
 // works without a shell. It runs whenever a Docker engine answers.
 func TestDockerImage(t *testing.T) {
-	engine, err := containers.Connect(t.Context())
+	pool, err := dockertest.NewPool("")
+	if err == nil {
+		err = pool.Client.Ping()
+	}
 	if err != nil {
 		t.Skipf("no Docker engine answers (%v): the image test skips", err)
 	}
-	image := buildImage(t, engine)
-	info, err := engine.InspectImage(t.Context(), image)
+	image := buildImage(t, pool)
+	info, err := pool.Client.InspectImage(image)
 	require.NoError(t, err)
-	assert.Equal(t, "65532:65532", info.User)
+	assert.Equal(t, "65532:65532", info.Config.User)
 	assert.Less(t, info.Size, int64(40<<20), "the image's size budget")
 
-	c, err := engine.Run(t.Context(), containers.RunOptions{
-		Image: image,
+	res, err := pool.RunWithOptions(&dockertest.RunOptions{
+		Repository: "eventsourcing-grpc", Tag: image[len("eventsourcing-grpc:"):],
 		Env: []string{
 			"APPLICATION_TOPIC=orders.Orders",
 			"ORDERS_GRPC_SERVER_ADDRESS=0.0.0.0:50051",
@@ -42,16 +46,17 @@ func TestDockerImage(t *testing.T) {
 			"ORDERS_PERSISTENCE_MODULE=sqlite",
 			"ORDERS_SQLITE_DBNAME=/data/orders.db",
 		},
-	})
+	}, func(hc *docker.HostConfig) { hc.PublishAllPorts = false })
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Remove(context.Background()) })
+	t.Cleanup(func() { _ = pool.Purge(res) })
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	inContainer := func(cmd ...string) (int, string) {
-		code, out, err := c.Exec(ctx, append([]string{"/usr/local/bin/eventsourcing-grpc"}, cmd...)...)
+		var out bytes.Buffer
+		code, err := res.Exec(append([]string{"/usr/local/bin/eventsourcing-grpc"}, cmd...), dockertest.ExecOptions{StdOut: &out, StdErr: &out})
 		require.NoError(t, err)
-		return code, out
+		return code, out.String()
 	}
 	// Starting takes well under a second; the minute only ends a hang.
 	for {
@@ -73,11 +78,13 @@ func TestDockerImage(t *testing.T) {
 // buildImage builds the binary for the engine's architecture and the
 // image in a context like the one `make images` prepares, and returns the
 // image's name; it is removed when the test ends.
-func buildImage(t *testing.T, engine *containers.Engine) string {
+func buildImage(t *testing.T, pool *dockertest.Pool) string {
 	t.Helper()
+	ver, err := pool.Client.Version()
+	require.NoError(t, err)
 	dir := t.TempDir()
 	build := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "eventsourcing-grpc"), ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+engine.Arch())
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+ver.Get("Arch"))
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 	dockerfile, err := os.ReadFile(filepath.Join("..", "..", "..", "docker", "eventsourcing-grpc.Dockerfile"))
@@ -90,7 +97,9 @@ func buildImage(t *testing.T, engine *containers.Engine) string {
 	tag := make([]byte, 6)
 	_, _ = rand.Read(tag)
 	name := fmt.Sprintf("eventsourcing-grpc:test-%s", hex.EncodeToString(tag))
-	require.NoError(t, engine.Build(t.Context(), name, dir))
-	t.Cleanup(func() { _ = engine.RemoveImage(context.Background(), name) })
+	var log bytes.Buffer
+	err = pool.Client.BuildImage(docker.BuildImageOptions{Name: name, ContextDir: dir, Dockerfile: "Dockerfile", OutputStream: &log, RmTmpContainer: true, Context: t.Context()})
+	require.NoError(t, err, "docker build: %s", log.String())
+	t.Cleanup(func() { _ = pool.Client.RemoveImage(name) })
 	return name
 }
