@@ -12,7 +12,7 @@
 // imports c) is not drawn, so that the picture shows the layers. Each module
 // is a subgraph, its internal packages a subgraph inside it. The development
 // tools (internal/cmd/..., internal/benchreport) and the internal packages
-// that only tests import (internal/containers) are left out.
+// that only tests import are left out.
 package main
 
 import (
